@@ -1,0 +1,75 @@
+"""The `tunequeue` command line: a thin typer app over core, jobqueue and runner.
+
+Each concern registers its commands from its own module (tasks, presets, jobs, runner, train, ui).
+Modules import only typer at import time; everything heavier is imported inside the command, so
+`tunequeue --help` starts instantly. `main()` turns a `UserError` into one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tunequeue import __version__
+
+app = typer.Typer(
+    name="tunequeue",
+    help="Queue, run and watch LLM fine-tuning jobs on headless NVIDIA GPU servers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tunequeue {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Queue, run and watch LLM fine-tuning jobs on headless NVIDIA GPU servers."""
+
+
+def _register_all() -> None:
+    from tunequeue.cli import (
+        job_commands,
+        preset_commands,
+        runner_commands,
+        task_commands,
+        train_commands,
+        ui_commands,
+    )
+
+    for module in (task_commands, preset_commands, job_commands, runner_commands, train_commands, ui_commands):
+        module.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; a `UserError` becomes one line on stderr and exit 2.
+
+    With ``argv`` given (tests), the code is returned instead of exiting the interpreter.
+    """
+    from tunequeue.core.errors import UserError
+
+    try:
+        app(args=argv, prog_name="tunequeue")
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except UserError as err:
+        typer.echo(f"error: {err.message}", err=True)
+        code = err.exit_code
+    if argv is None:
+        sys.exit(code)
+    return code

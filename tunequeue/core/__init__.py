@@ -1,0 +1,1 @@
+"""Task model, presets, validation, compatibility and estimates. Imports neither torch nor textual."""

@@ -1,0 +1,130 @@
+"""Modal dialogs that return an answer: a yes/no confirmation and a one-line text prompt.
+
+Each dialog is a ``ModalScreen[T]``; push it with ``app.push_screen(dialog, callback)`` or
+``await app.push_screen_wait(dialog)`` and it dismisses with the user's answer.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+_WORDS = {
+    "yes": ("Yes", "确定"),
+    "no": ("No", "取消"),
+    "ok": ("OK", "确定"),
+    "cancel": ("Cancel", "取消"),
+}
+
+
+def _word(key: str, lang: str) -> str:
+    en, zh = _WORDS[key]
+    return zh if lang == "zh" else en
+
+
+def _app_lang(screen: ModalScreen) -> str:
+    return getattr(screen.app, "lang", "en") if screen.is_attached else "en"
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Ask a yes/no question; dismisses with True only when the user confirms."""
+
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; }
+    ConfirmDialog > Vertical {
+        width: 60; max-width: 95%; height: auto; padding: 1 2;
+        border: thick $warning; background: $surface;
+    }
+    ConfirmDialog #question { width: 100%; margin-bottom: 1; }
+    ConfirmDialog Horizontal { height: auto; align-horizontal: right; }
+    ConfirmDialog Button { margin-left: 2; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", show=False),
+        Binding("n,escape", "answer(False)", "No", show=False),
+    ]
+
+    def __init__(self, question: str, *, lang: str | None = None) -> None:
+        """Create the dialog; ``lang`` defaults to the app's language."""
+        super().__init__()
+        self.question = question
+        self._lang = lang
+
+    def compose(self) -> ComposeResult:
+        """Question text and the two buttons (No focused, so Enter alone never destroys anything)."""
+        lang = self._lang or _app_lang(self)
+        with Vertical():
+            yield Static(self.question, id="question")
+            with Horizontal():
+                yield Button(_word("yes", lang) + " (y)", id="yes", variant="error", compact=True)
+                yield Button(_word("no", lang) + " (n)", id="no", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        """Focus the safe answer."""
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Dismiss with the pressed button's answer."""
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        """Dismiss with ``answer`` (bound to y / n / escape)."""
+        self.dismiss(answer)
+
+
+class TextPrompt(ModalScreen["str | None"]):
+    """Ask for one line of text; dismisses with the text, or None when cancelled."""
+
+    DEFAULT_CSS = """
+    TextPrompt { align: center middle; }
+    TextPrompt > Vertical {
+        width: 64; max-width: 95%; height: auto; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    TextPrompt Input { margin: 1 0; }
+    TextPrompt Horizontal { height: auto; align-horizontal: right; }
+    TextPrompt Button { margin-left: 2; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+
+    def __init__(self, label: str, initial: str = "", *, lang: str | None = None) -> None:
+        """Create the prompt with ``label`` above an input holding ``initial``."""
+        super().__init__()
+        self.label = label
+        self.initial = initial
+        self._lang = lang
+
+    def compose(self) -> ComposeResult:
+        """Label, input and OK / Cancel buttons."""
+        lang = self._lang or _app_lang(self)
+        with Vertical():
+            yield Label(self.label)
+            yield Input(self.initial, id="prompt-input", compact=True)
+            with Horizontal():
+                yield Button(_word("ok", lang), id="ok", variant="primary", compact=True)
+                yield Button(_word("cancel", lang), id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        """Focus the input."""
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the input answers with its text."""
+        event.stop()
+        self.dismiss(event.value.strip())
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """OK answers with the text, Cancel with None."""
+        event.stop()
+        if event.button.id == "ok":
+            self.dismiss(self.query_one(Input).value.strip())
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        """Dismiss with None."""
+        self.dismiss(None)

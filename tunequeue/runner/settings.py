@@ -1,0 +1,96 @@
+"""Runner settings: tick interval, cancel grace period, GPU sampling, launch command override.
+
+Values come from the ``runner:`` mapping of the home's settings.yaml, then from environment variables,
+which win (tests and systemd units set them):
+
+- ``TUNEQUEUE_TICK_SECONDS``       seconds between two ticks of the runner loop (default 2)
+- ``TUNEQUEUE_CANCEL_GRACE_SECONDS`` seconds between SIGTERM and SIGKILL when cancelling (default 60)
+- ``TUNEQUEUE_GPU_SAMPLE_SECONDS`` seconds between two GPU samples stored in the queue (default 5)
+- ``TUNEQUEUE_GPU_SAMPLE_KEEP_SECONDS`` how long GPU samples are kept (default 7 days)
+- ``TUNEQUEUE_TRAIN_COMMAND``      replaces ``python -m tunequeue.train`` (shell-style words; the task
+  file path is appended); used by tests to launch a stand-in training script
+- ``TUNEQUEUE_GPU_FREE_MEMORY_MIB`` a GPU with more memory in use counts as busy (default 1024)
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunequeue.core import paths
+from tunequeue.core.errors import UserError
+
+
+@dataclass
+class RunnerSettings:
+    """Everything the runner loop and the launcher can be tuned with."""
+
+    tick_seconds: float = 2.0
+    cancel_grace_seconds: float = 60.0
+    gpu_sample_seconds: float = 5.0
+    gpu_sample_keep_seconds: float = 7 * 24 * 3600.0
+    train_command: list[str] | None = None
+    gpu_free_memory_mib: int = 1024
+    allowed_gpus: list[int] | None = None
+    max_wait_seconds: float = 3600.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def scheduler_settings(self):
+        """The scheduler's own settings object built from these values."""
+        from tunequeue.runner.scheduler import SchedulerSettings
+
+        return SchedulerSettings(
+            gpu_free_memory_mib=self.gpu_free_memory_mib,
+            allowed_gpus=self.allowed_gpus,
+            max_wait_seconds=self.max_wait_seconds,
+        )
+
+
+_ENV_FLOATS = {
+    "TUNEQUEUE_TICK_SECONDS": "tick_seconds",
+    "TUNEQUEUE_CANCEL_GRACE_SECONDS": "cancel_grace_seconds",
+    "TUNEQUEUE_GPU_SAMPLE_SECONDS": "gpu_sample_seconds",
+    "TUNEQUEUE_GPU_SAMPLE_KEEP_SECONDS": "gpu_sample_keep_seconds",
+    "TUNEQUEUE_GPU_FREE_MEMORY_MIB": "gpu_free_memory_mib",
+}
+
+
+def _file_values() -> dict[str, Any]:
+    path = paths.settings_path()
+    if not path.exists():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{path} is not valid YAML ({err.__class__.__name__}); fix or delete it") from None
+    runner = data.get("runner") if isinstance(data, dict) else None
+    return runner if isinstance(runner, dict) else {}
+
+
+def load_settings() -> RunnerSettings:
+    """Read the runner settings of the current home, with environment overrides applied."""
+    settings = RunnerSettings()
+    known = set(RunnerSettings.__dataclass_fields__) - {"extra"}
+    for key, value in _file_values().items():
+        if key in known:
+            setattr(settings, key, value)
+        else:
+            settings.extra[key] = value
+    for env_name, attr in _ENV_FLOATS.items():
+        raw = os.environ.get(env_name)
+        if raw:
+            try:
+                number = float(raw)
+            except ValueError:
+                raise UserError(f"{env_name} must be a number; got {raw!r}") from None
+            setattr(settings, attr, int(number) if attr == "gpu_free_memory_mib" else number)
+    command = os.environ.get("TUNEQUEUE_TRAIN_COMMAND")
+    if command:
+        settings.train_command = shlex.split(command)
+    elif isinstance(settings.train_command, str):
+        settings.train_command = shlex.split(settings.train_command)
+    return settings

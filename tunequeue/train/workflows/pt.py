@@ -1,0 +1,44 @@
+"""Continued pre-training: next-token loss on every token of plain text (packed by default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tunequeue.train.callbacks import StopRequest
+from tunequeue.train.data import make_collator, prepare_datasets
+from tunequeue.train.model import (
+    load_model,
+    load_tokenizer,
+    needs_gradient_checkpointing,
+    prepare_for_training,
+    resolve_precision,
+)
+from tunequeue.train.runtime import (
+    TrainOutcome,
+    build_trainer,
+    newest_checkpoint,
+    save_pissa_initial,
+    train_and_save,
+)
+from tunequeue.train.templates import get_template
+
+
+def run_pt(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
+    """Train `spec` with stage pt in `run_dir`, resuming from its newest checkpoint unless overwriting."""
+    tokenizer = load_tokenizer(spec)
+    template = get_template(spec.template, tokenizer)
+    data = prepare_datasets(spec, tokenizer, template, stage="pt")
+    # LLaMA-Factory packs pre-training text unless packing is explicitly false.
+    packing = True if spec.packing is None else bool(spec.packing)
+    collator = make_collator(tokenizer, packing=packing)
+    precision = resolve_precision(spec)
+    model = load_model(spec, precision)
+    checkpointing = needs_gradient_checkpointing(model, spec, precision)
+    model = prepare_for_training(model, spec, gradient_checkpointing=checkpointing)
+    resume_from = None if spec.overwrite_output_dir else newest_checkpoint(run_dir)
+    pissa_init_dir = save_pissa_initial(model, spec, run_dir)
+    trainer = build_trainer(spec, run_dir, model, tokenizer, data, collator, precision, stop,
+                            resuming=resume_from is not None)
+    return train_and_save(trainer, spec, run_dir, tokenizer, stop, resume_from=resume_from,
+                          pissa_init_dir=pissa_init_dir, num_train_tokens=data.num_train_tokens)

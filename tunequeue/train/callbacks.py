@@ -95,7 +95,9 @@ class TrainerLogCallback(TrainerCallback):
             "grad_norm": logs.get("grad_norm"),
             "time": round(now, 3),
         }
-        return {k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
+        return {
+            k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and math.isnan(v))
+        }
 
     @staticmethod
     def progress_line(record: dict[str, Any]) -> str:
@@ -137,8 +139,11 @@ class StopRequest:
             raise KeyboardInterrupt
         self.requested = True
         self.signal_name = signal.Signals(signum).name
-        print(f"{self.signal_name} received: saving a checkpoint at the next step, then stopping", file=sys.stderr,
-              flush=True)
+        print(
+            f"{self.signal_name} received: saving a checkpoint at the next step, then stopping",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _agree_across_ranks(flag: bool) -> bool:
@@ -150,7 +155,11 @@ def _agree_across_ranks(flag: bool) -> bool:
         return flag
     if not (dist.is_available() and dist.is_initialized()):
         return flag
-    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    device = (
+        torch.device("cuda", torch.cuda.current_device())
+        if torch.cuda.is_available()
+        else torch.device("cpu")
+    )
     tensor = torch.tensor([1 if flag else 0], device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return bool(tensor.item())

@@ -64,7 +64,9 @@ def wants_unsloth(spec: Any) -> bool:
 
 def wants_liger(spec: Any) -> bool:
     """True when the task asks for liger kernels (`enable_liger_kernel` or `booster: liger_kernel`)."""
-    return bool(getattr(spec, "enable_liger_kernel", False)) or getattr(spec, "booster", None) == "liger_kernel"
+    return (
+        bool(getattr(spec, "enable_liger_kernel", False)) or getattr(spec, "booster", None) == "liger_kernel"
+    )
 
 
 def check_model_options(spec: Any) -> None:
@@ -102,7 +104,9 @@ def check_model_options(spec: Any) -> None:
                     "install eetq or use quantization_method bnb"
                 )
             if not _cuda_available():
-                raise UserError("quantization_method eetq needs an NVIDIA GPU; use quantization_method bnb on CPU")
+                raise UserError(
+                    "quantization_method eetq needs an NVIDIA GPU; use quantization_method bnb on CPU"
+                )
         else:
             raise UserError(f"unknown quantization_method {method!r}; use bnb, hqq or eetq")
     attention = attention_choice(spec)
@@ -194,7 +198,9 @@ def load_tokenizer(spec: Any) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as err:
-        raise UserError(f"cannot load a tokenizer from {path} ({err}); give a local HF model directory") from err
+        raise UserError(
+            f"cannot load a tokenizer from {path} ({err}); give a local HF model directory"
+        ) from err
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -210,7 +216,9 @@ def _rope_parameters(config: Any, kind: str, cutoff_len: int) -> dict[str, Any]:
     if "rope_theta" not in current:
         current["rope_theta"] = getattr(config, "rope_theta", None) or 10000.0
     max_positions = int(getattr(config, "max_position_embeddings", 0) or 0)
-    factor = float(math.ceil(cutoff_len / max_positions)) if max_positions and cutoff_len > max_positions else 2.0
+    factor = (
+        float(math.ceil(cutoff_len / max_positions)) if max_positions and cutoff_len > max_positions else 2.0
+    )
     params = {**current, "rope_type": kind, "factor": factor}
     params.pop("type", None)
     if kind in ("yarn", "llama3") and max_positions:
@@ -231,7 +239,9 @@ def load_config(spec: Any) -> Any:
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as err:
-        raise UserError(f"cannot read config.json in {path} ({err}); give a local HF model directory") from err
+        raise UserError(
+            f"cannot read config.json in {path} ({err}); give a local HF model directory"
+        ) from err
     if spec.rope_scaling:
         params = _rope_parameters(config, spec.rope_scaling, spec.cutoff_len)
         config.rope_parameters = params
@@ -286,7 +296,11 @@ def load_model(spec: Any, precision: Precision) -> Any:
     attention = {"auto": "sdpa", "sdpa": "sdpa", "disabled": "eager", "fa2": "flash_attention_2"}[
         attention_choice(spec)
     ]
-    kwargs: dict[str, Any] = {"config": config, "dtype": precision.load_dtype, "attn_implementation": attention}
+    kwargs: dict[str, Any] = {
+        "config": config,
+        "dtype": precision.load_dtype,
+        "attn_implementation": attention,
+    }
     quantization = _quantization_config(spec, precision)
     if quantization is not None:
         kwargs["quantization_config"] = quantization
@@ -340,7 +354,9 @@ def _layer_count(model: Any) -> int:
         value = getattr(config, name, None)
         if value:
             return int(value)
-    raise UserError("cannot find the number of layers in this model's config; use finetuning_type lora or full")
+    raise UserError(
+        "cannot find the number of layers in this model's config; use finetuning_type lora or full"
+    )
 
 
 def _setup_freeze(model: Any, spec: Any) -> None:
@@ -362,7 +378,7 @@ def _setup_freeze(model: Any, spec: Any) -> None:
         for prefix in layer_prefixes:
             position = name.find(prefix)
             if position > 0 and name[:position].endswith(("layers", "h", "blocks", "layer")):
-                rest = name[position + len(prefix):]
+                rest = name[position + len(prefix) :]
                 return "all" in modules or any(rest.startswith(m + ".") or f".{m}." in rest for m in modules)
         return False
 
@@ -413,13 +429,17 @@ def _setup_lora(model: Any, spec: Any, *, quantized: bool) -> Any:
     adapters = _split_list(spec.adapter_name_or_path)
     for adapter in adapters:
         if not os.path.isfile(os.path.join(adapter, "adapter_config.json")):
-            raise UserError(f"adapter_name_or_path {adapter!r} has no adapter_config.json; give a saved adapter dir")
+            raise UserError(
+                f"adapter_name_or_path {adapter!r} has no adapter_config.json; give a saved adapter dir"
+            )
     if quantized and len(adapters) > 1:
         raise UserError("a quantized model can continue one adapter only; give a single adapter_name_or_path")
     resume_last = bool(adapters) and not spec.create_new_adapter
     to_merge = adapters[:-1] if resume_last else adapters
     if quantized and to_merge:
-        raise UserError("adapters cannot be merged into a quantized model; drop create_new_adapter or quantization")
+        raise UserError(
+            "adapters cannot be merged into a quantized model; drop create_new_adapter or quantization"
+        )
     for adapter in to_merge:
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
         logger.info("merged adapter %s into the base model", adapter)

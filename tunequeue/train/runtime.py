@@ -50,7 +50,7 @@ class TrainOutcome:
 
 
 def load_task(path: Path) -> tuple[Any, list[str]]:
-    """Read and validate a task YAML into (TaskSpec, warnings); any error is a `UserError` naming the first."""
+    """Read and validate a task YAML into (TaskSpec, warnings); an error is a `UserError` naming the first."""
     import yaml
 
     from tunequeue.core.rules import check_task
@@ -167,7 +167,10 @@ def _report_to(spec: Any) -> list[str]:
     if "tensorboard" in targets:
         import importlib.util
 
-        if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
+        if (
+            importlib.util.find_spec("tensorboard") is None
+            and importlib.util.find_spec("tensorboardX") is None
+        ):
             raise UserError(
                 "report_to tensorboard needs the 'tensorboard' package, which is not installed; "
                 "pip install tensorboard or set report_to none"
@@ -182,8 +185,13 @@ def make_trainer_class() -> type:
     class TunequeueTrainer(Trainer):
         """HF Trainer with LoRA+ (B matrices at ratio × lr) built through peft's helper."""
 
-        def __init__(self, *args: Any, loraplus_lr_ratio: float | None = None,
-                     loraplus_lr_embedding: float = 1e-6, **kwargs: Any) -> None:
+        def __init__(
+            self,
+            *args: Any,
+            loraplus_lr_ratio: float | None = None,
+            loraplus_lr_embedding: float = 1e-6,
+            **kwargs: Any,
+        ) -> None:
             self.loraplus_lr_ratio = loraplus_lr_ratio
             self.loraplus_lr_embedding = loraplus_lr_embedding
             super().__init__(*args, **kwargs)
@@ -210,8 +218,18 @@ def make_trainer_class() -> type:
     return TunequeueTrainer
 
 
-def build_trainer(spec: Any, run_dir: Path, model: Any, tokenizer: Any, data: Any, collator: Any,
-                  precision: Any, stop: Any, *, resuming: bool) -> Any:
+def build_trainer(
+    spec: Any,
+    run_dir: Path,
+    model: Any,
+    tokenizer: Any,
+    data: Any,
+    collator: Any,
+    precision: Any,
+    stop: Any,
+    *,
+    resuming: bool,
+) -> Any:
     """Assemble the Trainer with our callbacks (metrics file, stop-on-signal)."""
     from tunequeue.train.callbacks import StopCallback, TrainerLogCallback
 
@@ -247,9 +265,17 @@ def save_pissa_initial(model: Any, spec: Any, run_dir: Path) -> Path | None:
     return init_dir
 
 
-def train_and_save(trainer: Any, spec: Any, run_dir: Path, tokenizer: Any, stop: Any,
-                   *, resume_from: Path | None, pissa_init_dir: Path | None = None,
-                   num_train_tokens: int | None = None) -> TrainOutcome:
+def train_and_save(
+    trainer: Any,
+    spec: Any,
+    run_dir: Path,
+    tokenizer: Any,
+    stop: Any,
+    *,
+    resume_from: Path | None,
+    pissa_init_dir: Path | None = None,
+    num_train_tokens: int | None = None,
+) -> TrainOutcome:
     """Train (resuming when a checkpoint is given), then save weights, tokenizer, results and the plot.
 
     A stop request ends with `Cancelled` after the Trainer saved the checkpoint of the current step.
@@ -270,7 +296,9 @@ def train_and_save(trainer: Any, spec: Any, run_dir: Path, tokenizer: Any, stop:
         trainer.save_metrics("eval", eval_metrics)
         metrics.update({k: v for k, v in eval_metrics.items() if k == "eval_loss"})
     if pissa_init_dir is not None:
-        trainer.model.save_pretrained(str(run_dir), path_initial_model_for_weight_conversion=str(pissa_init_dir))
+        trainer.model.save_pretrained(
+            str(run_dir), path_initial_model_for_weight_conversion=str(pissa_init_dir)
+        )
         tokenizer.save_pretrained(str(run_dir))
     else:
         trainer.save_model(str(run_dir))

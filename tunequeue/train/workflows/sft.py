@@ -36,7 +36,16 @@ def run_sft(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     model = prepare_for_training(model, spec, gradient_checkpointing=checkpointing)
     resume_from = None if spec.overwrite_output_dir else newest_checkpoint(run_dir)
     pissa_init_dir = save_pissa_initial(model, spec, run_dir)
-    trainer = build_trainer(spec, run_dir, model, tokenizer, data, collator, precision, stop,
-                            resuming=resume_from is not None)
-    return train_and_save(trainer, spec, run_dir, tokenizer, stop, resume_from=resume_from,
-                          pissa_init_dir=pissa_init_dir, num_train_tokens=data.num_train_tokens)
+    trainer = build_trainer(
+        spec, run_dir, model, tokenizer, data, collator, precision, stop, resuming=resume_from is not None
+    )
+    return train_and_save(
+        trainer,
+        spec,
+        run_dir,
+        tokenizer,
+        stop,
+        resume_from=resume_from,
+        pissa_init_dir=pissa_init_dir,
+        num_train_tokens=data.num_train_tokens,
+    )

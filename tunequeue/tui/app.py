@@ -1,0 +1,125 @@
+"""The tunequeue Textual app: the queue screen at home, dashboards, GPUs, wizard and presets on top.
+
+`make_app()` builds the one app used by `tunequeue ui`, `tunequeue demo` and every test. The app owns
+the interface language (`app.lang`, switched with `l` from any screen and remembered through
+`tunequeue.core.i18n`) and the clock used for elapsed times (tests fix it for snapshots).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from tunequeue.tui.messages import LanguageChanged
+from tunequeue.tui.text import tr
+
+LANGUAGES = ("en", "zh")
+
+
+class TuneQueueApp(App):
+    """Queue, dashboards and GPUs of one tunequeue home."""
+
+    TITLE = "tunequeue"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("l", "switch_language", "Language", priority=False),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        *,
+        lang: str = "en",
+        open_job: int | None = None,
+        clock: Callable[[], float] = time.time,
+        refresh_seconds: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.lang = lang if lang in LANGUAGES else "en"
+        self.open_job = open_job
+        self.clock = clock
+        self.refresh_seconds = refresh_seconds
+
+    def on_mount(self) -> None:
+        """Show the queue, and the dashboard of `open_job` on top of it when one was asked for."""
+        from tunequeue.tui.screens.queue import QueueScreen
+
+        self.push_screen(QueueScreen())
+        if self.open_job is not None:
+            from tunequeue.tui.screens.dashboard import DashboardScreen
+
+            self.push_screen(DashboardScreen(self.open_job))
+
+    def t(self, key: str, **fmt: object) -> str:
+        """Translate `key` into the current language."""
+        return tr(key, self.lang, **fmt)
+
+    def action_switch_language(self) -> None:
+        """Toggle between English and Chinese, remember the choice, and tell every screen."""
+        self.set_language("zh" if self.lang == "en" else "en")
+
+    def set_language(self, lang: str, *, remember: bool = True) -> None:
+        """Switch the interface to `lang` and re-render every screen on the stack."""
+        self.lang = lang
+        if remember:
+            _remember_language(lang)
+        for screen in self.screen_stack:
+            screen.post_message(LanguageChanged(lang))
+        self.refresh_bindings()
+
+
+def _remember_language(lang: str) -> None:
+    """Persist the language for the next start (best effort: the switch itself always happens)."""
+    try:
+        from tunequeue.core import i18n
+    except ImportError:
+        return
+    try:
+        i18n.set_language(lang)
+    except OSError:
+        pass
+
+
+def _initial_language(lang: str | None) -> str:
+    if lang in LANGUAGES:
+        return lang
+    try:
+        from tunequeue.core import i18n
+    except ImportError:
+        return "en"
+    chosen = i18n.current_language()
+    return chosen if chosen in LANGUAGES else "en"
+
+
+def make_app(
+    *,
+    home: Path | str | None = None,
+    lang: str | None = None,
+    open_job: int | None = None,
+    clock: Callable[[], float] | None = None,
+    refresh_seconds: float = 1.0,
+) -> TuneQueueApp:
+    """Build the tunequeue TUI.
+
+    `home` sets TUNEQUEUE_HOME for this process (the queue database, runs and presets live there);
+    `lang` ("en" / "zh") overrides the remembered language for this session; `open_job` opens that
+    job's dashboard on top of the queue; `clock` replaces `time.time` for elapsed times (snapshots).
+    """
+    if home is not None:
+        os.environ["TUNEQUEUE_HOME"] = str(Path(home).expanduser())
+    return TuneQueueApp(
+        lang=_initial_language(lang),
+        open_job=open_job,
+        clock=clock or time.time,
+        refresh_seconds=refresh_seconds,
+    )
+
+
+def run_dashboard(job_id: int, *, lang: str | None = None) -> None:
+    """Run the TUI in this terminal with the dashboard of `job_id` open (used by `tunequeue demo`)."""
+    make_app(lang=lang, open_job=job_id).run()

@@ -1,0 +1,237 @@
+"""What the queue, dashboard and GPUs screens show, read from the queue database and run files.
+
+Plain functions without Textual: each screen calls one of them from a thread worker with its own
+SQLite connection, and turns the returned snapshot into widgets on the main thread. They never write.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+GPU_HISTORY_SECONDS = 300.0
+RECENT_SAMPLE_SECONDS = 15.0
+LOG_TAIL_BYTES = 32 * 1024
+LOG_MAX_LINES = 400
+
+
+@dataclass
+class RunnerInfo:
+    """Whether this home's runner daemon is alive, and its pid."""
+
+    running: bool
+    pid: int | None = None
+
+
+@dataclass
+class GpuSummary:
+    """One-line view of the GPUs: how many, how many busy, simulated or not, or why there are none."""
+
+    count: int
+    busy: int
+    simulated: bool
+    error: str | None = None
+
+
+@dataclass
+class QueueData:
+    """Everything the queue screen shows at one moment."""
+
+    jobs: list[Any]
+    metrics: dict[int, dict]
+    runner: RunnerInfo
+    gpus: GpuSummary
+
+
+@dataclass
+class LogChunk:
+    """New lines of a job's train.log since the last read; `reset` means start the view over."""
+
+    lines: list[str]
+    offset: int
+    reset: bool = False
+    missing: bool = False
+
+
+@dataclass
+class GpuHistory:
+    """Recent samples of one GPU (oldest first) and its latest values."""
+
+    index: int
+    uuid: str
+    simulated: bool
+    samples: list[dict] = field(default_factory=list)
+
+    @property
+    def latest(self) -> dict | None:
+        """The newest sample, or None."""
+        return self.samples[-1] if self.samples else None
+
+
+@dataclass
+class DashboardData:
+    """Everything a job's dashboard shows at one moment; `job` is None when it was deleted."""
+
+    job: Any | None
+    metrics: list[dict]
+    gpus: list[GpuHistory]
+    log: LogChunk
+    output_dir: str | None = None
+
+
+def runner_info() -> RunnerInfo:
+    """Ask the runner module whether this home's daemon runs."""
+    from tunequeue.runner import daemon
+
+    status = daemon.runner_status()
+    pid = getattr(status, "pid", None)
+    running = bool(getattr(status, "running", pid is not None))
+    return RunnerInfo(running=running, pid=pid if running else None)
+
+
+def gpu_summary(db: Any, now: float) -> GpuSummary:
+    """Summarise the GPUs from the runner's recent samples, or from the driver when there are none."""
+    rows = _latest_samples(db, now)
+    if rows:
+        busy = sum(1 for row in rows if row.get("job_id") is not None)
+        return GpuSummary(len(rows), busy, any(row.get("simulated") for row in rows))
+    from tunequeue.gpus import read_gpus
+
+    snapshot = read_gpus()
+    busy = sum(1 for gpu in snapshot.gpus if gpu.processes)
+    return GpuSummary(len(snapshot.gpus), busy, snapshot.simulated, snapshot.error)
+
+
+def _latest_samples(db: Any, now: float) -> list[dict]:
+    from tunequeue.jobqueue import metrics
+
+    latest: dict[str, dict] = {}
+    for row in metrics.get_gpu_samples(db, since=now - RECENT_SAMPLE_SECONDS):
+        latest[row["uuid"]] = row
+    return sorted(latest.values(), key=lambda row: row["gpu_index"])
+
+
+def load_queue(db: Any, now: float) -> QueueData:
+    """Jobs (newest first), their latest metrics, the runner and a GPU summary."""
+    from tunequeue.jobqueue import jobs, metrics
+
+    all_jobs = jobs.list_jobs(db)
+    all_jobs.sort(key=lambda job: job.id, reverse=True)
+    latest = metrics.latest_metrics(db, [job.id for job in all_jobs]) if all_jobs else {}
+    return QueueData(all_jobs, latest, runner_info(), gpu_summary(db, now))
+
+
+def read_log_tail(path: Path, offset: int) -> LogChunk:
+    """Complete lines appended to `path` since byte `offset` (the last 32 KiB on the first read).
+
+    A file shorter than `offset` was truncated or replaced: the view starts over.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return LogChunk([], 0, reset=offset > 0, missing=True)
+    reset = False
+    if size < offset:
+        offset, reset = 0, True
+    start = offset
+    if offset == 0 and size > LOG_TAIL_BYTES:
+        start = size - LOG_TAIL_BYTES
+    with path.open("rb") as handle:
+        handle.seek(start)
+        data = handle.read(size - start)
+    end = data.rfind(b"\n")
+    if end < 0:
+        return LogChunk([], offset, reset)
+    text = data[: end + 1].decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    if start != offset and lines:
+        lines = lines[1:]  # the first line of a tail read is usually cut in the middle
+    # carriage returns come from progress bars: keep what the terminal would show last
+    lines = [line.rsplit("\r", 1)[-1] for line in lines]
+    return LogChunk(lines[-LOG_MAX_LINES:], start + end + 1, reset or offset == 0)
+
+
+def output_dir_of(job: Any) -> str | None:
+    """The directory the job's result (adapter or model) is saved to, as an absolute path."""
+    try:
+        task = yaml.safe_load(job.task_yaml) or {}
+    except yaml.YAMLError:
+        return None
+    if not isinstance(task, dict):
+        return None
+    out = task.get("output_dir")
+    if not out:
+        return None
+    path = Path(str(out)).expanduser()
+    if not path.is_absolute() and job.run_dir:
+        path = Path(job.run_dir) / path
+    return os.path.normpath(str(path))
+
+
+def gpu_histories(db: Any, job: Any, now: float) -> list[GpuHistory]:
+    """Samples of each GPU assigned to `job`: the last five minutes while active, the whole run after."""
+    from tunequeue.jobqueue import metrics
+
+    if job.is_active:
+        rows = []
+        for uuid in job.gpu_uuids:
+            rows.extend(metrics.get_gpu_samples(db, uuid=uuid, since=now - GPU_HISTORY_SECONDS))
+    else:
+        rows = metrics.get_gpu_samples(db, job_id=job.id)
+    by_index: dict[int, GpuHistory] = {}
+    for index in job.assigned_gpus:
+        by_index[index] = GpuHistory(index=index, uuid="", simulated=False)
+    for row in sorted(rows, key=lambda r: r["time"]):
+        history = by_index.setdefault(
+            row["gpu_index"], GpuHistory(index=row["gpu_index"], uuid=row["uuid"], simulated=False)
+        )
+        history.uuid = row["uuid"]
+        history.simulated = bool(row.get("simulated"))
+        history.samples.append(row)
+    return [by_index[index] for index in sorted(by_index)]
+
+
+def load_dashboard(db: Any, job_id: int, log_offset: int, now: float) -> DashboardData:
+    """The job, all its metrics, its GPUs' recent samples and the new lines of its train.log."""
+    from tunequeue.core.errors import UserError
+    from tunequeue.jobqueue import jobs, metrics
+
+    try:
+        job = jobs.get(db, job_id)
+    except UserError:
+        return DashboardData(None, [], [], LogChunk([], 0))
+    rows = metrics.get_metrics(db, job_id)
+    log = read_log_tail(Path(job.run_dir) / "train.log", log_offset) if job.run_dir else LogChunk([], 0)
+    return DashboardData(job, rows, gpu_histories(db, job, now), log, output_dir_of(job))
+
+
+@dataclass
+class GpuRow:
+    """One line of the GPUs screen: the device, its stats and who uses it."""
+
+    gpu: Any
+    users: list[tuple[str, Any]]  # ("job", Job) or ("process", GpuProcess)
+    history: list[float]
+
+
+def load_gpus(db: Any, now: float) -> tuple[Any, list[GpuRow]]:
+    """Every GPU from the driver (or simulation) with our jobs and foreign processes on it."""
+    from tunequeue.gpus import read_gpus
+    from tunequeue.jobqueue import jobs, metrics
+
+    snapshot = read_gpus()
+    active = [job for job in jobs.list_jobs(db) if job.is_active]
+    rows = []
+    for gpu in snapshot.gpus:
+        ours = [job for job in active if gpu.index in job.assigned_gpus or gpu.uuid in job.gpu_uuids]
+        our_pids = {job.pid for job in ours if job.pid}
+        users: list[tuple[str, Any]] = [("job", job) for job in ours]
+        users += [("process", proc) for proc in gpu.processes if proc.pid not in our_pids]
+        samples = metrics.get_gpu_samples(db, uuid=gpu.uuid, since=now - GPU_HISTORY_SECONDS)
+        history = [float(row.get("utilization") or 0.0) for row in samples]
+        rows.append(GpuRow(gpu, users, history))
+    return snapshot, rows

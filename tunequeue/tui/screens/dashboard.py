@@ -1,0 +1,350 @@
+"""A job's dashboard: progress, loss chart, learning rate and throughput, GPU panes and train.log.
+
+Once a second a thread worker reads the job, its metrics and GPU samples with its own SQLite
+connection and the new lines of train.log, and posts `DashboardScreen.Loaded`; a read never starts
+while the previous one runs. A failed job shows its exit code, reason and log tail; a finished job its
+whole history and where the result was saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, Static
+from textual import work
+
+from tunequeue.tui.data import DashboardData, GpuHistory, load_dashboard
+from tunequeue.tui.formatting import (
+    STATE_STYLES,
+    format_duration,
+    format_lr,
+    format_number,
+    parse_clock,
+    state_of,
+)
+from tunequeue.tui.messages import LanguageChanged
+from tunequeue.tui.text import localize_bindings, state_label, tr
+from tunequeue.tui.widgets.gpu_pane import GpuPane
+from tunequeue.tui.widgets.log_tail import LogTail
+from tunequeue.tui.widgets.loss_chart import LossChart
+
+
+class DashboardScreen(Screen):
+    """Live view of one job."""
+
+    DEFAULT_CSS = """
+    DashboardScreen #dash-header { height: 1; padding: 0 1; background: $boost; }
+    DashboardScreen #dash-progress-row { height: 1; padding: 0 1; }
+    DashboardScreen #dash-progress { width: auto; }
+    DashboardScreen #dash-progress Bar { width: 30; }
+    DashboardScreen #dash-times { width: 1fr; padding-left: 1; }
+    DashboardScreen #dash-stats { height: 1; padding: 0 1; }
+    DashboardScreen #dash-message { height: auto; max-height: 3; padding: 0 1; display: none; }
+    DashboardScreen #dash-message.shown { display: block; }
+    DashboardScreen #dash-middle { height: 1fr; }
+    DashboardScreen #gpu-panes { width: 28; height: 1fr; }
+    DashboardScreen #gpu-panes.no-gpus { display: none; }
+    """
+
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back"),
+        Binding("c", "cancel_job", "Cancel"),
+        Binding("r", "retry_job", "Retry"),
+        Binding("t", "job_info", "Task"),
+        Binding("g", "gpus", "GPUs", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    class Loaded(Message):
+        """A fresh read of the job."""
+
+        def __init__(self, data: DashboardData) -> None:
+            super().__init__()
+            self.data = data
+
+    class LoadFailed(Message):
+        """The job could not be read this time."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    class ActionDone(Message):
+        """A job action finished."""
+
+        def __init__(self, text: str, error: bool = False) -> None:
+            super().__init__()
+            self.text = text
+            self.error = error
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.data: DashboardData | None = None
+        self._loading = False
+        self._log_offset = 0
+        self._pane_indices: list[int] = []
+
+    @property
+    def lang(self) -> str:
+        """The app's current language."""
+        return getattr(self.app, "lang", "en")
+
+    def compose(self) -> ComposeResult:
+        """Header, progress, stats, message, chart + GPU panes, log tail, footer."""
+        yield Static("", id="dash-header")
+        with Horizontal(id="dash-progress-row"):
+            yield ProgressBar(total=100, show_eta=False, id="dash-progress")
+            yield Static("", id="dash-times")
+        yield Static("", id="dash-stats")
+        yield Static("", id="dash-message")
+        with Horizontal(id="dash-middle"):
+            yield LossChart(id="loss-chart", lang=self.lang)
+            yield VerticalScroll(id="gpu-panes", classes="no-gpus")
+        yield LogTail(id="log-tail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Read the job now and then once a second."""
+        localize_bindings(self, self.lang)
+        self.query_one("#dash-header", Static).update(tr("dash.title", self.lang, id=self.job_id, name=""))
+        self.refresh_job()
+        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.refresh_job)
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def refresh_job(self) -> None:
+        """Start a background read unless the previous one still runs."""
+        if self._loading:
+            return
+        self._loading = True
+        self._load(self._log_offset, self.app.clock())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dashboard-load")
+    def _load(self, log_offset: int, now: float) -> None:
+        from tunequeue.jobqueue.db import open_db
+
+        try:
+            db = open_db()
+            try:
+                data = load_dashboard(db, self.job_id, log_offset, now)
+            finally:
+                db.conn.close()
+        except Exception as error:  # noqa: BLE001 - shown on screen; the next tick retries
+            self.post_message(self.LoadFailed(str(error)))
+            return
+        self.post_message(self.Loaded(data))
+
+    def on_dashboard_screen_loaded(self, message: Loaded) -> None:
+        """Show a fresh read."""
+        self._loading = False
+        self.data = message.data
+        self._log_offset = message.data.log.offset
+        self._render_all(new_log=message.data)
+
+    def on_dashboard_screen_load_failed(self, message: LoadFailed) -> None:
+        """Say why the job cannot be read; keep what is shown."""
+        self._loading = False
+        self._show_message(Text(tr("queue.db_error", self.lang, error=message.error), style="red"))
+
+    # ---- rendering -------------------------------------------------------------------------
+
+    def _render_all(self, new_log: DashboardData | None = None) -> None:
+        data = self.data
+        if data is None:
+            return
+        lang = self.lang
+        job = data.job
+        if job is None:
+            self.query_one("#dash-header", Static).update(tr("dash.no_job", lang, id=self.job_id))
+            self._show_message(None)
+            return
+        state = state_of(job)
+        self.query_one("#dash-header", Static).update(self._header_text(job, state))
+        latest = data.metrics[-1] if data.metrics else None
+        self._render_progress(job, state, latest)
+        self.query_one("#dash-stats", Static).update(self._stats_text(data.metrics))
+        self._show_message(self._message_text(job, state, data))
+        self.query_one(LossChart).show_metrics(data.metrics)
+        self._render_gpus(data.gpus)
+        if new_log is not None:
+            self.query_one(LogTail).add_chunk(new_log.log, tr("dash.no_log", lang))
+
+    def _header_text(self, job: Any, state: str) -> Text:
+        lang = self.lang
+        if job.assigned_gpus:
+            gpus = tr("dash.gpus", lang, list=",".join(str(i) for i in job.assigned_gpus))
+        elif job.requested_gpus == 0 or job.started_at:
+            gpus = tr("dash.cpu", lang)
+        else:
+            gpus = tr("dash.no_gpu_yet", lang)
+        text = Text(tr("dash.job", lang, id=job.id, name=job.name) + " · ")
+        text.append(state_label(state, lang), style=STATE_STYLES.get(state, ""))
+        text.append(" · " + tr("dash.attempt", lang, attempt=job.attempt) + f" · {gpus}")
+        return text
+
+    def _render_progress(self, job: Any, state: str, latest: dict | None) -> None:
+        lang = self.lang
+        bar = self.query_one("#dash-progress", ProgressBar)
+        times = self.query_one("#dash-times", Static)
+        total = (latest or {}).get("total_steps")
+        step = (latest or {}).get("current_steps", (latest or {}).get("step"))
+        if state == "succeeded" and total:
+            step = total
+        if total:
+            bar.update(total=float(total), progress=float(step or 0))
+        else:
+            bar.update(total=100, progress=100 if state == "succeeded" else 0)
+        parts = []
+        if total:
+            parts.append(tr("dash.step", lang, step=step or 0, total=total))
+        elapsed = None
+        if job.started_at:
+            end = job.finished_at or self.app.clock()
+            elapsed = end - job.started_at
+        if job.is_active:
+            remaining = parse_clock((latest or {}).get("remaining_time"))
+            parts.append(
+                tr("dash.eta", lang, elapsed=format_duration(elapsed), remaining=format_duration(remaining))
+            )
+        elif elapsed is not None:
+            parts.append(tr("dash.elapsed", lang, elapsed=format_duration(elapsed)))
+        times.update(" · ".join(parts))
+
+    def _stats_text(self, rows: list[dict]) -> str:
+        lang = self.lang
+        if not rows:
+            return tr("dash.no_metrics", lang)
+        last_loss = next((row for row in reversed(rows) if row.get("loss") is not None), {})
+        last_eval = next((row for row in reversed(rows) if row.get("eval_loss") is not None), {})
+        last_lr = next((row for row in reversed(rows) if row.get("lr") is not None), {})
+        last_tp = next((row for row in reversed(rows) if row.get("throughput") is not None), {})
+        latest = rows[-1]
+        throughput = last_tp.get("throughput")
+        return tr(
+            "dash.stats",
+            lang,
+            loss=format_number(last_loss.get("loss")),
+            eval_loss=format_number(last_eval.get("eval_loss")),
+            lr=format_lr(last_lr.get("lr")),
+            throughput=tr("dash.throughput", lang, value="-" if throughput is None else f"{throughput:.0f}"),
+            epoch=format_number(latest.get("epoch"), 3),
+        )
+
+    def _message_text(self, job: Any, state: str, data: DashboardData) -> Text | None:
+        lang = self.lang
+        if state in ("queued", "held"):
+            reason = job.reason or state_label(state, lang)
+            return Text(tr("dash.waiting", lang, reason=reason), style="yellow")
+        if state == "failed":
+            reason = job.reason or "-"
+            if job.signal:
+                return Text(tr("dash.failed_signal", lang, signal=job.signal, reason=reason), style="bold red")
+            code = "-" if job.exit_code is None else job.exit_code
+            return Text(tr("dash.failed", lang, code=code, reason=reason), style="bold red")
+        if state == "cancelled":
+            return Text(tr("dash.cancelled", lang, reason=job.reason or "-"), style="yellow")
+        if state == "succeeded":
+            path = data.output_dir or job.run_dir
+            return Text(tr("dash.succeeded", lang, path=path), style="green")
+        return None
+
+    def _show_message(self, text: Text | None) -> None:
+        message = self.query_one("#dash-message", Static)
+        message.update(text or "")
+        message.set_class(text is not None, "shown")
+
+    def _render_gpus(self, histories: list[GpuHistory]) -> None:
+        container = self.query_one("#gpu-panes", VerticalScroll)
+        indices = [history.index for history in histories]
+        if indices != self._pane_indices:
+            container.remove_children()
+            container.mount_all([GpuPane(index, lang=self.lang) for index in indices])
+            self._pane_indices = indices
+        container.set_class(not indices, "no-gpus")
+        for history in histories:
+            self.query_one(f"#gpu-pane-{history.index}", GpuPane).show(history)
+
+    def on_language_changed(self, message: LanguageChanged) -> None:
+        """Re-render every label in the new language."""
+        localize_bindings(self, message.lang)
+        self.query_one(LossChart).set_language(message.lang)
+        for pane in self.query(GpuPane):
+            pane.set_language(message.lang)
+        self._render_all()
+
+    # ---- actions ---------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        """Return to the queue."""
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def action_quit(self) -> None:
+        """Leave the TUI; the job keeps running."""
+        self.app.exit()
+
+    def action_gpus(self) -> None:
+        """Open the GPUs screen."""
+        from tunequeue.tui.screens.gpus import GpusScreen
+
+        self.app.push_screen(GpusScreen())
+
+    def action_job_info(self) -> None:
+        """Show the job's task file and state history."""
+        from tunequeue.tui.screens.job import JobScreen
+
+        self.app.push_screen(JobScreen(self.job_id))
+
+    def action_cancel_job(self) -> None:
+        """Ask, then cancel this job."""
+        from tunequeue.tui.dialogs import ConfirmDialog
+
+        name = self.data.job.name if self.data and self.data.job else ""
+        question = tr("queue.confirm_cancel", self.lang, id=self.job_id, name=name)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._act("cancel")
+
+        self.app.push_screen(ConfirmDialog(question), answered)
+
+    def action_retry_job(self) -> None:
+        """Queue this failed or cancelled job again."""
+        self._act("retry")
+
+    @work(thread=True, exit_on_error=False, group="dashboard-action")
+    def _act(self, what: str) -> None:
+        from tunequeue.core.errors import UserError
+        from tunequeue.jobqueue import jobs
+        from tunequeue.jobqueue.db import open_db
+
+        try:
+            db = open_db()
+            try:
+                if what == "cancel":
+                    jobs.request_cancel(db, self.job_id)
+                    text = tr("queue.cancelled", self.lang, id=self.job_id)
+                else:
+                    job = jobs.retry(db, self.job_id)
+                    text = tr("queue.retried", self.lang, id=self.job_id, attempt=job.attempt)
+            finally:
+                db.conn.close()
+        except UserError as error:
+            self.post_message(self.ActionDone(error.message, error=True))
+            return
+        except Exception as error:  # noqa: BLE001 - e.g. database locked too long
+            self.post_message(self.ActionDone(str(error), error=True))
+            return
+        self.post_message(self.ActionDone(text))
+
+    def on_dashboard_screen_action_done(self, message: ActionDone) -> None:
+        """Report the result; a retried job starts a fresh log view."""
+        self.notify(message.text, severity="error" if message.error else "information")
+        self.refresh_job()

@@ -1,0 +1,525 @@
+"""The home screen: every job in a table, the runner and GPUs in a status line, keys to act on jobs.
+
+Once a second a thread worker reads the queue with its own SQLite connection and posts a
+`QueueScreen.Loaded` message; the table is updated in place so the cursor stays on its job. Actions
+(cancel, retry, delete, hold, priority) run in a thread worker too and report through a notification;
+cancel and delete ask first.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from tunequeue.tui.data import GpuSummary, QueueData, RunnerInfo, load_queue
+from tunequeue.tui.formatting import (
+    STATE_STYLES,
+    format_gpus,
+    format_number,
+    job_times,
+    progress_percent,
+    state_of,
+)
+from tunequeue.tui.messages import LanguageChanged
+from tunequeue.tui.text import localize_bindings, state_label, tr
+
+FILTERS: dict[str, set[str] | None] = {
+    "all": None,
+    "active": {"starting", "running", "cancelling"},
+    "waiting": {"queued", "held"},
+    "finished": {"succeeded", "failed", "cancelled"},
+    "failed": {"failed"},
+}
+COLUMNS = ("id", "name", "state", "gpus", "progress", "loss", "time")
+COLUMN_WIDTHS = {"id": 4, "name": 20, "state": 10, "gpus": 5, "progress": 5, "loss": 7, "time": 13}
+
+
+class QueueScreen(Screen):
+    """Jobs of this home, newest first, with the runner and GPU status above them."""
+
+    DEFAULT_CSS = """
+    QueueScreen #queue-status { height: 1; padding: 0 1; background: $boost; }
+    QueueScreen #jobs { height: 1fr; }
+    QueueScreen #job-detail { height: 2; padding: 0 1; color: $text-muted; }
+    QueueScreen #empty { height: auto; padding: 1 2; color: $text-muted; display: none; }
+    QueueScreen.empty #empty { display: block; }
+    """
+
+    BINDINGS = [
+        Binding("n", "new_task", "New"),
+        Binding("enter", "open_job", "Open"),
+        Binding("c", "cancel_job", "Cancel"),
+        Binding("r", "retry_job", "Retry"),
+        Binding("d", "delete_job", "Delete"),
+        Binding("h", "toggle_hold", "Hold", show=False),
+        Binding("plus,equals_sign", "priority_up", "Prio+", show=False, key_display="+"),
+        Binding("minus", "priority_down", "Prio-", show=False, key_display="-"),
+        Binding("e", "edit_job", "Edit", show=False),
+        Binding("k", "clone_job", "Clone", show=False),
+        Binding("f", "cycle_filter", "Filter", show=False),
+        Binding("s", "start_runner", "Start runner", show=False),
+        Binding("g", "gpus", "GPUs"),
+        Binding("p", "presets", "Presets"),
+        Binding("question_mark", "show_help", "Keys", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    class Loaded(Message):
+        """A fresh read of the queue."""
+
+        def __init__(self, data: QueueData) -> None:
+            super().__init__()
+            self.data = data
+
+    class LoadFailed(Message):
+        """The queue could not be read (e.g. the database is locked for longer than the timeout)."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    class ActionDone(Message):
+        """A job action finished: a message to show, and whether it was an error."""
+
+        def __init__(self, text: str, error: bool = False) -> None:
+            super().__init__()
+            self.text = text
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_name = "all"
+        self.data: QueueData | None = None
+        self._loading = False
+        self._row_keys: list[str] = []
+
+    @property
+    def lang(self) -> str:
+        """The app's current language."""
+        return getattr(self.app, "lang", "en")
+
+    def compose(self) -> ComposeResult:
+        """Status line, job table, detail line of the selected job, footer."""
+        yield Static("", id="queue-status")
+        yield Static("", id="empty")
+        table: DataTable = DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static("", id="job-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Set up columns, read the queue now and then once a second."""
+        self._setup_columns()
+        localize_bindings(self, self.lang)
+        self.refresh_queue()
+        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.refresh_queue)
+
+    def on_screen_resume(self) -> None:
+        """Coming back from another screen: show the latest state at once."""
+        self.refresh_queue()
+
+    def _setup_columns(self) -> None:
+        table = self.query_one("#jobs", DataTable)
+        table.clear(columns=True)
+        self._row_keys = []
+        for column in COLUMNS:
+            table.add_column(tr(f"queue.col.{column}", self.lang), key=column, width=COLUMN_WIDTHS[column])
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def refresh_queue(self) -> None:
+        """Start a background read of the queue unless one is still running."""
+        if self._loading:
+            return
+        self._loading = True
+        self._load(self.app.clock())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="queue-load")
+    def _load(self, now: float) -> None:
+        from tunequeue.jobqueue.db import open_db
+
+        try:
+            db = open_db()
+            try:
+                data = load_queue(db, now)
+            finally:
+                db.conn.close()
+        except Exception as error:  # noqa: BLE001 - shown in the status line, the next tick retries
+            self.post_message(self.LoadFailed(str(error)))
+            return
+        self.post_message(self.Loaded(data))
+
+    def on_queue_screen_loaded(self, message: Loaded) -> None:
+        """Show a fresh read."""
+        self._loading = False
+        self.data = message.data
+        self._render_all()
+
+    def on_queue_screen_load_failed(self, message: LoadFailed) -> None:
+        """Say why the queue cannot be read; keep the last table."""
+        self._loading = False
+        self.query_one("#queue-status", Static).update(tr("queue.db_error", self.lang, error=message.error))
+
+    # ---- rendering -------------------------------------------------------------------------
+
+    def _render_all(self) -> None:
+        if self.data is None:
+            return
+        self.query_one("#queue-status", Static).update(self._status_text(self.data.runner, self.data.gpus))
+        jobs = self._visible_jobs()
+        self._fill_table(jobs)
+        empty = self.query_one("#empty", Static)
+        if not jobs:
+            if self.filter_name == "all":
+                empty.update(tr("queue.empty", self.lang))
+            else:
+                name = tr(f"queue.filter.{self.filter_name}", self.lang)
+                empty.update(tr("queue.empty_filter", self.lang, name=name))
+        self.set_class(not jobs, "empty")
+        self._render_detail()
+
+    def _status_text(self, runner: RunnerInfo, gpus: GpuSummary) -> Text:
+        lang = self.lang
+        text = Text()
+        if runner.running:
+            text.append(tr("queue.runner_running", lang, pid=runner.pid), style="green")
+        else:
+            text.append(tr("queue.runner_stopped", lang), style="bold yellow")
+        text.append(" · ")
+        if gpus.count:
+            simulated = tr("gpus.simulated_tag", lang) if gpus.simulated else ""
+            text.append(tr("gpus.summary", lang, count=gpus.count, busy=gpus.busy, simulated=simulated))
+        elif gpus.error:
+            text.append(tr("gpus.none", lang, error=gpus.error))
+        else:
+            text.append(tr("gpus.none_plain", lang))
+        text.append(" · ")
+        text.append(tr("queue.filter", lang, name=tr(f"queue.filter.{self.filter_name}", lang)))
+        return text
+
+    def _visible_jobs(self) -> list[Any]:
+        assert self.data is not None
+        wanted = FILTERS[self.filter_name]
+        return [job for job in self.data.jobs if wanted is None or state_of(job) in wanted]
+
+    def _row(self, job: Any) -> list[Any]:
+        assert self.data is not None
+        latest = self.data.metrics.get(job.id)
+        state = state_of(job)
+        loss = (latest or {}).get("loss")
+        return [
+            Text(str(job.id), justify="right"),
+            job.name,
+            Text(state_label(state, self.lang), style=STATE_STYLES.get(state, "")),
+            format_gpus(job),
+            Text(progress_percent(job, latest), justify="right"),
+            Text(format_number(loss), justify="right"),
+            job_times(job, latest, self.app.clock()),
+        ]
+
+    def _fill_table(self, jobs: list[Any]) -> None:
+        table = self.query_one("#jobs", DataTable)
+        keys = [str(job.id) for job in jobs]
+        if keys == self._row_keys:
+            for job in jobs:
+                for column, value in zip(COLUMNS, self._row(job)):
+                    table.update_cell(str(job.id), column, value)
+            return
+        selected = self.selected_job_id()
+        table.clear()
+        for job in jobs:
+            table.add_row(*self._row(job), key=str(job.id))
+        self._row_keys = keys
+        if selected is not None and str(selected) in keys:
+            table.move_cursor(row=keys.index(str(selected)), animate=False)
+
+    def _render_detail(self) -> None:
+        detail = self.query_one("#job-detail", Static)
+        job = self.selected_job()
+        if job is None:
+            detail.update("")
+            return
+        lang = self.lang
+        state = state_of(job)
+        text = Text(tr("queue.detail", lang, id=job.id, name=job.name, state=state_label(state, lang)))
+        if state in ("queued", "held") and job.reason:
+            text.append("  " + tr("queue.waiting_because", lang, reason=job.reason))
+        elif state in ("failed", "cancelled") and (job.reason or job.exit_code is not None):
+            code = "-" if job.exit_code is None else job.exit_code
+            text.append("  " + tr("queue.failed_because", lang, code=code, reason=job.reason or "-"), "red")
+        elif state in ("succeeded", "running", "starting") and job.run_dir:
+            text.append(f"  {job.run_dir}")
+        detail.update(text)
+
+    @on(DataTable.RowHighlighted, "#jobs")
+    def _on_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._render_detail()
+
+    @on(DataTable.RowSelected, "#jobs")
+    def _on_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_job()
+
+    def on_language_changed(self, message: LanguageChanged) -> None:
+        """Re-label columns, footer and rows in the new language."""
+        localize_bindings(self, message.lang)
+        self._setup_columns()
+        self._render_all()
+
+    # ---- selection -------------------------------------------------------------------------
+
+    def selected_job_id(self) -> int | None:
+        """Id of the job under the cursor, or None when the table is empty."""
+        table = self.query_one("#jobs", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:  # noqa: BLE001 - cursor outside the rows while the table is rebuilt
+            return None
+        return int(key.value) if key.value is not None else None
+
+    def selected_job(self) -> Any | None:
+        """The job under the cursor, from the last read."""
+        job_id = self.selected_job_id()
+        if job_id is None or self.data is None:
+            return None
+        return next((job for job in self.data.jobs if job.id == job_id), None)
+
+    def _require_job(self) -> Any | None:
+        job = self.selected_job()
+        if job is None:
+            self.notify(tr("queue.no_selection", self.lang), severity="warning")
+        return job
+
+    # ---- actions ---------------------------------------------------------------------------
+
+    def action_open_job(self) -> None:
+        """Open the selected job's dashboard."""
+        job = self._require_job()
+        if job is None:
+            return
+        from tunequeue.tui.screens.dashboard import DashboardScreen
+
+        self.app.push_screen(DashboardScreen(job.id))
+
+    def action_cycle_filter(self) -> None:
+        """Show the next group of states: all → active → waiting → finished → failed."""
+        names = list(FILTERS)
+        self.filter_name = names[(names.index(self.filter_name) + 1) % len(names)]
+        self._render_all()
+
+    def action_cancel_job(self) -> None:
+        """Ask, then cancel the selected job (a running one is stopped by the runner)."""
+        job = self._require_job()
+        if job is None:
+            return
+        question = tr("queue.confirm_cancel", self.lang, id=job.id, name=job.name)
+
+        def cancel(db: Any) -> str:
+            from tunequeue.jobqueue import jobs
+
+            jobs.request_cancel(db, job.id)
+            return tr("queue.cancelled", self.lang, id=job.id)
+
+        self._confirm_then(question, cancel)
+
+    def action_delete_job(self) -> None:
+        """Ask, then delete the selected job and its run directory."""
+        job = self._require_job()
+        if job is None:
+            return
+        question = tr("queue.confirm_delete", self.lang, id=job.id, name=job.name)
+
+        def delete(db: Any) -> str:
+            from tunequeue.jobqueue import jobs
+
+            jobs.delete(db, job.id)
+            return tr("queue.deleted", self.lang, id=job.id)
+
+        self._confirm_then(question, delete)
+
+    def action_retry_job(self) -> None:
+        """Queue a failed or cancelled job again (it resumes from its last checkpoint)."""
+        job = self._require_job()
+        if job is None:
+            return
+
+        def retry(db: Any) -> str:
+            from tunequeue.jobqueue import jobs
+
+            again = jobs.retry(db, job.id)
+            return tr("queue.retried", self.lang, id=job.id, attempt=again.attempt)
+
+        self._run_action(retry)
+
+    def action_toggle_hold(self) -> None:
+        """Hold a queued job, or release a held one."""
+        job = self._require_job()
+        if job is None:
+            return
+        held = state_of(job) == "held"
+
+        def toggle(db: Any) -> str:
+            from tunequeue.jobqueue import jobs
+
+            if held:
+                jobs.release(db, job.id)
+                return tr("queue.released", self.lang, id=job.id)
+            jobs.hold(db, job.id)
+            return tr("queue.held", self.lang, id=job.id)
+
+        self._run_action(toggle)
+
+    def _change_priority(self, delta: int) -> None:
+        job = self._require_job()
+        if job is None:
+            return
+
+        def change(db: Any) -> str:
+            from tunequeue.jobqueue import jobs
+
+            current = jobs.get(db, job.id)
+            updated = jobs.set_priority(db, job.id, current.priority + delta)
+            priority = getattr(updated, "priority", current.priority + delta)
+            return tr("queue.priority", self.lang, id=job.id, priority=priority)
+
+        self._run_action(change)
+
+    def action_priority_up(self) -> None:
+        """Raise the selected job's priority by one (higher starts first)."""
+        self._change_priority(+1)
+
+    def action_priority_down(self) -> None:
+        """Lower the selected job's priority by one."""
+        self._change_priority(-1)
+
+    def action_new_task(self) -> None:
+        """Open the task wizard; a submitted task appears in the table."""
+        self._push_wizard()
+
+    def action_edit_job(self) -> None:
+        """Edit the selected job's task in the wizard (queued or held jobs only)."""
+        job = self._require_job()
+        if job is None:
+            return
+        if state_of(job) not in ("queued", "held"):
+            self.notify(tr("queue.only_queued_edit", self.lang), severity="warning")
+            return
+        self._push_wizard(edit_job_id=job.id)
+
+    def action_clone_job(self) -> None:
+        """Start the wizard from a copy of the selected job's task."""
+        job = self._require_job()
+        if job is None:
+            return
+        self._push_wizard(clone_job_id=job.id)
+
+    def _push_wizard(self, **kwargs: int) -> None:
+        try:
+            from tunequeue.tui.screens.wizard import WizardScreen
+        except ImportError:
+            self.notify(tr("queue.not_available", self.lang), severity="error")
+            return
+
+        def submitted(job_id: int | None) -> None:
+            if job_id is not None:
+                self.notify(tr("queue.submitted", self.lang, id=job_id))
+            self.refresh_queue()
+
+        self.app.push_screen(WizardScreen(**kwargs), submitted)
+
+    def action_presets(self) -> None:
+        """Open the presets manager."""
+        try:
+            from tunequeue.tui.screens.presets import PresetsScreen
+        except ImportError:
+            self.notify(tr("queue.not_available", self.lang), severity="error")
+            return
+        self.app.push_screen(PresetsScreen())
+
+    def action_gpus(self) -> None:
+        """Open the GPUs screen."""
+        from tunequeue.tui.screens.gpus import GpusScreen
+
+        self.app.push_screen(GpusScreen())
+
+    def action_show_help(self) -> None:
+        """Show or hide the panel listing every key of this screen."""
+        if self.query("HelpPanel"):
+            self.app.action_hide_help_panel()
+        else:
+            self.app.action_show_help_panel()
+
+    def action_quit(self) -> None:
+        """Leave the TUI; jobs and the runner keep going."""
+        self.app.exit()
+
+    def action_start_runner(self) -> None:
+        """Start the runner daemon in the background (it survives this TUI)."""
+        if self.data is not None and self.data.runner.running:
+            self.notify(tr("queue.runner_already", self.lang))
+            return
+        self.notify(tr("queue.runner_starting", self.lang))
+        self._start_runner()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="queue-runner")
+    def _start_runner(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "tunequeue", "runner", "start"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode == 0:
+            self.post_message(self.ActionDone(tr("queue.runner_started", self.lang)))
+        else:
+            lines = (result.stderr or result.stdout).strip().splitlines() or [f"exit {result.returncode}"]
+            self.post_message(self.ActionDone(lines[-1], error=True))
+
+    def _confirm_then(self, question: str, change: Callable[[Any], str]) -> None:
+        from tunequeue.tui.dialogs import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run_action(change)
+
+        self.app.push_screen(ConfirmDialog(question), answered)
+
+    def _run_action(self, change: Callable[[Any], str]) -> None:
+        self._act(change)
+
+    @work(thread=True, exit_on_error=False, group="queue-action")
+    def _act(self, change: Callable[[Any], str]) -> None:
+        from tunequeue.core.errors import UserError
+        from tunequeue.jobqueue.db import open_db
+
+        try:
+            db = open_db()
+            try:
+                text = change(db)
+            finally:
+                db.conn.close()
+        except UserError as error:
+            self.post_message(self.ActionDone(error.message, error=True))
+            return
+        except Exception as error:  # noqa: BLE001 - e.g. database locked too long: say so, keep running
+            self.post_message(self.ActionDone(str(error), error=True))
+            return
+        self.post_message(self.ActionDone(text))
+
+    def on_queue_screen_action_done(self, message: ActionDone) -> None:
+        """Report the result of an action and show its effect at once."""
+        self.notify(message.text, severity="error" if message.error else "information")
+        self.refresh_queue()

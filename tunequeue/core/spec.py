@@ -456,7 +456,6 @@ class LoraSettings(_Group):
         None,
         en="Load the frozen base model in k bits to save memory (QLoRA); usually slower per step.",
         zh="以k位加载冻结的基础模型以节省显存（QLoRA）；每步通常更慢。",
-        rec=[4, 8],
         rec_en="4 (QLoRA) or 8; 8 bits is more precise",
         rec_zh="4（QLoRA）或8；8位精度更高",
         bounds_en="bnb: 4 or 8; hqq: 1–6 or 8; eetq: 8",

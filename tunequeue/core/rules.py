@@ -1,0 +1,653 @@
+"""Validation of a task: field bounds, recommended ranges and the cross-field rules of PARAMETERS.md §2.7.
+
+`check_task` turns a plain mapping of task keys into a `ValidationReport`: the resolved `TaskSpec` (when
+there are no errors), the *errors* (the task cannot be queued) and the *warnings* (allowed, but shown).
+Every `Problem` is one sentence in English and Chinese that says what to change. Rules that need files
+(dataset columns, a tokenizer's chat template) live elsewhere; `check_dataset_fits_stage` is the
+dataset-vs-stage rule for callers that have read dataset_info.json.
+
+Also here: the learning-rate suggestion per method and stage, the effective batch and the estimate of
+total optimizer steps used by the wizard and by the step-count warnings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from tunequeue.core.spec import (
+    KEYS,
+    NAME_MAX_LEN,
+    TaskSpec,
+    _fmt,
+    all_params,
+    closest_key,
+    param_info,
+)
+
+# Valid load-time quantization bits per method (LLaMA-Factory's checks).
+QUANTIZATION_BITS: dict[str, tuple[int, ...]] = {
+    "bnb": (4, 8),
+    "hqq": (1, 2, 3, 4, 5, 6, 8),
+    "eetq": (8,),
+}
+EFFECTIVE_BATCH_RECOMMENDED = (8, 64)
+NAME_KEYS = ("task_name", "namespace")
+REQUIRED_PLACEHOLDERS = {
+    "task_name": "placeholder",
+    "model_name_or_path": "placeholder",
+    "dataset": "placeholder",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One error or warning about a task: the key it concerns (None for the whole task) and a sentence."""
+
+    key: str | None
+    message_en: str
+    message_zh: str
+
+    def message(self, lang: str = "en") -> str:
+        """The sentence in ``lang`` ("en" or "zh")."""
+        return self.message_zh if lang == "zh" else self.message_en
+
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
+        """JSON-friendly form: key and message."""
+        return {"key": self.key, "message": self.message(lang)}
+
+
+@dataclass
+class ValidationReport:
+    """Result of `check_task`: the resolved spec (None when there are errors), errors and warnings."""
+
+    spec: TaskSpec | None
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when there are no errors."""
+        return not self.errors
+
+    def errors_for(self, key: str) -> list[Problem]:
+        """Errors concerning ``key``."""
+        return [p for p in self.errors if p.key == key]
+
+    def warnings_for(self, key: str) -> list[Problem]:
+        """Warnings concerning ``key``."""
+        return [p for p in self.warnings if p.key == key]
+
+    def raise_if_errors(self, lang: str = "en") -> TaskSpec | None:
+        """Raise `UserError` with the first error (and how many more); else return the spec."""
+        if self.errors:
+            from tunequeue.core.errors import UserError
+
+            first = self.errors[0].message(lang)
+            more = len(self.errors) - 1
+            if more:
+                first += f" (and {more} more error{'s' if more > 1 else ''})"
+            raise UserError(first)
+        return self.spec
+
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
+        """JSON-friendly form: ok, the task (only keys that matter), errors and warnings."""
+        return {
+            "ok": self.ok,
+            "task": self.spec.to_yaml_dict() if self.spec is not None else None,
+            "errors": [p.to_dict(lang) for p in self.errors],
+            "warnings": [p.to_dict(lang) for p in self.warnings],
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers other parts use
+# ---------------------------------------------------------------------------------------------------
+
+
+def suggested_learning_rate(finetuning_type: str, stage: str) -> float:
+    """Starting learning rate: 5e-6 for dpo/kto, 1e-5 for full tuning, else 1e-4 (lora, freeze)."""
+    if stage in ("dpo", "kto"):
+        return 5e-6
+    if finetuning_type == "full":
+        return 1e-5
+    return 1e-4
+
+
+def effective_batch(spec: TaskSpec) -> int:
+    """Examples per optimizer step: per-device batch × accumulation × GPUs × nodes."""
+    return spec.per_device_train_batch_size * spec.gradient_accumulation_steps * spec.gpu_count * spec.nnodes
+
+
+def estimate_total_steps(num_examples: int, spec: TaskSpec) -> int:
+    """Optimizer steps of a run over ``num_examples`` training examples (before the validation split).
+
+    Applies ``max_samples`` (per dataset), ``val_size`` and the Trainer's arithmetic: batches per epoch
+    over all devices, floor-divided by the accumulation steps (at least 1), times the epochs, rounded up.
+    """
+    n = max(int(num_examples), 0)
+    if spec.max_samples is not None:
+        datasets = max(len([d for d in spec.dataset.split(",") if d.strip()]), 1)
+        n = min(n, spec.max_samples * datasets)
+    if isinstance(spec.val_size, int) and not isinstance(spec.val_size, bool):
+        n -= spec.val_size
+    elif spec.val_size:
+        n -= math.ceil(n * spec.val_size)
+    if n <= 0:
+        return 0
+    world = spec.per_device_train_batch_size * spec.gpu_count * spec.nnodes
+    batches = math.ceil(n / world)
+    updates_per_epoch = max(batches // spec.gradient_accumulation_steps, 1)
+    return math.ceil(spec.num_train_epochs * updates_per_epoch)
+
+
+def _attr(entry: Any, name: str, default: Any = None) -> Any:
+    if isinstance(entry, Mapping):
+        return entry.get(name, default)
+    return getattr(entry, name, default)
+
+
+def check_dataset_fits_stage(
+    stage: str, dataset_info_entries: Mapping[str, Any] | Iterable[Any]
+) -> list[Problem]:
+    """Errors for datasets that do not fit ``stage``: rm/dpo need ranking data, kto needs a kto_tag column.
+
+    ``dataset_info_entries`` maps dataset names to their dataset_info.json entries (dicts or objects with
+    ``ranking`` and ``columns`` attributes), or is a plain iterable of such entries.
+    """
+    if isinstance(dataset_info_entries, Mapping):
+        items = list(dataset_info_entries.items())
+    else:
+        items = [(_attr(e, "name", "?"), e) for e in dataset_info_entries]
+    problems: list[Problem] = []
+    for name, entry in items:
+        ranking = bool(_attr(entry, "ranking", False))
+        columns = _attr(entry, "columns", None) or {}
+        if stage in ("rm", "dpo") and not ranking:
+            problems.append(
+                Problem(
+                    "dataset",
+                    f"stage {stage} needs preference pairs, but dataset '{name}' is not marked "
+                    '"ranking": true; choose a chosen/rejected dataset',
+                    f"{stage}阶段需要偏好对数据，但数据集'{name}'未标记\"ranking\": true；"
+                    "请选择含chosen/rejected的数据集",
+                )
+            )
+        elif stage not in ("rm", "dpo") and ranking:
+            problems.append(
+                Problem(
+                    "dataset",
+                    f"dataset '{name}' holds preference pairs (ranking), which stage {stage} cannot use; "
+                    "use it with rm or dpo, or choose another dataset",
+                    f"数据集'{name}'是偏好对数据（ranking），{stage}阶段无法使用；请用于rm或dpo，或换用其他数据集",
+                )
+            )
+        if stage == "kto" and not (isinstance(columns, Mapping) and columns.get("kto_tag")):
+            problems.append(
+                Problem(
+                    "dataset",
+                    f"stage kto needs a kto_tag column, but dataset '{name}' has none; add "
+                    '"kto_tag" to its columns in dataset_info.json',
+                    f"kto阶段需要kto_tag列，但数据集'{name}'没有；请在dataset_info.json的columns中添加\"kto_tag\"",
+                )
+            )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------
+# Field-level problems (pydantic errors → sentences)
+# ---------------------------------------------------------------------------------------------------
+
+_KIND_EN = {
+    "int": "a whole number",
+    "float": "a number",
+    "number": "a number",
+    "bool": "true or false",
+    "str": "text",
+}
+_KIND_ZH = {"int": "整数", "float": "数字", "number": "数字", "bool": "true或false", "str": "文本"}
+
+
+def _bounds_phrase(key: str, lang: str) -> str:
+    info = param_info(key)
+    if info.choices:
+        values = ", ".join(_fmt(c) for c in info.choices)
+        return f"one of {values}" if lang == "en" else f"以下之一：{values}"
+    parts_en: list[str] = []
+    if info.bounds_en or info.bounds_zh:
+        return (info.bounds_en if lang == "en" else info.bounds_zh) or ""
+    for name, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
+        bound = getattr(info, name)
+        if bound is not None:
+            parts_en.append(f"{symbol} {_fmt(bound)}")
+    kind = _KIND_EN[info.kind] if lang == "en" else _KIND_ZH[info.kind]
+    if not parts_en:
+        return kind
+    joined = " and ".join(parts_en) if lang == "en" else "且".join(parts_en)
+    return f"{kind} {joined}" if lang == "en" else f"{joined}的{kind}"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    return _fmt(value)
+
+
+def _field_problem(key: str, error: dict[str, Any], data: Mapping[str, Any]) -> Problem:
+    kind = error["type"]
+    value = data.get(key)
+    if kind == "missing":
+        info = param_info(key)
+        return Problem(
+            key, f"{key} is required: {info.help('en')} Set it.", f"{key}为必填项：{info.help('zh')}请填写。"
+        )
+    if key in NAME_KEYS:
+        return Problem(
+            key,
+            f"{key} must be 1–{NAME_MAX_LEN} lowercase letters, digits or '-', starting and ending with a "
+            f"letter or digit; got {_shown(value)}",
+            f"{key}须为1–{NAME_MAX_LEN}个小写字母、数字或“-”，且以字母或数字开头和结尾；当前为{_shown(value)}",
+        )
+    if kind == "value_error":
+        text = str(error.get("ctx", {}).get("error") or error["msg"]).removeprefix("Value error, ")
+        return Problem(key, text, text)
+    expect_en, expect_zh = _bounds_phrase(key, "en"), _bounds_phrase(key, "zh")
+    if param_info(key).nullable:
+        expect_en += " (or empty)"
+        expect_zh += "（或留空）"
+    return Problem(
+        key,
+        f"{key} must be {expect_en}; got {_shown(value)}",
+        f"{key}须为{expect_zh}；当前为{_shown(value)}",
+    )
+
+
+def _validate_fields(data: dict[str, Any]) -> tuple[TaskSpec | None, dict[str, Problem]]:
+    """Validate; on failure return the per-key problems (first error per key)."""
+    try:
+        return TaskSpec.model_validate(data), {}
+    except ValidationError as exc:
+        problems: dict[str, Problem] = {}
+        for error in exc.errors():
+            loc = error.get("loc") or ("",)
+            key = str(loc[0])
+            if key not in problems:
+                if key in KEYS:
+                    problems[key] = _field_problem(key, error, data)
+                else:
+                    msg = f"{key or 'task'}: {error['msg']}"
+                    problems[key] = Problem(key or None, msg, msg)
+        return None, problems
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cross-field rules (PARAMETERS.md §2.7)
+# ---------------------------------------------------------------------------------------------------
+
+
+def _cross_field(
+    spec: TaskSpec,
+    present: set[str],
+    *,
+    model_config: Mapping[str, Any] | None,
+    host_gpus: list[Any] | None,
+) -> tuple[list[Problem], list[Problem]]:
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+
+    def err(key: str | None, en: str, zh: str) -> None:
+        errors.append(Problem(key, en, zh))
+
+    def warn(key: str | None, en: str, zh: str) -> None:
+        warnings.append(Problem(key, en, zh))
+
+    ft, stage = spec.finetuning_type, spec.stage
+
+    # Rule 4: LoRA-only options.
+    lora_only = {
+        "quantization_bit": spec.quantization_bit is not None,
+        "loraplus_lr_ratio": spec.loraplus_lr_ratio is not None,
+        "use_rslora": spec.use_rslora,
+        "use_dora": spec.use_dora,
+        "pissa_init": spec.pissa_init,
+        "use_unsloth": spec.use_unsloth or spec.booster == "unsloth",
+    }
+    if ft != "lora":
+        for key, used in lora_only.items():
+            if used:
+                shown = "booster unsloth" if key == "use_unsloth" and not spec.use_unsloth else key
+                err(
+                    key if shown == key else "booster",
+                    f"{shown} needs finetuning_type lora (got {ft}); switch to lora or remove {shown}",
+                    f"{shown}需要finetuning_type为lora（当前为{ft}）；请改用lora或去掉{shown}",
+                )
+    if spec.quantization_bit is not None:
+        valid = QUANTIZATION_BITS[spec.quantization_method]
+        if spec.quantization_bit not in valid:
+            bits = ", ".join(str(b) for b in valid)
+            err(
+                "quantization_bit",
+                f"quantization_bit {spec.quantization_bit} is not available with {spec.quantization_method}; "
+                f"use one of {bits}",
+                f"{spec.quantization_method}不支持quantization_bit {spec.quantization_bit}；请使用{bits}之一",
+            )
+
+    # Rule 5: PiSSA restrictions.
+    if spec.pissa_init:
+        if spec.quantization_bit is not None:
+            err(
+                "pissa_init",
+                "pissa_init cannot be combined with quantization_bit; turn one of them off",
+                "pissa_init不能与quantization_bit同时使用；请关闭其中之一",
+            )
+        if stage in ("ppo", "kto"):
+            err(
+                "pissa_init",
+                f"pissa_init is not supported with stage {stage}; turn pissa_init off",
+                f"{stage}阶段不支持pissa_init；请关闭pissa_init",
+            )
+        if stage == "dpo" and spec.pref_loss not in ("orpo", "simpo"):
+            err(
+                "pissa_init",
+                "pissa_init with dpo needs pref_loss orpo or simpo; change pref_loss or turn pissa_init off",
+                "dpo阶段使用pissa_init需要pref_loss为orpo或simpo；请修改pref_loss或关闭pissa_init",
+            )
+
+    # Rule 6: GaLore / BAdam.
+    for key, used, name in (
+        ("use_galore", spec.use_galore, "GaLore"),
+        ("use_badam", spec.use_badam, "BAdam"),
+    ):
+        if used and ft != "full":
+            err(
+                key,
+                f"{name} ({key}) needs finetuning_type full (got {ft}); switch to full or turn {key} off",
+                f"{name}（{key}）需要finetuning_type为full（当前为{ft}）；请改用full或关闭{key}",
+            )
+    if spec.use_galore and spec.use_badam:
+        err(
+            "use_badam",
+            "use_galore and use_badam exclude each other; turn one of them off",
+            "use_galore与use_badam互斥；请关闭其中之一",
+        )
+    if spec.gpu_count > 1 or spec.nnodes > 1:
+        if spec.use_badam:
+            err(
+                "use_badam",
+                "BAdam runs on a single GPU; set gpu_count to 1 or turn use_badam off",
+                "BAdam只支持单卡；请把gpu_count设为1或关闭use_badam",
+            )
+        if spec.use_galore and spec.galore_layerwise:
+            err(
+                "galore_layerwise",
+                "galore_layerwise runs on a single GPU; set gpu_count to 1 or turn it off",
+                "galore_layerwise只支持单卡；请把gpu_count设为1或关闭它",
+            )
+
+    # Rule 7: PPO and its reward model.
+    if stage == "ppo":
+        if not spec.reward_model:
+            err(
+                "reward_model",
+                "stage ppo needs a reward_model; set it to the output of an rm run",
+                "ppo阶段需要reward_model；请设为rm阶段训练结果",
+            )
+        if spec.reward_model_type == "lora" and ft != "lora":
+            err(
+                "reward_model_type",
+                f"reward_model_type lora needs finetuning_type lora (got {ft}); "
+                "use reward_model_type full or switch to lora",
+                f"reward_model_type为lora时需要finetuning_type为lora（当前为{ft}）；请改用full或lora",
+            )
+
+    # Rule 8: DPO label smoothing, validation data.
+    if spec.dpo_label_smoothing > 0 and spec.pref_loss != "sigmoid":
+        err(
+            "dpo_label_smoothing",
+            f"dpo_label_smoothing works only with pref_loss sigmoid (got "
+            f"{spec.pref_loss}); set it to 0 or use sigmoid",
+            f"dpo_label_smoothing仅适用于pref_loss为sigmoid（当前为{spec.pref_loss}）；请设为0或改用sigmoid",
+        )
+    has_val = bool(spec.val_size)
+    if has_val and spec.eval_dataset:
+        err(
+            "val_size",
+            "val_size and eval_dataset exclude each other; set val_size to 0 or clear eval_dataset",
+            "val_size与eval_dataset互斥；请把val_size设为0或清空eval_dataset",
+        )
+    if spec.do_eval and not has_val and not spec.eval_dataset:
+        err(
+            "do_eval",
+            "do_eval needs validation data; set val_size > 0 or an eval_dataset",
+            "do_eval需要验证数据；请设置val_size>0或eval_dataset",
+        )
+    if spec.eval_strategy != "no" and not has_val and not spec.eval_dataset:
+        err(
+            "eval_strategy",
+            f"eval_strategy {spec.eval_strategy} needs validation data; set val_size > 0 or "
+            "an eval_dataset, or set eval_strategy to no",
+            f"eval_strategy为{spec.eval_strategy}时需要验证数据；请设置val_size>0或eval_dataset，或设为no",
+        )
+    if spec.do_predict and stage == "sft" and not spec.predict_with_generate:
+        warn(
+            "predict_with_generate",
+            "do_predict with sft saves predictions only with predict_with_generate; turn it on",
+            "sft阶段做预测需开启predict_with_generate才会保存预测结果；请开启",
+        )
+
+    # Rule 9: precision vs GPUs, GPU count, nodes.
+    if spec.nnodes != 1:
+        err(
+            "nnodes",
+            f"this version runs a task on one machine; set nnodes to 1 (got {spec.nnodes})",
+            f"当前版本仅支持单机；请把nnodes设为1（当前为{spec.nnodes}）",
+        )
+    if host_gpus is not None:
+        if spec.compute_type in ("bf16", "pure_bf16"):
+            old = [g for g in host_gpus if _capability(g) is not None and _capability(g) < (8, 0)]
+            if old:
+                cap = ".".join(str(x) for x in _capability(old[0]))
+                err(
+                    "compute_type",
+                    f"{spec.compute_type} needs compute capability ≥ 8.0, but a GPU here has "
+                    f"{cap}; use fp16 or auto",
+                    f"{spec.compute_type}需要算力≥8.0，但此处有GPU算力为{cap}；请改用fp16或auto",
+                )
+        if host_gpus and spec.gpu_count > len(host_gpus):
+            err(
+                "gpu_count",
+                f"gpu_count {spec.gpu_count} is more than the {len(host_gpus)} GPU(s) on this "
+                f"machine; lower gpu_count",
+                f"gpu_count为{spec.gpu_count}，超过本机的{len(host_gpus)}张GPU；请调低",
+            )
+        if not host_gpus and not spec.allow_cpu:
+            err(
+                "allow_cpu",
+                "this machine has no GPU and allow_cpu is off; turn allow_cpu on or run on a GPU machine",
+                "本机没有GPU且allow_cpu已关闭；请开启allow_cpu或在GPU机器上运行",
+            )
+    if spec.booster == "flashattn2" and spec.compute_type == "fp32":
+        err(
+            "booster",
+            "FlashAttention-2 needs fp16 or bf16; change compute_type or booster",
+            "FlashAttention-2需要fp16或bf16；请修改compute_type或booster",
+        )
+
+    # Rule 10: context length, NEFTune.
+    max_pos = (model_config or {}).get("max_position_embeddings")
+    if isinstance(max_pos, int) and spec.cutoff_len > max_pos and spec.rope_scaling is None:
+        warn(
+            "cutoff_len",
+            f"cutoff_len {spec.cutoff_len} is above the model's {max_pos} positions; lower it "
+            "or set rope_scaling",
+            f"cutoff_len {spec.cutoff_len}超过模型的{max_pos}个位置；请调低或设置rope_scaling",
+        )
+    if spec.neftune_noise_alpha is not None and stage != "sft":
+        warn(
+            "neftune_noise_alpha",
+            f"NEFTune applies to sft only and has no effect with stage {stage}; clear neftune_noise_alpha",
+            f"NEFTune仅用于sft，在{stage}阶段无效；请清空neftune_noise_alpha",
+        )
+
+    # Rule 11: export quantization.
+    if spec.export_quantization_bit is not None and not spec.export_quantization_dataset:
+        err(
+            "export_quantization_dataset",
+            "export_quantization_bit needs export_quantization_dataset "
+            "(GPTQ calibration data); set it or clear the bits",
+            "export_quantization_bit需要export_quantization_dataset（GPTQ校准数据）；请设置或清空位数",
+        )
+
+    # Effective batch (the seed's 8–64 applies to it, not to the per-device batch).
+    if present & {"per_device_train_batch_size", "gradient_accumulation_steps", "gpu_count", "nnodes"}:
+        low, high = EFFECTIVE_BATCH_RECOMMENDED
+        eff = effective_batch(spec)
+        if not low <= eff <= high:
+            warn(
+                "per_device_train_batch_size",
+                f"effective batch {eff} (batch × accumulation × GPUs) is outside "
+                f"the recommended {low}–{high}; allowed",
+                f"有效批大小{eff}（批大小×累积×GPU数）不在推荐的{low}–{high}内；仍可使用",
+            )
+    return errors, warnings
+
+
+def _capability(gpu: Any) -> tuple[int, ...] | None:
+    cap = _attr(gpu, "compute_capability")
+    return tuple(cap) if cap else None
+
+
+def _recommended_warnings(spec: TaskSpec, present: set[str]) -> list[Problem]:
+    problems = []
+    for key in sorted(present, key=_order):
+        info = param_info(key)
+        value = getattr(spec, key)
+        if info.rec is None or info.in_recommended(value):
+            continue
+        rec_en, rec_zh = info.recommendation("en"), info.recommendation("zh")
+        problems.append(
+            Problem(
+                key,
+                f"{key} {_shown(value)} is outside the recommended {rec_en}; allowed",
+                f"{key} {_shown(value)}不在推荐范围{rec_zh}内；仍可使用",
+            )
+        )
+    return problems
+
+
+def _order(key: str) -> int:
+    return _KEY_ORDER[key]
+
+
+_KEY_ORDER = {info.key: index for index, info in enumerate(all_params())}
+
+
+def _step_warnings(spec: TaskSpec, num_examples: int) -> list[Problem]:
+    total = estimate_total_steps(num_examples, spec)
+    problems = []
+    for key in ("save_steps", "warmup_steps", "logging_steps"):
+        value = getattr(spec, key)
+        if total and value >= total:
+            problems.append(
+                Problem(
+                    key,
+                    f"{key} {value} reaches the run's {total} total steps; lower it",
+                    f"{key} {value}已达到本次训练的总步数{total}；请调低",
+                )
+            )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------------
+
+
+def check_task(
+    data: Mapping[str, Any],
+    *,
+    partial: bool = False,
+    model_config: dict | None = None,
+    host_gpus: list | None = None,
+    num_examples: int | None = None,
+) -> ValidationReport:
+    """Validate a mapping of task keys: bounds (errors), recommended ranges (warnings), §2.7 rules.
+
+    ``partial`` validates a subset (a preset, one wizard step): missing required keys are not errors,
+    and the returned spec is None. Otherwise an absent ``learning_rate`` takes
+    `suggested_learning_rate` for the task's method and stage. ``model_config`` (a config.json dict)
+    enables the context-length check; ``host_gpus`` (objects or dicts with ``compute_capability``)
+    enables the precision and GPU-count checks; ``num_examples`` enables the step-count warnings.
+    """
+    data = dict(data)
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+
+    for key in list(data):
+        if key == "extra":
+            if not isinstance(data[key], Mapping):
+                errors.append(
+                    Problem("extra", "extra must be a mapping of keys to values", "extra须为键值映射")
+                )
+                del data[key]
+            continue
+        if key not in KEYS:
+            near = closest_key(key)
+            hint_en = (
+                f"; did you mean '{near}'?" if near else "; remove it (`tunequeue params` lists every key)"
+            )
+            hint_zh = f"；是否想用'{near}'？" if near else "；请删除（`tunequeue params`列出全部参数）"
+            errors.append(Problem(key, f"unknown key '{key}'{hint_en}", f"未知参数'{key}'{hint_zh}"))
+            del data[key]
+    if data.get("optim") == "adamw_hf":
+        warnings.append(
+            Problem(
+                "optim",
+                "optim adamw_hf no longer exists in Transformers; it runs the same "
+                "AdamW as adamw_torch, which is used instead",
+                "Transformers已移除adamw_hf；它与adamw_torch是同一AdamW算法，已改用adamw_torch",
+            )
+        )
+    present = {k for k in data if k in KEYS}
+
+    candidate = dict(data)
+    if partial:
+        for key, placeholder in REQUIRED_PLACEHOLDERS.items():
+            candidate.setdefault(key, placeholder)
+    elif "learning_rate" not in candidate:
+        ft = candidate.get("finetuning_type", "lora")
+        stage = candidate.get("stage", "sft")
+        if isinstance(ft, str) and isinstance(stage, str):
+            candidate["learning_rate"] = suggested_learning_rate(ft, stage)
+
+    spec, field_problems = _validate_fields(candidate)
+    errors.extend(field_problems.values())
+    if spec is None:
+        # Check the cross-field rules on the valid part, so the user sees as much as possible at once.
+        rest = {k: v for k, v in candidate.items() if k not in field_problems}
+        for key, placeholder in REQUIRED_PLACEHOLDERS.items():
+            rest.setdefault(key, placeholder)
+        try:
+            probe = TaskSpec.model_validate(rest)
+        except ValidationError:
+            probe = None
+    else:
+        probe = spec
+
+    if probe is not None:
+        cross_errors, cross_warnings = _cross_field(
+            probe, present, model_config=model_config, host_gpus=host_gpus
+        )
+        errors.extend(cross_errors)
+        warnings.extend(_recommended_warnings(probe, present - set(field_problems)))
+        warnings.extend(cross_warnings)
+        if num_examples is not None:
+            warnings.extend(_step_warnings(probe, num_examples))
+
+    if partial or errors:
+        spec = None
+    return ValidationReport(spec=spec, errors=errors, warnings=warnings)

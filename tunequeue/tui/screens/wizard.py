@@ -1,0 +1,749 @@
+"""The five-step task wizard (seed 001) and its review step.
+
+Steps, in order: basic info, task config, hyperparameters, LoRA settings (LoRA rows only for
+``finetuning_type: lora``; the advanced quantization / RoPE / booster block always), other settings;
+then a review with the final YAML, warnings, the VRAM estimate and the GPUs it fits on, and three
+ways out: submit to the queue, save as a preset, save as a YAML file.
+
+Every row is generated from the task model (`tunequeue.widgets.fields.FieldEditor`). A value out of
+bounds blocks Next with the reason beside the field; a value outside the recommended range shows a
+warning and passes. The wizard can start from a preset, from a copy of an earlier job (clone), or edit
+a job that is still queued or held. The screen dismisses with the job id it submitted or updated, or
+None when cancelled or when it only saved files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, ContentSwitcher, Footer, Input, Select, Static
+
+from tunequeue.core.errors import UserError
+from tunequeue.tui.dialogs import TextPrompt
+from tunequeue.tui.widgets.fields import FieldEditor, field_help, params_of_group
+
+STEPS = ("basic", "task", "hyper", "lora", "other")
+PAGES = (*STEPS, "review")
+# Rows of the LoRA step that exist only for finetuning_type lora; the rest is the advanced block.
+LORA_ONLY_PREFIXES = ("lora_", "loraplus_")
+# Groups a preset may hold values of (never identity, model, dataset or GPU keys).
+PRESET_GROUPS = ("hyper", "lora", "other")
+
+_STRINGS: dict[str, tuple[str, str]] = {
+    "title.new": ("New task", "新建任务"),
+    "title.edit": ("Edit job {id}", "编辑任务 {id}"),
+    "title.clone": ("New task (copy of job {id})", "新建任务（复制任务 {id}）"),
+    "step.basic": ("Basic info", "基本信息"),
+    "step.task": ("Task config", "任务配置"),
+    "step.hyper": ("Hyperparameters", "超参数配置"),
+    "step.lora": ("LoRA settings", "LoRA参数配置"),
+    "step.other": ("Other settings", "其他参数配置"),
+    "step.review": ("Review", "确认"),
+    "short.basic": ("Basic", "基本"),
+    "short.task": ("Task", "任务"),
+    "short.hyper": ("Hyper", "超参"),
+    "short.lora": ("LoRA", "LoRA"),
+    "short.other": ("Other", "其他"),
+    "short.review": ("Review", "确认"),
+    "back": ("Back", "上一步"),
+    "next": ("Next", "下一步"),
+    "submit": ("Submit", "提交"),
+    "save_changes": ("Save changes", "保存修改"),
+    "save_preset": ("Save as preset", "存为参数组"),
+    "save_yaml": ("Save YAML", "保存YAML"),
+    "preview": ("Preview data", "预览数据"),
+    "preset": ("Start from preset:", "从参数组开始："),
+    "preset.none": ("(no preset)", "（不使用参数组）"),
+    "preset.applied": ("Preset {ref} applied.", "已应用参数组 {ref}。"),
+    "preset.unavailable": ("Presets are not available: {error}", "参数组不可用：{error}"),
+    "advanced": (
+        "Advanced: quantization (LoRA only) · RoPE scaling · booster",
+        "高级配置：量化（仅LoRA）· RoPE插值 · 加速方式",
+    ),
+    "lora.hidden": (
+        "LoRA rows are hidden: finetuning_type is {ft}. Choose lora in step 1 to set them.",
+        "当前微调方法为 {ft}，已隐藏LoRA参数；在第1步选择lora即可设置。",
+    ),
+    "blocked": ("Fix the marked fields first: {keys}", "请先修正标出的字段：{keys}"),
+    "review.errors": ("Errors (fix before submitting)", "错误（提交前须修正）"),
+    "review.warnings": ("Warnings", "警告"),
+    "review.no_warnings": ("No warnings.", "没有警告。"),
+    "review.yaml": ("Task YAML", "任务YAML"),
+    "review.estimate": ("VRAM estimate", "显存估算"),
+    "review.per_gpu": ("{gib:.1f} GiB per GPU", "每张GPU约 {gib:.1f} GiB"),
+    "review.fits": ("Fits on GPUs: {gpus}", "可放入的GPU：{gpus}"),
+    "review.fits_none": ("Fits on no GPU of this machine right now.", "当前本机没有放得下的GPU。"),
+    "review.no_gpus": ("GPUs: {error}", "GPU：{error}"),
+    "review.simulated": (" (simulated)", "（模拟）"),
+    "review.no_estimate": ("No estimate: {error}", "无法估算：{error}"),
+    "submitted": ("Job {id} queued.", "任务 {id} 已加入队列。"),
+    "updated": ("Job {id} updated.", "任务 {id} 已更新。"),
+    "prompt.preset": ("Save as preset (namespace/name):", "保存为参数组（命名空间/名称）："),
+    "prompt.yaml": ("Save task YAML to file:", "将任务YAML保存到文件："),
+    "saved.preset": ("Preset {ref} saved.", "参数组 {ref} 已保存。"),
+    "saved.yaml": ("Saved {path}.", "已保存 {path}。"),
+    "preview.loading": ("Rendering the first example…", "正在渲染第一条样本…"),
+    "preview.failed": ("Cannot preview the data: {error}", "无法预览数据：{error}"),
+    "preview.title": ("First example of {dataset} with template {template}:",
+                      "{dataset} 的第一条样本（模板 {template}）："),
+    "preview.need": (
+        "Fill model_name_or_path and dataset to preview.",
+        "请先填写 model_name_or_path 和 dataset 再预览。",
+    ),
+    "help.start": ("Tab moves between fields; the focused field is explained here.",
+                   "Tab 在字段间移动；此处解释当前字段。"),
+    "bind.next": ("Next", "下一步"),
+    "bind.back": ("Back", "上一步"),
+    "bind.cancel": ("Cancel", "取消"),
+    "bind.preview": ("Preview", "预览"),
+}
+
+
+def wizard_text(key: str, lang: str, **fmt: Any) -> str:
+    """One of the wizard's strings in ``lang``."""
+    en, zh = _STRINGS[key]
+    text = zh if lang == "zh" else en
+    return text.format(**fmt) if fmt else text
+
+
+def _is_lora_only(key: str) -> bool:
+    return key.startswith(LORA_ONLY_PREFIXES)
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """Task YAML text as the queue stores it (key order kept, unicode as is)."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+class PreviewReady(Message):
+    """The dataset preview worker finished (text to show, or an error)."""
+
+    def __init__(self, text: str, ok: bool) -> None:
+        super().__init__()
+        self.text = text
+        self.ok = ok
+
+
+class WizardScreen(Screen["int | None"]):
+    """Build, check and submit one task in five steps plus a review."""
+
+    DEFAULT_CSS = """
+    WizardScreen { layout: vertical; }
+    WizardScreen #wizard-title { height: 1; background: $primary; color: $text; padding: 0 1; }
+    WizardScreen #wizard-steps { height: 1; padding: 0 1; color: $text-muted; }
+    WizardScreen #wizard-body { height: 1fr; }
+    WizardScreen #wizard-pages { height: 1fr; }
+    WizardScreen .page { height: 1fr; padding: 0 1; }
+    WizardScreen #wizard-help {
+        height: 6; border-top: solid $primary; padding: 0 1; color: $text;
+    }
+    WizardScreen.-wide #wizard-body { layout: horizontal; }
+    WizardScreen.-wide #wizard-help { height: 1fr; width: 44; border-top: none; border-left: solid $primary; }
+    WizardScreen #wizard-nav { height: 1; padding: 0 1; }
+    WizardScreen #wizard-nav Button { margin-right: 1; }
+    WizardScreen #wizard-status {
+        width: 1fr; height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    WizardScreen #wizard-status.-error { color: $error; }
+    WizardScreen .section { height: 1; margin-top: 1; text-style: bold; color: $accent; }
+    WizardScreen .note { height: auto; color: $text-muted; }
+    WizardScreen #preset-bar { height: 1; margin-bottom: 1; }
+    WizardScreen #preset-bar Static { width: auto; padding: 0 1 0 0; }
+    WizardScreen #preset-select { width: 32; }
+    WizardScreen #preview-bar { height: 1; margin-top: 1; }
+    WizardScreen #preview { height: auto; color: $text-muted; }
+    WizardScreen #review-actions { height: 1; margin-top: 1; }
+    WizardScreen #review-actions Button { margin-right: 2; }
+    WizardScreen .review-block { height: auto; margin-top: 1; }
+    WizardScreen #review-errors { color: $error; }
+    WizardScreen #review-warnings { color: $warning; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+n", "next", "Next", priority=True),
+        Binding("ctrl+p", "back", "Back", priority=True),
+        Binding("ctrl+r", "preview", "Preview"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        edit_job_id: int | None = None,
+        clone_job_id: int | None = None,
+        preset: str | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> None:
+        """Start empty, from ``preset`` ("ns/name"), from ``values``, or from a job to clone or edit."""
+        super().__init__()
+        self.edit_job_id = edit_job_id
+        self.clone_job_id = clone_job_id
+        self.start_preset = preset
+        self.start_values = dict(values or {})
+        self.base_values: dict[str, Any] = {}
+        self.preset_ref: str | None = None
+        self.page = 0
+        self.lang = "en"
+        self._suggested_lr: float | None = None
+        self.last_report: Any = None
+
+    # ------------------------------------------------------------------ building
+
+    def _initial_values(self) -> dict[str, Any]:
+        """Values the rows start with: job (clone/edit) < preset < explicit values."""
+        values: dict[str, Any] = {}
+        job_id = self.edit_job_id if self.edit_job_id is not None else self.clone_job_id
+        if job_id is not None:
+            from tunequeue.jobqueue import db as jobdb
+            from tunequeue.jobqueue import jobs
+
+            database = jobdb.open_db()
+            try:
+                job = jobs.get(database, job_id)
+            finally:
+                database.conn.close()
+            values.update(yaml.safe_load(job.task_yaml) or {})
+            if self.clone_job_id is not None and values.get("task_name"):
+                values["task_name"] = f"{values['task_name']}-copy"[:63]
+            self.preset_ref = values.get("preset_ref")
+        if self.start_preset:
+            values.update(self._preset_values(self.start_preset))
+            self.preset_ref = self.start_preset
+        values.update(self.start_values)
+        self.base_values = dict(values)
+        return values
+
+    def compose(self) -> ComposeResult:
+        """Title, step strip, one scrollable page per step, help pane, navigation and footer."""
+        self.lang = getattr(self.app, "lang", "en")
+        values = self._initial_values()
+        yield Static("", id="wizard-title")
+        yield Static("", id="wizard-steps")
+        with Horizontal(id="wizard-body"), ContentSwitcher(initial="page-basic", id="wizard-pages"):
+            for step in STEPS:
+                with VerticalScroll(id=f"page-{step}", classes="page"):
+                    if step == "hyper":
+                        yield from self._compose_preset_bar()
+                    lora_block_started = False
+                    for info in params_of_group(step):
+                        if step == "lora" and not _is_lora_only(info.key) and not lora_block_started:
+                            yield Static("", id="lora-hidden-note", classes="note")
+                            yield Static("", id="advanced-title", classes="section")
+                            lora_block_started = True
+                        value = values.get(info.key, info.default if not info.required else None)
+                        yield FieldEditor(info, value, lang=self.lang)
+                    if step == "basic":
+                        with Horizontal(id="preview-bar"):
+                            yield Button("", id="preview-button", compact=True)
+                        yield Static("", id="preview", markup=False)
+            with VerticalScroll(id="page-review", classes="page"):
+                yield Static("", id="review-errors", classes="review-block", markup=False)
+                yield Static("", id="review-warnings", classes="review-block", markup=False)
+                yield Static("", id="review-estimate", classes="review-block", markup=False)
+                with Horizontal(id="review-actions"):
+                    yield Button("", id="submit", variant="success", compact=True)
+                    yield Button("", id="save-preset", compact=True)
+                    yield Button("", id="save-yaml", compact=True)
+                yield Static("", id="review-yaml", classes="review-block", markup=False)
+        yield Static("", id="wizard-help")
+        with Horizontal(id="wizard-nav"):
+            yield Button("", id="back", compact=True)
+            yield Button("", id="next", variant="primary", compact=True)
+            yield Static("", id="wizard-status", markup=False)
+        yield Footer()
+
+    def _compose_preset_bar(self) -> ComposeResult:
+        options: list[tuple[str, str]] = []
+        try:
+            from tunequeue.core import presets
+
+            options = [(ref, ref) for ref in sorted(_preset_ref(p) for p in presets.list_presets())]
+        except (ImportError, UserError, OSError):
+            options = []
+        with Horizontal(id="preset-bar"):
+            yield Static("", id="preset-label")
+            yield Select(
+                options,
+                value=self.preset_ref if self.preset_ref in dict(options) else Select.NULL,
+                allow_blank=True,
+                compact=True,
+                id="preset-select",
+            )
+
+    def on_mount(self) -> None:
+        """Render labels in the app's language and show step 1."""
+        self._suggested_lr = self._current_lr()
+        self.render_language()
+        self.show_page(0)
+        self._update_lora_visibility()
+
+    def on_resize(self) -> None:
+        """Help pane beside the form on wide terminals, under it on narrow ones."""
+        self.set_class(self.size.width >= 120, "-wide")
+
+    # ------------------------------------------------------------------ language
+
+    def t(self, key: str, **fmt: Any) -> str:
+        """A wizard string in the current language."""
+        return wizard_text(key, self.lang, **fmt)
+
+    def render_language(self) -> None:
+        """(Re)render every label of the screen in ``self.lang``."""
+        for editor in self.query(FieldEditor):
+            editor.set_language(self.lang)
+        self.query_one("#back", Button).label = "◀ " + self.t("back") + " ^p"
+        self.query_one("#submit", Button).label = self.t("save_changes" if self.edit_job_id else "submit")
+        self.query_one("#save-preset", Button).label = self.t("save_preset")
+        self.query_one("#save-yaml", Button).label = self.t("save_yaml")
+        self.query_one("#preview-button", Button).label = self.t("preview") + " ^r"
+        self.query_one("#preset-label", Static).update(self.t("preset"))
+        self.query_one("#preset-select", Select).prompt = self.t("preset.none")
+        self.query_one("#advanced-title", Static).update(self.t("advanced"))
+        self.query_one("#wizard-help", Static).update(self.t("help.start"))
+        for binding_key, action in (("ctrl+n", "next"), ("ctrl+p", "back"), ("ctrl+r", "preview"),
+                                    ("escape", "cancel")):
+            self._relabel_binding(binding_key, self.t(f"bind.{action}"))
+        self._update_lora_visibility()
+        self.show_page(self.page)
+
+    def _relabel_binding(self, key: str, description: str) -> None:
+        import dataclasses
+
+        bindings = self._bindings.key_to_bindings.get(key)
+        if bindings:
+            self._bindings.key_to_bindings[key] = [dataclasses.replace(b, description=description)
+                                                   for b in bindings]
+        self.refresh_bindings()
+
+    def on_language_changed(self, message: Message) -> None:
+        """The app switched language: re-render."""
+        self.lang = getattr(message, "lang", self.lang)
+        self.render_language()
+
+    # ------------------------------------------------------------------ navigation
+
+    def show_page(self, index: int) -> None:
+        """Switch to page ``index`` (0–4 steps, 5 review) and update title, strip and buttons."""
+        self.page = index
+        name = PAGES[index]
+        self.query_one(ContentSwitcher).current = f"page-{name}"
+        if self.edit_job_id is not None:
+            title = self.t("title.edit", id=self.edit_job_id)
+        elif self.clone_job_id is not None:
+            title = self.t("title.clone", id=self.clone_job_id)
+        else:
+            title = self.t("title.new")
+        self.query_one("#wizard-title", Static).update(
+            f"{title} · {index + 1}/{len(PAGES)} {self.t('step.' + name)}"
+        )
+        strip = []
+        for i, page in enumerate(PAGES):
+            label = f"{i + 1} {self.t('short.' + page)}"
+            strip.append(f"[b reverse] {label} [/]" if i == index else f" {label} ")
+        self.query_one("#wizard-steps", Static).update("›".join(strip))
+        self.query_one("#back", Button).disabled = index == 0
+        next_button = self.query_one("#next", Button)
+        next_button.disabled = index == len(PAGES) - 1
+        next_button.label = self.t("next") + " ▶ ^n"
+        if name == "review":
+            self.refresh_review()
+        self.set_status("")
+        self.call_after_refresh(self._focus_first)
+
+    def _focus_first(self) -> None:
+        page = self.query_one(f"#page-{PAGES[self.page]}")
+        for widget in page.query("Input, Select, Checkbox, Button"):
+            if widget.display and widget.focusable and widget.visible:
+                ancestors_shown = all(a.display for a in widget.ancestors_with_self if hasattr(a, "display"))
+                if ancestors_shown:
+                    widget.focus()
+                    return
+
+    def set_status(self, text: str, *, error: bool = False) -> None:
+        """One line beside the navigation buttons."""
+        status = self.query_one("#wizard-status", Static)
+        status.update(text)
+        status.set_class(error, "-error")
+
+    def action_next(self) -> None:
+        """Check this step; go on only when it has no error."""
+        if self.page >= len(PAGES) - 1:
+            return
+        bad = self.check_step(PAGES[self.page])
+        if bad:
+            self.set_status(self.t("blocked", keys=", ".join(bad)), error=True)
+            editor = self.query_one(f"#field-{bad[0]}", FieldEditor)
+            editor.editor.focus()
+            return
+        self.show_page(self.page + 1)
+
+    def action_back(self) -> None:
+        """Previous step (no checks)."""
+        if self.page > 0:
+            self.show_page(self.page - 1)
+
+    def action_cancel(self) -> None:
+        """Leave without saving."""
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field moves to the next one."""
+        event.stop()
+        self.focus_next()
+
+    # ------------------------------------------------------------------ values and checks
+
+    def visible_editors(self, step: str | None = None) -> list[FieldEditor]:
+        """Rows that take part in the task (hidden LoRA rows do not), optionally of one step."""
+        pages = [step] if step else STEPS
+        editors = []
+        for page in pages:
+            editors.extend(e for e in self.query_one(f"#page-{page}").query(FieldEditor) if e.display)
+        return editors
+
+    def collect(self) -> dict[str, Any]:
+        """The task as a mapping: carried-over keys plus every visible row that parses."""
+        values = {k: v for k, v in self.base_values.items() if k not in self._hidden_keys()}
+        for editor in self.visible_editors():
+            try:
+                values[editor.key] = editor.read()
+            except ValueError:
+                values.pop(editor.key, None)
+        for key in [k for k, v in values.items() if v is None]:
+            del values[key]
+        if self.preset_ref:
+            values["preset_ref"] = self.preset_ref
+        return values
+
+    def _hidden_keys(self) -> set[str]:
+        return {e.key for e in self.query(FieldEditor) if not e.display}
+
+    def check_step(self, step: str) -> list[str]:
+        """Check the rows of ``step`` and the model's rules on them; return keys with errors."""
+        editors = {e.key: e for e in self.visible_editors(step)}
+        bad = [key for key, editor in editors.items() if not editor.check(strict=True)]
+        report = _check(self.collect(), partial=True)
+        if report is not None:
+            for problem in report.errors:
+                if problem.key in editors:
+                    editors[problem.key].set_problem(error=problem.message(self.lang))
+                    if problem.key not in bad:
+                        bad.append(problem.key)
+        return bad
+
+    def _current_lr(self) -> float | None:
+        try:
+            return self.query_one("#field-learning_rate", FieldEditor).read()
+        except (ValueError, Exception):  # noqa: BLE001 - no such row or unparsable text
+            return None
+
+    def on_field_editor_focused(self, message: FieldEditor.Focused) -> None:
+        """Explain the focused field in the help pane."""
+        self.query_one("#wizard-help", Static).update(field_help(message.editor.info, self.lang))
+
+    def on_field_editor_changed(self, message: FieldEditor.Changed) -> None:
+        """Follow method/stage changes: LoRA rows, suggested learning rate."""
+        if message.editor.key in ("finetuning_type", "stage"):
+            self._update_lora_visibility()
+            self._resuggest_learning_rate()
+
+    def _update_lora_visibility(self) -> None:
+        try:
+            method = self.query_one("#field-finetuning_type", FieldEditor).read()
+        except Exception:  # noqa: BLE001 - row missing while composing
+            return
+        is_lora = method == "lora"
+        for editor in self.query_one("#page-lora").query(FieldEditor):
+            if _is_lora_only(editor.key):
+                editor.display = is_lora
+        note = self.query_one("#lora-hidden-note", Static)
+        note.display = not is_lora
+        note.update(self.t("lora.hidden", ft=method))
+
+    def _resuggest_learning_rate(self) -> None:
+        """An untouched learning rate follows the method and stage (1e-4 LoRA, 1e-5 full, 5e-6 dpo/kto)."""
+        try:
+            from tunequeue.core.rules import suggested_learning_rate
+        except ImportError:
+            return
+        values = self.collect()
+        current = self._current_lr()
+        if current is not None and self._suggested_lr is not None and current != self._suggested_lr:
+            return
+        suggestion = suggested_learning_rate(
+            values.get("finetuning_type", "lora"), values.get("stage", "sft")
+        )
+        self._suggested_lr = suggestion
+        self.query_one("#field-learning_rate", FieldEditor).write(suggestion)
+
+    # ------------------------------------------------------------------ presets
+
+    def _preset_values(self, ref: str) -> dict[str, Any]:
+        from tunequeue.core import presets
+
+        preset = presets.get_preset(ref)
+        values = dict(presets.apply_preset(preset, {}))
+        values.pop("preset_ref", None)
+        return values
+
+    @on(Select.Changed, "#preset-select")
+    def _preset_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value is Select.NULL or not isinstance(event.value, str):
+            return
+        self.apply_preset(event.value)
+
+    def apply_preset(self, ref: str) -> None:
+        """Fill the rows with the preset's values (they stay editable) and remember the reference."""
+        try:
+            values = self._preset_values(ref)
+        except (UserError, ImportError) as exc:
+            self.set_status(str(exc), error=True)
+            return
+        for key, value in values.items():
+            editors = list(self.query(f"#field-{key}").results(FieldEditor))
+            if editors:
+                editors[0].write(value)
+            else:
+                self.base_values[key] = value
+        self.preset_ref = ref
+        self._update_lora_visibility()
+        self._suggested_lr = self._current_lr()
+        self.set_status(self.t("preset.applied", ref=ref))
+
+    # ------------------------------------------------------------------ review and exits
+
+    def refresh_review(self) -> None:
+        """Check the whole task and show its YAML, errors, warnings and the VRAM estimate."""
+        values = self.collect()
+        report = _check(values, partial=False)
+        self.last_report = report
+        errors = [] if report is None else report.errors
+        warnings = [] if report is None else report.warnings
+        error_box = self.query_one("#review-errors", Static)
+        error_box.display = bool(errors)
+        error_box.update(
+            self.t("review.errors") + "\n" + "\n".join(_problem_line(p, self.lang) for p in errors)
+        )
+        self.query_one("#review-warnings", Static).update(
+            self.t("review.warnings") + "\n" + "\n".join(_problem_line(p, self.lang) for p in warnings)
+            if warnings else self.t("review.no_warnings")
+        )
+        self.query_one("#review-yaml", Static).update(
+            self.t("review.yaml") + "\n" + dump_yaml(self.task_mapping(report, values))
+        )
+        self.query_one("#review-estimate", Static).update(self._estimate_text(report))
+        self.query_one("#submit", Button).disabled = bool(errors)
+
+    def task_mapping(self, report: Any, values: dict[str, Any]) -> dict[str, Any]:
+        """The task as it will be stored: the resolved spec's YAML mapping, or the raw values on errors."""
+        if report is not None and report.spec is not None:
+            return report.spec.to_yaml_dict()
+        return values
+
+    def _estimate_text(self, report: Any) -> str:
+        if report is None or report.spec is None:
+            return ""
+        lines = []
+        try:
+            from tunequeue.core import estimate as estimate_mod
+
+            model_config = estimate_mod.read_model_config(report.spec.model_name_or_path)
+            result = estimate_mod.estimate_vram(report.spec, model_config)
+        except (UserError, ImportError, OSError, ValueError, KeyError) as exc:
+            return self.t("review.estimate") + ": " + self.t("review.no_estimate", error=str(exc))
+        lines.append(self.t("review.estimate") + ": " + self.t("review.per_gpu", gib=result.total_gib))
+        try:
+            from tunequeue.gpus import read_gpus
+
+            snapshot = read_gpus()
+        except (ImportError, UserError, OSError) as exc:
+            lines.append(self.t("review.no_gpus", error=str(exc)))
+            return "\n".join(lines)
+        if snapshot.error and not snapshot.gpus:
+            lines.append(self.t("review.no_gpus", error=snapshot.error))
+            return "\n".join(lines)
+        fits = estimate_mod.fits_on(result, snapshot.gpus)
+        simulated = self.t("review.simulated") if snapshot.simulated else ""
+        if fits:
+            lines.append(self.t("review.fits", gpus=", ".join(str(i) for i in fits)) + simulated)
+        else:
+            lines.append(self.t("review.fits_none") + simulated)
+        return "\n".join(lines)
+
+    def _ready_spec(self) -> Any:
+        """The checked spec, or None after telling the user what is wrong."""
+        self.refresh_review()
+        report = self.last_report
+        if report is None or report.errors or report.spec is None:
+            first = report.errors[0].message(self.lang) if report is not None and report.errors else ""
+            self.set_status(first, error=True)
+            return None
+        return report.spec
+
+    @on(Button.Pressed, "#submit")
+    def action_submit(self) -> None:
+        """Insert the job (or update the queued job being edited) and dismiss with its id."""
+        spec = self._ready_spec()
+        if spec is None:
+            return
+        task_yaml = dump_yaml(spec.to_yaml_dict())
+        from tunequeue.jobqueue import db as jobdb
+        from tunequeue.jobqueue import jobs
+
+        database = jobdb.open_db()
+        try:
+            if self.edit_job_id is not None:
+                job = jobs.update_task(database, self.edit_job_id, task_yaml, name=spec.task_name)
+                message = self.t("updated", id=job.id)
+            else:
+                job = jobs.submit(
+                    database,
+                    task_yaml=task_yaml,
+                    name=spec.task_name,
+                    namespace=spec.namespace,
+                    gpus=int(getattr(spec, "gpu_count", 1) or 1) * int(getattr(spec, "nnodes", 1) or 1),
+                    allow_share=bool(getattr(spec, "allow_share", False)),
+                    preset_ref=self.preset_ref,
+                )
+                message = self.t("submitted", id=job.id)
+        except UserError as exc:
+            self.set_status(str(exc), error=True)
+            return
+        finally:
+            database.conn.close()
+        self.app.notify(message)
+        self.dismiss(job.id)
+
+    @on(Button.Pressed, "#save-preset")
+    def _save_preset_pressed(self) -> None:
+        values = self.collect()
+        initial = self.preset_ref if self.preset_ref and not self.preset_ref.startswith("default/") else ""
+        initial = initial or f"{values.get('namespace', 'default')}/{values.get('task_name', '')}"
+        self.app.push_screen(TextPrompt(self.t("prompt.preset"), initial), self._save_preset)
+
+    def _save_preset(self, ref: str | None) -> None:
+        if not ref:
+            return
+        values = self.collect()
+        hyper_keys = {info.key for group in PRESET_GROUPS for info in params_of_group(group)}
+        preset_values = {k: v for k, v in values.items() if k in hyper_keys}
+        try:
+            from tunequeue.core import presets
+
+            presets.create_preset(
+                ref,
+                values=preset_values,
+                stage=values.get("stage", "sft"),
+                finetuning_type=values.get("finetuning_type", "lora"),
+            )
+        except UserError as exc:
+            self.set_status(str(exc), error=True)
+            return
+        self.set_status(self.t("saved.preset", ref=ref))
+        self.app.notify(self.t("saved.preset", ref=ref))
+
+    @on(Button.Pressed, "#save-yaml")
+    def _save_yaml_pressed(self) -> None:
+        name = self.collect().get("task_name") or "task"
+        self.app.push_screen(TextPrompt(self.t("prompt.yaml"), f"{name}.yaml"), self._save_yaml)
+
+    def _save_yaml(self, path_text: str | None) -> None:
+        if not path_text:
+            return
+        values = self.collect()
+        report = _check(values, partial=False)
+        path = Path(path_text).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(dump_yaml(self.task_mapping(report, values)), encoding="utf-8")
+        except OSError as exc:
+            self.set_status(str(exc), error=True)
+            return
+        self.set_status(self.t("saved.yaml", path=str(path)))
+        self.app.notify(self.t("saved.yaml", path=str(path)))
+
+    # ------------------------------------------------------------------ dataset preview
+
+    @on(Button.Pressed, "#preview-button")
+    def action_preview(self) -> None:
+        """Render the first example of the dataset with the chosen template (in a thread)."""
+        values = self.collect()
+        preview = self.query_one("#preview", Static)
+        if not values.get("model_name_or_path") or not values.get("dataset"):
+            preview.update(self.t("preview.need"))
+            return
+        preview.update(self.t("preview.loading"))
+        self._render_preview(values, self.lang)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
+    def _render_preview(self, values: dict[str, Any], lang: str) -> None:
+        try:
+            text = render_first_example(values)
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a message in the pane
+            self.post_message(PreviewReady(wizard_text("preview.failed", lang, error=_one_line(exc)), False))
+            return
+        header = wizard_text("preview.title", lang, dataset=values["dataset"].split(",")[0].strip(),
+                             template=values.get("template") or "auto")
+        self.post_message(PreviewReady(header + "\n" + text, True))
+
+    def on_preview_ready(self, message: PreviewReady) -> None:
+        """Show the rendered example (or why it could not be rendered)."""
+        self.query_one("#preview", Static).update(message.text)
+
+
+def render_first_example(values: dict[str, Any]) -> str:
+    """Text of the first example of the task's first dataset rendered with its template.
+
+    Imports the tokenizer stack, so it runs in a worker thread.
+    """
+    from tunequeue.train import data as train_data
+    from tunequeue.train.assets import resolve_model_path
+    from tunequeue.train.templates import get_template
+
+    model_dir = resolve_model_path(values["model_name_or_path"])
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    template = get_template(values.get("template"), tokenizer)
+    messages, system = train_data.first_example(values)
+    return template.render(messages, system)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _preset_ref(preset: Any) -> str:
+    return f"{preset.namespace}/{preset.name}"
+
+
+def _problem_line(problem: Any, lang: str) -> str:
+    key = f"{problem.key}: " if problem.key else ""
+    return f"• {key}{problem.message(lang)}"
+
+
+def _check(values: dict[str, Any], *, partial: bool) -> Any:
+    """The model's rules on ``values`` (None while the rules module is unavailable)."""
+    try:
+        from tunequeue.core.rules import check_task
+    except ImportError:
+        return None
+    return check_task(values, partial=partial)

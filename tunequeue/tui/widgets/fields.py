@@ -1,0 +1,371 @@
+"""Field editors generated from the task model's metadata (`tunequeue.core.spec.ParamInfo`).
+
+One `FieldEditor` is one compact row: the key, an editor chosen by the field's kind (a Select for
+choices, a Checkbox for booleans, an Input for numbers and text, parsed and type-checked here), the
+recommended range with the short explanation, and a message line under it that shows the reason when
+the value is out of bounds (an error, blocking) or outside the recommended range (a warning, allowed).
+`field_help` builds the full explanation shown in the help pane for the focused field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.events import DescendantFocus
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+_WORDS = {
+    "rec": ("rec", "推荐"),
+    "bounds": ("Allowed", "取值范围"),
+    "recommended": ("Recommended", "推荐"),
+    "default": ("default", "默认"),
+    "required": ("required", "必填"),
+    "none": ("(none)", "（无）"),
+    "empty_ok": ("Leave empty for none.", "留空表示不设置。"),
+    "need_value": ("Enter a value; this field is required.", "请填写该字段，它是必填项。"),
+    "need_int": ("Enter a whole number, e.g. 8; got {text!r}.", "请输入整数，例如 8；当前为 {text!r}。"),
+    "need_number": (
+        "Enter a number, e.g. 0.0001; got {text!r}.",
+        "请输入数字，例如 0.0001；当前为 {text!r}。",
+    ),
+    "out_of_bounds": ("Must be {bounds}; got {value}.", "取值须为 {bounds}；当前为 {value}。"),
+    "bad_pattern": (
+        "Use lowercase letters, digits and '-', starting and ending with a letter or digit.",
+        "只能用小写字母、数字和“-”，且以字母或数字开头和结尾。",
+    ),
+    "too_long": ("At most {n} characters.", "最多 {n} 个字符。"),
+    "not_recommended": ("Outside the recommended {rec}; allowed.", "超出推荐值 {rec}，仍可使用。"),
+}
+
+
+def word(key: str, lang: str, **fmt: Any) -> str:
+    """One of this module's UI strings in ``lang``."""
+    en, zh = _WORDS[key]
+    text = zh if lang == "zh" else en
+    return text.format(**fmt) if fmt else text
+
+
+def field_label(info: Any, lang: str) -> str:
+    """The label shown for a field: its key (LLaMA-Factory's name), or the model's own label if it has one."""
+    label = getattr(info, "label", None)
+    if callable(label):
+        return label(lang)
+    return info.key
+
+
+def format_value(value: Any) -> str:
+    """Text for an Input holding ``value`` ('' for None)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def parse_text(info: Any, text: str, lang: str = "en") -> Any:
+    """Turn an Input's text into the field's value; raise ValueError with a message in ``lang``."""
+    text = text.strip()
+    if text == "":
+        if info.nullable or (info.kind == "str" and not info.required):
+            return None
+        raise ValueError(word("need_value", lang))
+    if info.kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(word("need_int", lang, text=text)) from None
+    if info.kind in ("float", "number"):
+        try:
+            if info.kind == "number" and re.fullmatch(r"[+-]?\d+", text):
+                return int(text)
+            number = float(text)
+        except ValueError:
+            raise ValueError(word("need_number", lang, text=text)) from None
+        if not math.isfinite(number):
+            raise ValueError(word("need_number", lang, text=text))
+        return number
+    return text
+
+
+def value_problems(info: Any, value: Any, lang: str = "en") -> tuple[str | None, str | None]:
+    """(error, warning) for one field's value judged by its own bounds and recommended range."""
+    if value is None:
+        if info.required:
+            return word("need_value", lang), None
+        return None, None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        bad = (
+            (info.ge is not None and value < info.ge)
+            or (info.gt is not None and value <= info.gt)
+            or (info.le is not None and value > info.le)
+            or (info.lt is not None and value >= info.lt)
+        )
+        if bad:
+            return word("out_of_bounds", lang, bounds=info.bounds_text(lang), value=format_value(value)), None
+    if isinstance(value, str) and info.kind == "str":
+        if info.pattern and not re.fullmatch(info.pattern, value):
+            return word("bad_pattern", lang), None
+        max_len = getattr(info, "max_length", None)
+        if max_len is not None and len(value) > max_len:
+            return word("too_long", lang, n=max_len), None
+    if info.choices and value not in info.choices:
+        return word("out_of_bounds", lang, bounds=info.bounds_text(lang), value=format_value(value)), None
+    if not info.in_recommended(value):
+        return None, word("not_recommended", lang, rec=info.recommendation(lang))
+    return None, None
+
+
+def short_hint(info: Any, lang: str) -> str:
+    """Recommended range and one-line help, for the row."""
+    rec = info.recommendation(lang) if info.rec is not None else ""
+    help_text = info.help(lang)
+    return f"{word('rec', lang)} {rec} · {help_text}" if rec else help_text
+
+
+def field_help(info: Any, lang: str) -> str:
+    """The full explanation of a field for the help pane (help, default, bounds, recommendation, choices)."""
+    lines = [f"[b]{info.key}[/b]  ({word('default', lang)}: {format_value(info.default) or '—'}"
+             + (f", {word('required', lang)}" if info.required else "") + ")"]
+    lines.append(info.help(lang))
+    bounds = info.bounds_text(lang)
+    if bounds:
+        lines.append(f"{word('bounds', lang)}: {bounds}")
+    recommendation = info.recommendation(lang)
+    if recommendation:
+        lines.append(f"{word('recommended', lang)}: {recommendation}")
+    for choice, texts in (info.choices_help or {}).items():
+        lines.append(f"  {choice} — {texts[1] if lang == 'zh' else texts[0]}")
+    if info.nullable and info.kind not in ("bool",):
+        lines.append(word("empty_ok", lang))
+    return "\n".join(lines)
+
+
+class FieldEditor(Widget):
+    """One generated row editing one task key."""
+
+    DEFAULT_CSS = """
+    FieldEditor { height: auto; width: 100%; }
+    FieldEditor > Horizontal { height: 1; width: 100%; }
+    FieldEditor .field-label {
+        width: 24; height: 1; padding: 0 1 0 0; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    FieldEditor .field-editor { width: 20; height: 1; }
+    FieldEditor Input.field-editor { background: $boost; }
+    FieldEditor Input.field-editor:focus { background: $primary 30%; }
+    FieldEditor .field-hint {
+        width: 1fr; height: 1; padding: 0 0 0 1; color: $text-muted;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    FieldEditor .field-message { height: auto; padding: 0 0 0 24; display: none; }
+    FieldEditor .field-message.-error { display: block; color: $error; }
+    FieldEditor .field-message.-warning { display: block; color: $warning; }
+    FieldEditor:focus-within .field-label { text-style: bold; color: $accent; }
+    """
+
+    class Changed(Message):
+        """The user changed the value (posted after the row re-checked itself)."""
+
+        def __init__(self, editor: FieldEditor) -> None:
+            super().__init__()
+            self.editor = editor
+
+        @property
+        def control(self) -> FieldEditor:
+            """The row that changed."""
+            return self.editor
+
+    class Focused(Message):
+        """The row's editor got focus (the help pane follows it)."""
+
+        def __init__(self, editor: FieldEditor) -> None:
+            super().__init__()
+            self.editor = editor
+
+        @property
+        def control(self) -> FieldEditor:
+            """The row that got focus."""
+            return self.editor
+
+    def __init__(self, info: Any, value: Any = None, *, lang: str = "en") -> None:
+        """Build a row for ``info`` holding ``value``."""
+        super().__init__(id=f"field-{info.key}")
+        self.info = info
+        self.key = info.key
+        self.lang = lang
+        self._initial = value
+        self.error: str | None = None
+        self.warning: str | None = None
+        self._quiet = True
+        # An empty required field is only flagged once the user typed something or tried to go on.
+        self._strict = value is not None
+
+    def compose(self) -> ComposeResult:
+        """Label, the editor for this field's kind, hint and message line."""
+        info = self.info
+        with Horizontal():
+            yield Label(field_label(info, self.lang), classes="field-label")
+            if info.kind == "choice":
+                options = [(format_value(c), c) for c in info.choices]
+                initial = self._initial if self._initial in info.choices else Select.NULL
+                yield Select(
+                    options,
+                    value=initial,
+                    allow_blank=info.nullable or initial is Select.NULL,
+                    prompt=word("none", self.lang),
+                    compact=True,
+                    classes="field-editor",
+                    id=f"edit-{info.key}",
+                )
+            elif info.kind == "bool":
+                yield Checkbox(
+                    "", bool(self._initial), compact=True, classes="field-editor", id=f"edit-{info.key}"
+                )
+            else:
+                yield Input(
+                    format_value(self._initial),
+                    placeholder=PLACEHOLDERS.get(info.key, ""),
+                    compact=True,
+                    classes="field-editor",
+                    id=f"edit-{info.key}",
+                )
+            yield Static(short_hint(info, self.lang), classes="field-hint", markup=False)
+        yield Static("", classes="field-message", markup=False)
+
+    def on_mount(self) -> None:
+        """Show the initial value's problems without announcing a change."""
+        self.check()
+        self._quiet = False
+
+    @property
+    def editor(self) -> Widget:
+        """The input widget of this row."""
+        return self.query_one(".field-editor")
+
+    def read(self) -> Any:
+        """The current value; raises ValueError (message in the row's language) when it cannot be parsed."""
+        editor = self.editor
+        if isinstance(editor, Select):
+            return None if editor.is_blank() else editor.value
+        if isinstance(editor, Checkbox):
+            return editor.value
+        return parse_text(self.info, editor.value, self.lang)
+
+    def raw_text(self) -> str:
+        """The editor's text as typed ('' for Select and Checkbox rows)."""
+        editor = self.editor
+        return editor.value.strip() if isinstance(editor, Input) else "-"
+
+    def write(self, value: Any) -> None:
+        """Set the editor to ``value`` (None clears it)."""
+        editor = self.editor
+        if isinstance(editor, Select):
+            if value in self.info.choices:
+                editor.value = value
+            elif self.info.nullable or value is None:
+                editor.clear()
+        elif isinstance(editor, Checkbox):
+            editor.value = bool(value)
+        else:
+            editor.value = format_value(value)
+        self.check()
+
+    def check(self, *, strict: bool = False) -> bool:
+        """Re-check the value and update the message line; return True when there is no error.
+
+        ``strict`` also flags an empty required field (done when the user tries to leave the step).
+        """
+        self._strict = self._strict or strict
+        try:
+            value = self.read()
+        except ValueError as exc:
+            self.error, self.warning = str(exc), None
+            value = None if self.raw_text() == "" else ""
+        else:
+            self.error, self.warning = value_problems(self.info, value, self.lang)
+        if value is None and not self._strict:
+            self.error = None
+        self._show_message()
+        return self.error is None or (value is None and not strict and not self._strict)
+
+    def set_problem(self, error: str | None = None, warning: str | None = None) -> None:
+        """Show a problem found outside the row (cross-field rules)."""
+        if error:
+            self.error = error
+        if warning and not self.warning:
+            self.warning = warning
+        self._show_message()
+
+    def _show_message(self) -> None:
+        message = self.query_one(".field-message", Static)
+        message.set_classes("field-message")
+        if self.error:
+            message.update("✗ " + self.error)
+            message.add_class("-error")
+        elif self.warning:
+            message.update("! " + self.warning)
+            message.add_class("-warning")
+        else:
+            message.update("")
+
+    def set_language(self, lang: str) -> None:
+        """Re-render label, hint and message in ``lang``."""
+        self.lang = lang
+        self.query_one(".field-label", Label).update(field_label(self.info, lang))
+        self.query_one(".field-hint", Static).update(short_hint(self.info, lang))
+        self.check()
+
+    def _changed(self) -> None:
+        editor = self.editor
+        if isinstance(editor, Input) and editor.value != format_value(self._initial):
+            self._strict = True
+        self.check()
+        if not self._quiet:
+            self.post_message(self.Changed(self))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Text typed: re-check and announce."""
+        event.stop()
+        self._changed()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """Option chosen: re-check and announce."""
+        event.stop()
+        self._changed()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        """Box toggled: re-check and announce."""
+        event.stop()
+        self._changed()
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        """Tell the screen which field is focused, for the help pane."""
+        self.post_message(self.Focused(self))
+
+
+PLACEHOLDERS = {
+    "task_name": "my-first-task",
+    "model_name_or_path": "tunequeue/tiny-llama",
+    "dataset": "demo_alpaca",
+    "template": "auto",
+    "dataset_dir": "bundled demo data",
+}
+
+# Keys that follow from another row (booster sets them), so the generated forms leave them out.
+DERIVED_KEYS = frozenset({"flash_attn", "use_unsloth", "enable_liger_kernel"})
+
+
+def params_of_group(group_id: str) -> list[Any]:
+    """The ParamInfo of every user-editable key in one task-model group, in declaration order."""
+    from tunequeue.core import spec
+
+    return [
+        info for info in spec.params_of_group(group_id) if info.editable and info.key not in DERIVED_KEYS
+    ]

@@ -555,6 +555,38 @@ def set_priority(db: sqlite_utils.Database, job_id: int, priority: int) -> Job:
         return _fetch(conn, job_id)
 
 
+def update_task(
+    db: sqlite_utils.Database,
+    job_id: int,
+    task_yaml: str,
+    name: str | None = None,
+    *,
+    gpus: int | None = None,
+) -> Job:
+    """Replace the task of a queued or held job (the wizard's edit); a new name also renames its run dir.
+
+    Not a state change: no event. Jobs that already started keep the task they started with.
+    """
+    if name is not None and not _NAME_PATTERN.match(name):
+        raise UserError(f"job name {name!r} is not usable; use letters, digits, '.', '_' or '-'")
+    with write_txn(db) as conn:
+        job = _fetch(conn, job_id)
+        if job.state not in WAITING_STATES:
+            raise InvalidTransition(
+                f"job {job_id} is {job.state.value}; only queued or held jobs can be edited "
+                "(clone it instead)"
+            )
+        new_name = name or job.name
+        run_dir = paths.home() / "runs" / f"{job_id}-{new_name}"
+        conn.execute(
+            "UPDATE jobs SET task_yaml = ?, name = ?, run_dir = ?, requested_gpus = ?, updated_at = ? "
+            "WHERE id = ?",
+            (task_yaml, new_name, str(run_dir), job.requested_gpus if gpus is None else int(gpus),
+             time.time(), job_id),
+        )
+        return _fetch(conn, job_id)
+
+
 def set_wait_reason(db: sqlite_utils.Database, job_id: int, reason: str) -> None:
     """Store why a queued job waits (no state change, no event; no write when unchanged)."""
     set_wait_reasons(db, {job_id: reason})

@@ -1,9 +1,300 @@
-"""CLI commands: task."""
+"""CLI commands about task files and parameters: `params` (the reference) and `validate FILE`.
+
+Both are generated from the task model (`tunequeue.core.spec`) and its rules (`tunequeue.core.rules`);
+nothing here knows a parameter by name except to print it.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("params")(params_command)
+    app.command("validate")(validate_command)
+
+
+# ---------------------------------------------------------------------------------------------------
+# params
+# ---------------------------------------------------------------------------------------------------
+
+
+def params_command(
+    key: Optional[str] = typer.Argument(None, help="Show one parameter in detail."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Language of the help: en or zh."),
+    group: Optional[str] = typer.Option(None, "--group", "-g", help="Only this group (e.g. hyper, lora)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Reference of every task parameter: type, default, bounds, recommended range and help."""
+    from tunequeue.cli.output import print_json
+    from tunequeue.core import spec
+
+    language = _language(lang)
+    if key is not None:
+        infos = [spec.param_info(key)]
+    elif group is not None:
+        infos = spec.params_of_group(_group_id(group))
+    else:
+        infos = spec.all_params()
+    if as_json:
+        payload = [_param_dict(info, language) for info in infos]
+        print_json(payload[0] if key is not None else payload)
+        return
+    if key is not None:
+        _print_param_detail(infos[0], language)
+        return
+    _print_param_list(infos, language)
+
+
+def _language(lang: str | None) -> str:
+    from tunequeue.core import i18n
+    from tunequeue.core.errors import UserError
+
+    if lang is not None and i18n.normalize_language(lang) is None:
+        raise UserError(f"--lang must be en or zh; got '{lang}'")
+    return i18n.current_language(lang)
+
+
+def _group_id(name: str) -> str:
+    import difflib
+
+    from tunequeue.core import spec
+    from tunequeue.core.errors import UserError
+
+    ids = [gid for gid, _model, _en, _zh in spec.GROUPS]
+    if name in ids:
+        return name
+    near = difflib.get_close_matches(name, ids, n=1)
+    hint = f"did you mean '{near[0]}'?" if near else "groups: " + ", ".join(ids)
+    raise UserError(f"unknown group '{name}'; {hint}")
+
+
+def _default_text(info: Any) -> str:
+    from tunequeue.core.spec import _fmt
+
+    if info.required:
+        return "required"
+    return _fmt(info.default)
+
+
+def _param_dict(info: Any, lang: str) -> dict[str, Any]:
+    return {
+        "key": info.key,
+        "group": info.group,
+        "type": info.type_name,
+        "default": None if info.required else info.default,
+        "required": info.required,
+        "nullable": info.nullable,
+        "choices": list(info.choices),
+        "bounds": info.bounds_text(lang),
+        "recommended": info.recommendation(lang),
+        "help": info.help(lang),
+        "choices_help": {c: info.choice_help(c, lang) for c in info.choices_help},
+        "tunequeue_only": info.tq,
+    }
+
+
+def _print_param_detail(info: Any, lang: str) -> None:
+    from tunequeue.core import i18n, spec
+
+    rows = [
+        (i18n.t("label.key", lang), info.key),
+        (i18n.t("label.group", lang), f"{info.group} ({spec.group_title(info.group, lang)})"),
+        (
+            i18n.t("label.type", lang),
+            info.type_name + (f" ({i18n.t('params.tq_only', lang)})" if info.tq else ""),
+        ),
+        (i18n.t("label.default", lang), _default_text(info)),
+        (i18n.t("label.allowed", lang), info.bounds_text(lang) or "-"),
+        (i18n.t("label.recommended", lang), info.recommendation(lang) or "-"),
+        (i18n.t("label.help", lang), info.help(lang)),
+    ]
+    width = max(_display_width(label) for label, _ in rows)
+    for label, value in rows:
+        typer.echo(f"{_pad(label, width)}  {value}")
+    for choice in info.choices:
+        text = info.choice_help(choice, lang)
+        if text:
+            typer.echo(f"  {spec._fmt(choice):<22} {text}")
+
+
+def _print_param_list(infos: list[Any], lang: str) -> None:
+    from tunequeue.core import i18n, spec
+
+    current = None
+    for info in infos:
+        if info.group != current:
+            current = info.group
+            if current != infos[0].group:
+                typer.echo("")
+            typer.echo(f"[{current}] {spec.group_title(current, lang)}")
+        facts = [info.bounds_text(lang)]
+        if info.recommendation(lang):
+            facts.append(f"{i18n.t('label.recommended', lang).lower()} {info.recommendation(lang)}")
+        detail = "; ".join(f for f in facts if f)
+        tq = " (tq)" if info.tq else ""
+        typer.echo(
+            f"  {info.key}: {info.type_name} = {_default_text(info)}{tq}"
+            + (f"  [{detail}]" if detail else "")
+        )
+        typer.echo(f"      {info.help(lang)}")
+
+
+def _display_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _display_width(text))
+
+
+# ---------------------------------------------------------------------------------------------------
+# validate
+# ---------------------------------------------------------------------------------------------------
+
+
+def validate_command(
+    file: Path = typer.Argument(..., help="Task YAML (tunequeue or LLaMA-Factory keys)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Language of the messages: en or zh."),
+) -> None:
+    """Check a task file: show the resolved task, warnings, errors and VRAM estimate; exit 2 on errors."""
+    from tunequeue.cli.output import print_json
+    from tunequeue.core import i18n
+    from tunequeue.core.rules import check_task
+
+    language = _language(lang)
+    data, import_warnings = load_task_mapping(file)
+    model_config = _model_config(data.get("model_name_or_path"))
+    report = check_task(data, model_config=model_config, host_gpus=_host_gpus())
+    estimate, estimate_reason = vram_estimate(report.spec, model_config)
+
+    if as_json:
+        payload = report.to_dict(language)
+        payload["import_warnings"] = import_warnings
+        payload["estimate"] = estimate.to_dict() if estimate is not None else None
+        print_json(payload)
+    else:
+        if report.spec is not None:
+            import yaml
+
+            typer.echo(f"# {i18n.t('validate.task', language)}")
+            typer.echo(
+                yaml.safe_dump(report.spec.to_yaml_dict(), allow_unicode=True, sort_keys=False).rstrip()
+            )
+        warnings = import_warnings + [_problem_line(p, language) for p in report.warnings]
+        if warnings:
+            typer.echo(f"{i18n.t('label.warnings', language)}:")
+            for line in warnings:
+                typer.echo(f"  - {line}")
+        if report.errors:
+            typer.echo(f"{i18n.t('label.errors', language)}:")
+            for problem in report.errors:
+                typer.echo(f"  - {_problem_line(problem, language)}")
+        if estimate is not None:
+            for line in estimate.lines():
+                typer.echo(line)
+        elif report.spec is not None and estimate_reason:
+            typer.echo(i18n.t("validate.no_estimate", language, reason=estimate_reason))
+        if report.errors:
+            typer.echo(i18n.t("validate.failed", language, count=len(report.errors)), err=True)
+        else:
+            typer.echo(i18n.t("validate.ok", language))
+    if report.errors:
+        raise typer.Exit(2)
+
+
+def _problem_line(problem: Any, lang: str) -> str:
+    return problem.message(lang)
+
+
+def load_task_mapping(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """Read a task file into (mapping of our keys, import warnings).
+
+    Uses `tunequeue.core.compat.load_task_file` (LLaMA-Factory YAML, Firefly JSON, our YAML) when that
+    module is installed, else reads a plain YAML mapping. Raises `UserError` for a missing file, bad
+    YAML (naming the line) or a file that is not a mapping.
+    """
+    from tunequeue.core.errors import UserError
+
+    if not path.is_file():
+        raise UserError(f"no task file at {path}; give the path of a task YAML file")
+    try:
+        from tunequeue.core.compat import load_task_file
+    except ImportError:
+        load_task_file = None
+    if load_task_file is not None:
+        data, warnings = load_task_file(path)
+        return dict(data), list(warnings)
+    return read_task_yaml(path), []
+
+
+def read_task_yaml(path: Path) -> dict[str, Any]:
+    """Read a plain YAML mapping of task keys; bad YAML → `UserError` naming the line."""
+    import yaml
+
+    from tunequeue.core.errors import UserError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read {path}: {err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{path}{where}: invalid YAML ({problem}); fix that line") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(
+            f"{path} must be a mapping of task keys (key: value lines), not a {type(data).__name__}"
+        )
+    return {str(k): v for k, v in data.items()}
+
+
+def _model_config(model: Any) -> dict | None:
+    """The model's config.json when it is a readable local model (else None: checks that need it skip)."""
+    if not isinstance(model, str) or not model:
+        return None
+    from tunequeue.core.errors import UserError
+    from tunequeue.core.estimate import read_model_config
+
+    try:
+        return read_model_config(model)
+    except UserError:
+        return None
+
+
+def _host_gpus() -> list | None:
+    """GPUs of this machine for the precision and GPU-count rules; None when none can be read."""
+    try:
+        from tunequeue.gpus import read_gpus
+
+        snapshot = read_gpus()
+    except Exception:  # noqa: BLE001 — a broken driver must not stop validation; the runner re-checks
+        return None
+    return list(snapshot.gpus) or None
+
+
+def vram_estimate(spec: Any, model_config: dict | None) -> tuple[Any, str | None]:
+    """VRAM estimate hook for `validate`: (Estimate or None, reason it is missing)."""
+    if spec is None:
+        return None, None
+    if model_config is None:
+        return None, f"no local config.json for model '{spec.model_name_or_path}'"
+    from tunequeue.core.errors import UserError
+    from tunequeue.core.estimate import estimate_vram
+
+    try:
+        return estimate_vram(spec, model_config), None
+    except UserError as err:
+        return None, err.message

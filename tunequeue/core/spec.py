@@ -350,7 +350,9 @@ class Hyperparameters(_Group):
     @field_validator("val_size", mode="before")
     @classmethod
     def _check_val_size(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool):
+            raise ValueError(f"val_size must be a fraction in [0, 1) or a whole count ≥ 1; got {value}")
+        if not isinstance(value, (int, float)):
             return value  # pydantic reports the type error
         if isinstance(value, float) and value.is_integer() and value >= 1:
             value = int(value)

@@ -159,11 +159,22 @@ EXPECTED_CHOICES = {
     "stage": {"pt", "sft", "rm", "ppo", "dpo", "kto"},
     "compute_type": {"auto", "bf16", "fp16", "fp32", "pure_bf16"},
     "lr_scheduler_type": {
-        "linear", "cosine", "constant", "constant_with_warmup", "polynomial", "cosine_with_restarts",
+        "linear",
+        "cosine",
+        "constant",
+        "constant_with_warmup",
+        "polynomial",
+        "cosine_with_restarts",
     },
     "optim": {
-        "adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_32bit", "paged_adamw_8bit",
-        "adafactor", "sgd", "adagrad",
+        "adamw_torch",
+        "adamw_torch_fused",
+        "adamw_8bit",
+        "paged_adamw_32bit",
+        "paged_adamw_8bit",
+        "adafactor",
+        "sgd",
+        "adagrad",
     },
     "quantization_method": {"bnb", "hqq", "eetq"},
     "rope_scaling": {"linear", "dynamic", "yarn", "llama3"},
@@ -243,7 +254,7 @@ def test_groups_order_and_wizard_steps():
     ids = [g for g, *_ in spec.GROUPS]
     assert ids[:5] == ["basic", "task", "hyper", "lora", "other"]
     assert len(ids) == len(set(ids))
-    for gid, model, en, zh in spec.GROUPS:
+    for _gid, model, en, zh in spec.GROUPS:
         assert en and zh and model.model_fields
     assert spec.group_of("lora_rank") == "lora"
     assert spec.group_of("learning_rate") == "hyper"
@@ -283,7 +294,7 @@ def test_help_avoids_documented_seed_errors():
         "similarity preference",
         "checkout",
         "stable lora",
-        "qlora\"",
+        'qlora"',
     ):
         assert wrong not in lowered, wrong
     assert "ratio > 1" in param_info("loraplus_lr_ratio").help_en
@@ -291,8 +302,8 @@ def test_help_avoids_documented_seed_errors():
 
 
 def test_val_size_fraction_or_count():
-    ok = {0: 0.0, 0.1: 0.1, 0.0: 0.0, 100: 100, 100.0: 100, 1: 1}
-    for given, expected in ok.items():
+    ok = [(0, 0.0), (0.1, 0.1), (0.0, 0.0), (100, 100), (100.0, 100), (1, 1)]
+    for given, expected in ok:
         task = TaskSpec(**REQUIRED, val_size=given)
         assert task.val_size == expected and type(task.val_size) is type(expected), given
     for bad in (-1, 1.5, -0.1, "x", True):
@@ -314,7 +325,14 @@ def test_to_yaml_dict_minimal_full_and_ordered():
     task = TaskSpec.from_mapping({**REQUIRED, "lora_rank": 16, "learning_rate": 1e-4, "stage": "sft"})
     minimal = task.to_yaml_dict()
     # required + explicitly set keys (even when equal to the default), in group order
-    assert list(minimal) == ["task_name", "model_name_or_path", "stage", "dataset", "learning_rate", "lora_rank"]
+    assert list(minimal) == [
+        "task_name",
+        "model_name_or_path",
+        "stage",
+        "dataset",
+        "learning_rate",
+        "lora_rank",
+    ]
     full = task.to_yaml_dict(include_defaults=True)
     assert set(full) == spec.KEYS
     assert list(full) == [i.key for i in all_params()]
@@ -325,7 +343,13 @@ def test_to_yaml_dict_minimal_full_and_ordered():
 
 def test_to_yaml_dict_lf_only_maps_tq_keys():
     task = TaskSpec.from_mapping(
-        {**REQUIRED, "compute_type": "fp16", "booster": "flashattn2", "gpu_count": 2, "extra": {"deepspeed": "z"}}
+        {
+            **REQUIRED,
+            "compute_type": "fp16",
+            "booster": "flashattn2",
+            "gpu_count": 2,
+            "extra": {"deepspeed": "z"},
+        }
     )
     lf = task.to_yaml_dict(lf_only=True)
     for tq_key in ("task_name", "namespace", "gpu_count", "compute_type", "booster", "allow_cpu"):
@@ -338,7 +362,9 @@ def test_to_yaml_dict_lf_only_maps_tq_keys():
     assert ours["extra"] == {"deepspeed": "z"} and "deepspeed" not in ours
 
     assert TaskSpec(**REQUIRED, booster="unsloth").to_yaml_dict(lf_only=True)["use_unsloth"] is True
-    assert TaskSpec(**REQUIRED, booster="liger_kernel").to_yaml_dict(lf_only=True)["enable_liger_kernel"] is True
+    assert (
+        TaskSpec(**REQUIRED, booster="liger_kernel").to_yaml_dict(lf_only=True)["enable_liger_kernel"] is True
+    )
     pure = TaskSpec(**REQUIRED, compute_type="pure_bf16").to_yaml_dict(lf_only=True)
     assert pure["pure_bf16"] is True
     fp32 = TaskSpec(**REQUIRED, compute_type="fp32").to_yaml_dict(lf_only=True)

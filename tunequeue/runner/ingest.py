@@ -57,7 +57,5 @@ def ingest_job(db, job) -> int:
     rows, new_offset = read_new_rows(path, offset)
     if new_offset == offset:
         return 0
-    if rows:
-        metrics.add_metrics(db, job.id, job.attempt, rows)
-    metrics.set_ingest_offset(db, job.id, job.attempt, new_offset)
+    metrics.ingest_rows(db, job.id, job.attempt, rows, new_offset)
     return len(rows)

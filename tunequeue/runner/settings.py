@@ -10,6 +10,7 @@ which win (tests and systemd units set them):
 - ``TUNEQUEUE_TRAIN_COMMAND``      replaces ``python -m tunequeue.train`` (shell-style words; the task
   file path is appended); used by tests to launch a stand-in training script
 - ``TUNEQUEUE_GPU_FREE_MEMORY_MIB`` a GPU with more memory in use counts as busy (default 1024)
+- ``TUNEQUEUE_MAX_CPU_JOBS``       CPU-only jobs running at once (default 2)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class RunnerSettings:
     gpu_free_memory_mib: int = 1024
     allowed_gpus: list[int] | None = None
     max_wait_seconds: float = 3600.0
+    max_cpu_jobs: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
 
     def scheduler_settings(self):
@@ -45,6 +47,7 @@ class RunnerSettings:
             gpu_free_memory_mib=self.gpu_free_memory_mib,
             allowed_gpus=self.allowed_gpus,
             max_wait_seconds=self.max_wait_seconds,
+            max_cpu_jobs=self.max_cpu_jobs,
         )
 
 
@@ -54,7 +57,11 @@ _ENV_FLOATS = {
     "TUNEQUEUE_GPU_SAMPLE_SECONDS": "gpu_sample_seconds",
     "TUNEQUEUE_GPU_SAMPLE_KEEP_SECONDS": "gpu_sample_keep_seconds",
     "TUNEQUEUE_GPU_FREE_MEMORY_MIB": "gpu_free_memory_mib",
+    "TUNEQUEUE_MAX_CPU_JOBS": "max_cpu_jobs",
 }
+
+
+_INT_SETTINGS = ("gpu_free_memory_mib", "max_cpu_jobs")
 
 
 def _file_values() -> dict[str, Any]:
@@ -87,7 +94,7 @@ def load_settings() -> RunnerSettings:
                 number = float(raw)
             except ValueError:
                 raise UserError(f"{env_name} must be a number; got {raw!r}") from None
-            setattr(settings, attr, int(number) if attr == "gpu_free_memory_mib" else number)
+            setattr(settings, attr, int(number) if attr in _INT_SETTINGS else number)
     command = os.environ.get("TUNEQUEUE_TRAIN_COMMAND")
     if command:
         settings.train_command = shlex.split(command)

@@ -1,0 +1,623 @@
+"""Read and write task files: our YAML, LLaMA-Factory training YAML, Firefly JSON, dataset_info.json.
+
+`load_task_file` detects the format and returns our keys plus warnings:
+
+- **our YAML** (has ``task_name``): keys are TaskSpec keys plus an ``extra`` mapping; read as written.
+- **LLaMA-Factory YAML** (or JSON): every key is looked up. TaskSpec keys map directly; ``bf16`` /
+  ``fp16`` / ``pure_bf16`` become ``compute_type`` (none of them = fp32, as LLaMA-Factory trains without
+  mixed precision then); ``flash_attn`` / ``use_unsloth`` / ``enable_liger_kernel`` set ``booster``
+  (``flash_attn`` is kept too). Keys that LLaMA-Factory or Transformers' training arguments know but
+  tunequeue does not use (``trust_remote_code``, ``deepspeed``…) are kept in ``extra`` with one warning
+  naming them; a key nobody knows is an error naming the closest known key. Omitted keys take
+  LLaMA-Factory/Transformers defaults where ours differ (``lora_alpha`` = 2 × ``lora_rank``,
+  ``lora_dropout`` 0, ``learning_rate`` 5e-5, batch 8 × 1 accumulation, linear schedule, no warmup…),
+  so the task trains the way the file did under LLaMA-Factory. ``task_name`` comes from the last part
+  of ``output_dir`` (or the file name), lowercased with other characters turned into '-'.
+- **Firefly** ``train_args/*.json`` (has ``train_mode``, ``template_name``, ``max_seq_length`` or a
+  train file): mapped as PARAMETERS.md §3/§6 say; ``train_mode`` absent means ``qlora``. The train
+  file becomes a dataset entry to register (`ImportResult.datasets`): the ``import`` command writes it
+  into a ``dataset_info.json`` next to the output YAML (next to the input file without ``-o``), merging
+  with entries already there, and sets ``dataset_dir`` to that folder; ``file_name`` is the data file's
+  absolute path, which LLaMA-Factory's loader and ours both accept.
+
+`dump_task_yaml` writes our YAML (ordered by parameter group, defaults left out) or, with
+``lf_only``, LLaMA-Factory YAML. Our YAML → TaskSpec → YAML is byte-identical.
+
+`read_dataset_info` reads a ``dataset_info.json`` in LLaMA-Factory's schema into `DatasetEntry`s.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunequeue.core.errors import UserError
+from tunequeue.core.known_keys import KNOWN_ELSEWHERE
+
+NAME_MAX_LEN = 63
+
+# ---------------------------------------------------------------------------------------------------
+# dataset_info.json
+# ---------------------------------------------------------------------------------------------------
+
+SOURCE_KEYS = ("hf_hub_url", "ms_hub_url", "script_url", "cloud_file_name", "file_name")
+COLUMN_KEYS = (
+    "prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos",
+    "audios", "chosen", "rejected", "kto_tag",
+)
+TAG_KEYS = (
+    "role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag",
+    "system_tag",
+)
+ENTRY_KEYS = SOURCE_KEYS + (
+    "formatting", "ranking", "subset", "split", "folder", "num_samples", "columns", "tags",
+)
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One dataset of a dataset_info.json (LLaMA-Factory's schema)."""
+
+    name: str
+    source: str  # which of SOURCE_KEYS locates the data ("file_name" for local files)
+    location: str  # that key's value
+    formatting: str = "alpaca"
+    ranking: bool = False
+    subset: str | None = None
+    split: str = "train"
+    folder: str | None = None
+    num_samples: int | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kto_tag(self) -> str | None:
+        """Column holding KTO's good/bad label, when the dataset has one."""
+        return self.columns.get("kto_tag")
+
+    def path(self, dataset_dir: str | Path) -> Path | None:
+        """The local file or folder of a ``file_name`` dataset (None for hub/script sources)."""
+        if self.source != "file_name":
+            return None
+        return Path(dataset_dir).expanduser() / self.location
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as dataset_info.json writes it (defaults left out)."""
+        out: dict[str, Any] = {self.source: self.location}
+        if self.formatting != "alpaca":
+            out["formatting"] = self.formatting
+        if self.ranking:
+            out["ranking"] = True
+        for key in ("subset", "folder", "num_samples"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.split != "train":
+            out["split"] = self.split
+        if self.columns:
+            out["columns"] = dict(self.columns)
+        if self.tags:
+            out["tags"] = dict(self.tags)
+        return out
+
+
+def bundled_dataset_dir() -> Path:
+    """The demo datasets shipped with tunequeue (used when ``dataset_dir`` is unset)."""
+    from tunequeue.core.paths import DATA_DIR
+
+    return DATA_DIR / "datasets"
+
+
+def _closest(name: str, options: list[str] | tuple[str, ...] | frozenset[str]) -> str:
+    near = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.6)
+    return f"; did you mean '{near[0]}'?" if near else ""
+
+
+def parse_dataset_entry(name: str, raw: Any, where: str = "dataset_info.json") -> DatasetEntry:
+    """Check one dataset_info.json entry and turn it into a `DatasetEntry`."""
+    if not isinstance(raw, Mapping):
+        raise UserError(f"dataset '{name}' in {where} must be a JSON object with a file_name or hub URL.")
+    for key in raw:
+        if key not in ENTRY_KEYS:
+            hint = _closest(key, ENTRY_KEYS)
+            raise UserError(f"unknown field '{key}' in dataset '{name}' of {where}{hint}")
+    source = next((k for k in SOURCE_KEYS if raw.get(k)), None)
+    if source is None:
+        raise UserError(f"dataset '{name}' in {where} needs one of {', '.join(SOURCE_KEYS)}.")
+    formatting = raw.get("formatting", "alpaca")
+    if formatting not in ("alpaca", "sharegpt"):
+        raise UserError(
+            f"dataset '{name}' in {where} has formatting '{formatting}'; use alpaca or sharegpt."
+        )
+    for group, allowed in (("columns", COLUMN_KEYS), ("tags", TAG_KEYS)):
+        value = raw.get(group) or {}
+        if not isinstance(value, Mapping):
+            raise UserError(f"'{group}' of dataset '{name}' in {where} must be a JSON object.")
+        for key in value:
+            if key not in allowed:
+                raise UserError(
+                    f"unknown {group} key '{key}' in dataset '{name}' of {where}{_closest(key, allowed)}"
+                )
+    num_samples = raw.get("num_samples")
+    return DatasetEntry(
+        name=name,
+        source=source,
+        location=str(raw[source]),
+        formatting=formatting,
+        ranking=bool(raw.get("ranking", False)),
+        subset=raw.get("subset"),
+        split=raw.get("split") or "train",
+        folder=raw.get("folder"),
+        num_samples=int(num_samples) if num_samples is not None else None,
+        columns={str(k): str(v) for k, v in (raw.get("columns") or {}).items()},
+        tags={str(k): str(v) for k, v in (raw.get("tags") or {}).items()},
+    )
+
+
+def dataset_info_path(dataset_dir: str | Path | None) -> Path:
+    """Path of the dataset_info.json of ``dataset_dir`` (the bundled one when None)."""
+    folder = bundled_dataset_dir() if dataset_dir in (None, "") else Path(dataset_dir).expanduser()
+    return folder / "dataset_info.json"
+
+
+def _read_info_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(
+            f"no dataset_info.json in {path.parent}; set dataset_dir to the folder that holds it."
+        ) from None
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}; check its permissions.") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path} is not valid JSON (line {err.lineno}: {err.msg}); fix that line.") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must hold a JSON object mapping dataset names to their descriptions.")
+    return data
+
+
+def read_dataset_info(dataset_dir: str | Path | None) -> dict[str, DatasetEntry]:
+    """Read every entry of ``dataset_dir``/dataset_info.json (the bundled demo datasets when None)."""
+    path = dataset_info_path(dataset_dir)
+    raw = _read_info_json(path)
+    return {name: parse_dataset_entry(name, entry, str(path)) for name, entry in raw.items()}
+
+
+def dataset_entries(dataset: str, dataset_dir: str | Path | None) -> dict[str, DatasetEntry]:
+    """The entries named in a comma-separated ``dataset`` value; an unknown name names the closest."""
+    info = read_dataset_info(dataset_dir)
+    out = {}
+    for name in [n.strip() for n in dataset.split(",") if n.strip()]:
+        if name not in info:
+            where = dataset_info_path(dataset_dir)
+            hint = _closest(name, list(info)) or "; add it there"
+            raise UserError(f"dataset '{name}' is not in {where}{hint}")
+        out[name] = info[name]
+    return out
+
+
+def register_datasets(entries: Mapping[str, Mapping[str, Any]], folder: str | Path) -> Path:
+    """Add ``entries`` to ``folder``/dataset_info.json (created if missing), written atomically.
+
+    An existing entry of the same name is kept when identical; a different one is an error.
+    """
+    path = Path(folder) / "dataset_info.json"
+    current = _read_info_json(path) if path.exists() else {}
+    for name, entry in entries.items():
+        if name in current and current[name] != dict(entry):
+            raise UserError(
+                f"dataset '{name}' already exists in {path} with a different description; "
+                "remove it there or write the import somewhere else with -o."
+            )
+        current[name] = dict(entry)
+    _atomic_write(path, json.dumps(current, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Task files
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    """What reading a task file gives: our keys, warnings, the detected format, datasets to register."""
+
+    values: dict[str, Any]
+    warnings: list[str]
+    kind: str  # "ours", "lf" or "firefly"
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def sanitize_name(text: str) -> str:
+    """Turn any text into a valid task name: lowercase, [a-z0-9-], no leading/trailing '-', ≤ 63."""
+    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return name[:NAME_MAX_LEN].strip("-")
+
+
+def _task_name_from(output_dir: Any, path: Path) -> str:
+    for candidate in (Path(str(output_dir)).name if output_dir else "", path.stem):
+        name = sanitize_name(candidate)
+        if name:
+            return name
+    return "imported"
+
+
+def _spec_api():
+    from tunequeue.core import spec
+
+    return spec
+
+
+def _parse_file(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(
+            f"file {path} does not exist; give the path of a task YAML or Firefly JSON."
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read {path}: {err}; give a readable UTF-8 text file.") from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise UserError(
+                f"{path} is not valid JSON (line {err.lineno}: {err.msg}); fix that line."
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        problem = getattr(err, "problem", None) or "syntax error"
+        raise UserError(f"{path} is not valid YAML ({line}: {problem}); fix that line.") from None
+
+
+FIREFLY_MARKERS = frozenset(
+    {"train_mode", "template_name", "max_seq_length", "train_file", "train_file_path", "train_file_name",
+     "task_type", "tokenize_num_workers", "eval_file"}
+)
+
+
+def detect_kind(data: Mapping[str, Any], path: Path) -> str:
+    """"ours", "lf" or "firefly" for a parsed task mapping."""
+    if path.suffix.lower() == ".json" and FIREFLY_MARKERS & set(data):
+        return "firefly"
+    if "task_name" in data or "extra" in data:
+        return "ours"
+    if FIREFLY_MARKERS & set(data) and not ({"stage", "template", "dataset"} & set(data)):
+        return "firefly"
+    return "lf"
+
+
+def load_task(path: str | Path) -> ImportResult:
+    """Read a task file of any supported format (see the module docstring)."""
+    path = Path(path).expanduser()
+    data = _parse_file(path)
+    if not isinstance(data, Mapping):
+        raise UserError(f"{path} must hold a mapping of keys to values, not a {type(data).__name__}.")
+    data = dict(data)
+    kind = detect_kind(data, path)
+    if kind == "ours":
+        return ImportResult(_read_ours(data, path), [], "ours")
+    if kind == "firefly":
+        return _import_firefly(data, path)
+    values, warnings = _import_lf(data, path)
+    return ImportResult(values, warnings, "lf")
+
+
+def load_task_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """Read our YAML, an LLaMA-Factory YAML or a Firefly JSON and return (our keys, warnings).
+
+    Firefly train files are named in ``dataset`` but not registered here; `load_task` returns the
+    dataset_info entries to register (the ``import`` command does it).
+    """
+    result = load_task(path)
+    warnings = list(result.warnings)
+    if result.datasets:
+        names = ", ".join(result.datasets)
+        warnings.append(
+            f"dataset {names} is not registered in a dataset_info.json yet; "
+            "run `tunequeue import FILE -o TASK.yaml` to register it"
+        )
+    return result.values, warnings
+
+
+def _read_ours(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    spec = _spec_api()
+    for key in data:
+        if key != "extra" and key not in spec.KEYS:
+            raise UserError(f"unknown key '{key}' in {path}{_closest(key, spec.KEYS)}")
+    extra = data.get("extra")
+    if extra is not None and not isinstance(extra, Mapping):
+        raise UserError(f"'extra' in {path} must be a mapping of LLaMA-Factory keys to values.")
+    return data
+
+
+# --- LLaMA-Factory ---------------------------------------------------------------------------------
+
+# Defaults LLaMA-Factory / Transformers use where tunequeue's differ: an imported file that omits the
+# key must behave as it did there. (lora_alpha is 2 × lora_rank, computed.)
+LF_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 5e-5,
+    "per_device_train_batch_size": 8,
+    "gradient_accumulation_steps": 1,
+    "lr_scheduler_type": "linear",
+    "warmup_ratio": 0.0,
+    "logging_steps": 500,
+    "optim": "adamw_torch_fused",
+    "save_total_limit": None,
+    "plot_loss": False,
+    "per_device_eval_batch_size": 8,
+    "do_train": False,
+    "ddp_timeout": 1800,
+    "dataset_dir": "data",
+}
+LF_LORA_DEFAULTS: dict[str, Any] = {"lora_dropout": 0.0}
+PRECISION_FLAGS = ("bf16", "fp16", "pure_bf16")
+LIST_KEYS = ("dataset", "eval_dataset", "lora_target", "additional_target", "freeze_trainable_modules",
+             "freeze_extra_modules", "galore_target", "adapter_name_or_path")
+
+
+def _normalise_value(key: str, value: Any, warnings: list[str]) -> Any:
+    """Aliases and old spellings → our values."""
+    if key in LIST_KEYS and isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if key == "quantization_method" and value in ("bitsandbytes", "bitsandbytes4", "bitsandbytes8"):
+        return "bnb"
+    if key == "optim" and value == "adamw_hf":
+        warnings.append(
+            "optim adamw_hf was removed from Transformers; using adamw_torch (the same algorithm)"
+        )
+        return "adamw_torch"
+    if key == "flash_attn" and isinstance(value, bool):
+        return "fa2" if value else "auto"
+    if key == "report_to" and isinstance(value, list):
+        if len(value) > 1:
+            warnings.append(f"report_to lists {', '.join(map(str, value))}; tunequeue keeps only {value[0]}")
+        return str(value[0]) if value else "none"
+    return value
+
+
+def _import_lf(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[str]]:
+    spec = _spec_api()
+    warnings: list[str] = []
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    flags: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "evaluation_strategy":
+            warnings.append("evaluation_strategy is the old name of eval_strategy; imported as eval_strategy")
+            key = "eval_strategy"
+        if key in PRECISION_FLAGS:
+            flags[key] = bool(value)
+        elif key in spec.KEYS and not spec.param_info(key).tq:
+            values[key] = _normalise_value(key, value, warnings)
+        elif key in KNOWN_ELSEWHERE:
+            extra[key] = value
+        else:
+            known = set(spec.KEYS) | KNOWN_ELSEWHERE
+            raise UserError(f"unknown key '{key}' in {path}{_closest(key, known) or '; remove it'}")
+
+    on = [flag for flag in PRECISION_FLAGS if flags.get(flag)]
+    if flags.get("bf16") and flags.get("fp16"):
+        raise UserError(f"{path} sets both bf16 and fp16; keep one of them.")
+    if "pure_bf16" in on:
+        values["compute_type"] = "pure_bf16"
+    elif on:
+        values["compute_type"] = on[0]
+    else:
+        values["compute_type"] = "fp32"
+        warnings.append("no bf16/fp16 flag: LLaMA-Factory trains in fp32 then, so compute_type is fp32")
+
+    if values.get("use_unsloth"):
+        values["booster"] = "unsloth"
+    elif values.get("enable_liger_kernel"):
+        values["booster"] = "liger_kernel"
+    elif values.get("flash_attn") == "fa2":
+        values["booster"] = "flashattn2"
+
+    finetuning_type = values.get("finetuning_type", "lora")
+    for key, default in LF_DEFAULTS.items():
+        values.setdefault(key, default)
+    if finetuning_type == "lora":
+        for key, default in LF_LORA_DEFAULTS.items():
+            values.setdefault(key, default)
+        values.setdefault("lora_alpha", 2 * int(values.get("lora_rank") or 8))
+    if values.get("dataset_dir") == "data" and "dataset_dir" not in data:
+        warnings.append(
+            "dataset_dir not set: LLaMA-Factory's default 'data' (relative to where the task runs) is used; "
+            "set an absolute dataset_dir"
+        )
+    if not values.get("dataset") and values.get("eval_dataset") and not values.get("do_train"):
+        values["dataset"] = values["eval_dataset"]
+        warnings.append("no dataset for this evaluate/predict task; dataset is set to its eval_dataset")
+    if "model_name_or_path" not in values:
+        raise UserError(f"{path} has no model_name_or_path; add the base model to fine-tune.")
+
+    values = {"task_name": _task_name_from(values.get("output_dir"), path), **values}
+    if extra:
+        values["extra"] = extra
+        warnings.append(
+            "kept but not used by tunequeue (exported again unchanged): " + ", ".join(sorted(extra))
+        )
+    return values, warnings
+
+
+# --- Firefly ---------------------------------------------------------------------------------------
+
+# Firefly key → our key, where only the name changes.
+FIREFLY_RENAMES = {
+    "template_name": "template",
+    "max_seq_length": "cutoff_len",
+    "beta": "pref_beta",
+    "tokenize_num_workers": "preprocessing_num_workers",
+}
+FIREFLY_TASK_TYPES = {"pretrain": "pt", "sft": "sft", "dpo": "dpo"}
+# Firefly's own argument defaults (its CustomizedArguments) for keys an old config may omit.
+FIREFLY_DEFAULTS = {"lora_rank": 64, "lora_alpha": 16, "lora_dropout": 0.05}
+FIREFLY_ONLY_EXTRA = ("max_prompt_length", "min_seq_length")
+
+
+def _resolve_data_file(raw: str, path: Path, warnings: list[str]) -> Path:
+    """Find a Firefly data file: as given (from the cwd), next to the config, or at the repo root."""
+    given = Path(raw).expanduser()
+    candidates = [given] if given.is_absolute() else [
+        Path.cwd() / given, path.parent / given, path.parent.parent / given,
+    ]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+        if candidate.parent.is_dir() and (candidate.parent / "csv" / candidate.name).is_file():
+            return (candidate.parent / "csv" / candidate.name).resolve()
+    warnings.append(f"train file {raw} not found; registered at {candidates[0].resolve()}")
+    return candidates[0].resolve()
+
+
+def _dataset_name_for(file: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", file.stem).strip("_") or "firefly_data"
+
+
+def _firefly_entry(file: Path, stage: str) -> dict[str, Any]:
+    """dataset_info entry for a Firefly data file (CSV or the conversation JSONL)."""
+    entry: dict[str, Any] = {"file_name": str(file)}
+    if stage == "pt":
+        entry["columns"] = {"prompt": "text"}
+    elif stage == "dpo":
+        entry.update(formatting="sharegpt", ranking=True,
+                     columns={"messages": "conversations", "chosen": "chosen", "rejected": "rejected"})
+    elif file.suffix.lower() == ".csv":
+        entry["columns"] = {"prompt": "human", "response": "assistant"}
+    else:
+        entry.update(formatting="sharegpt", columns={"messages": "conversation"})
+    return entry
+
+
+def _import_firefly(data: dict[str, Any], path: Path) -> ImportResult:
+    spec = _spec_api()
+    warnings: list[str] = []
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    datasets: dict[str, dict[str, Any]] = {}
+
+    stage = FIREFLY_TASK_TYPES.get(str(data.get("task_type", "sft")))
+    if stage is None:
+        raise UserError(f"task_type '{data['task_type']}' in {path} is not one of pretrain, sft, dpo.")
+    values["stage"] = stage
+    mode = data.get("train_mode", "qlora")
+    if "train_mode" not in data:
+        warnings.append("train_mode not set: Firefly's default qlora is used")
+    if mode == "qlora":
+        values.update(finetuning_type="lora", quantization_bit=4, quantization_method="bnb",
+                      quantization_type="nf4", double_quantization=True)
+    elif mode in ("lora", "full"):
+        values["finetuning_type"] = mode
+    else:
+        raise UserError(f"train_mode '{mode}' in {path} is not one of full, lora, qlora.")
+    if values["finetuning_type"] == "lora":
+        values["lora_target"] = "all"  # Firefly puts adapters on every linear layer
+
+    if data.get("train_file"):
+        train_raw = str(data["train_file"])
+    elif data.get("train_file_name"):
+        train_raw = str(Path(str(data.get("train_file_path") or ".")) / str(data["train_file_name"]))
+    else:
+        raise UserError(
+            f"{path} names no training data; set train_file (or train_file_path + train_file_name)."
+        )
+    train_file = _resolve_data_file(train_raw, path, warnings)
+    train_name = _dataset_name_for(train_file)
+    datasets[train_name] = _firefly_entry(train_file, stage)
+    values["dataset"] = train_name
+    if data.get("eval_file"):
+        eval_file = _resolve_data_file(str(data["eval_file"]), path, warnings)
+        eval_name = _dataset_name_for(eval_file)
+        if eval_name == train_name:
+            eval_name += "_eval"
+        datasets[eval_name] = _firefly_entry(eval_file, stage)
+        values["eval_dataset"] = eval_name
+
+    handled = {"task_type", "train_mode", "train_file", "train_file_path", "train_file_name", "eval_file"}
+    flags: dict[str, bool] = {}
+    for key, value in data.items():
+        if key in handled:
+            continue
+        if key in FIREFLY_RENAMES:
+            values[FIREFLY_RENAMES[key]] = value
+        elif key == "gradient_checkpointing":
+            values["disable_gradient_checkpointing"] = not bool(value)
+        elif key in PRECISION_FLAGS:
+            flags[key] = bool(value)
+        elif key == "remove_unused_columns":
+            warnings.append(
+                "remove_unused_columns dropped: the trainer always keeps only the columns it needs"
+            )
+        elif key in FIREFLY_ONLY_EXTRA:
+            extra[key] = value
+        elif key in spec.KEYS and not spec.param_info(key).tq:
+            values[key] = _normalise_value(key, value, warnings)
+        elif key in KNOWN_ELSEWHERE:
+            extra[key] = value
+        else:
+            known = set(spec.KEYS) | KNOWN_ELSEWHERE | FIREFLY_MARKERS | {"gradient_checkpointing", "beta"}
+            raise UserError(f"unknown key '{key}' in {path}{_closest(key, known) or '; remove it'}")
+
+    if flags.get("bf16") and flags.get("fp16"):
+        raise UserError(f"{path} sets both bf16 and fp16; keep one of them.")
+    values["compute_type"] = "bf16" if flags.get("bf16") else "fp16" if flags.get("fp16") else "fp32"
+    if values.get("use_unsloth"):
+        values["booster"] = "unsloth"
+    for key, default in LF_DEFAULTS.items():
+        if key != "dataset_dir":
+            values.setdefault(key, default)
+    values["do_train"] = True  # Firefly's train.py always trains
+    if values["finetuning_type"] == "lora":
+        for key, default in FIREFLY_DEFAULTS.items():
+            values.setdefault(key, default)
+    if "model_name_or_path" not in values:
+        raise UserError(f"{path} has no model_name_or_path; add the base model to fine-tune.")
+    values = {"task_name": _task_name_from(values.get("output_dir"), path), **values}
+    if extra:
+        values["extra"] = extra
+        warnings.append(
+            "kept but not used by tunequeue (exported again unchanged): " + ", ".join(sorted(extra))
+        )
+    return ImportResult(values, warnings, "firefly", datasets)
+
+
+# --- writing ---------------------------------------------------------------------------------------
+
+
+def dump_task_yaml(spec_or_dict: Any, lf_only: bool = False) -> str:
+    """YAML text of a task: our YAML, or LLaMA-Factory YAML with ``lf_only``.
+
+    A dict is validated into a TaskSpec first (unknown keys and bad values raise). Keys keep the
+    parameter-group order; defaults the task did not set are left out.
+    """
+    import yaml
+
+    task = spec_or_dict
+    if isinstance(spec_or_dict, Mapping):
+        from tunequeue.core.rules import check_task
+
+        report = check_task(dict(spec_or_dict))
+        task = report.raise_if_errors()
+    data = task.to_yaml_dict(lf_only=lf_only)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)

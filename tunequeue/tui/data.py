@@ -87,10 +87,8 @@ def runner_info() -> RunnerInfo:
     """Ask the runner module whether this home's daemon runs."""
     from tunequeue.runner import daemon
 
-    status = daemon.runner_status()
-    pid = getattr(status, "pid", None)
-    running = bool(getattr(status, "running", pid is not None))
-    return RunnerInfo(running=running, pid=pid if running else None)
+    pid = daemon.running_pid()
+    return RunnerInfo(running=pid is not None, pid=pid)
 
 
 def gpu_summary(db: Any, now: float) -> GpuSummary:
@@ -228,10 +226,20 @@ def load_gpus(db: Any, now: float) -> tuple[Any, list[GpuRow]]:
     rows = []
     for gpu in snapshot.gpus:
         ours = [job for job in active if gpu.index in job.assigned_gpus or gpu.uuid in job.gpu_uuids]
-        our_pids = {job.pid for job in ours if job.pid}
         users: list[tuple[str, Any]] = [("job", job) for job in ours]
-        users += [("process", proc) for proc in gpu.processes if proc.pid not in our_pids]
+        users += [("process", proc) for proc in gpu.processes if not _belongs_to(proc.pid, active)]
         samples = metrics.get_gpu_samples(db, uuid=gpu.uuid, since=now - GPU_HISTORY_SECONDS)
         history = [float(row.get("utilization") or 0.0) for row in samples]
         rows.append(GpuRow(gpu, users, history))
     return snapshot, rows
+
+
+def _belongs_to(pid: int, active_jobs: list[Any]) -> bool:
+    """Whether `pid` is one of our jobs' processes (its own pid or one in its process group)."""
+    if any(job.pid == pid for job in active_jobs):
+        return True
+    try:
+        group = os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return False  # not visible here: a foreign process, or a host pid seen from a container
+    return any(job.pgid == group for job in active_jobs if job.pgid)

@@ -8,8 +8,6 @@ cancel and delete ask first.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -232,7 +230,7 @@ class QueueScreen(Screen):
         keys = [str(job.id) for job in jobs]
         if keys == self._row_keys:
             for job in jobs:
-                for column, value in zip(COLUMNS, self._row(job)):
+                for column, value in zip(COLUMNS, self._row(job), strict=True):
                     table.update_cell(str(job.id), column, value)
             return
         selected = self.selected_job_id()
@@ -475,18 +473,18 @@ class QueueScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="queue-runner")
     def _start_runner(self) -> None:
-        result = subprocess.run(
-            [sys.executable, "-m", "tunequeue", "runner", "start"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if result.returncode == 0:
-            self.post_message(self.ActionDone(tr("queue.runner_started", self.lang)))
-        else:
-            lines = (result.stderr or result.stdout).strip().splitlines() or [f"exit {result.returncode}"]
-            self.post_message(self.ActionDone(lines[-1], error=True))
+        from tunequeue.core.errors import UserError
+        from tunequeue.runner import daemon
+
+        try:
+            daemon.start_detached()
+        except UserError as error:
+            self.post_message(self.ActionDone(error.message, error=True))
+            return
+        except OSError as error:
+            self.post_message(self.ActionDone(str(error), error=True))
+            return
+        self.post_message(self.ActionDone(tr("queue.runner_started", self.lang)))
 
     def _confirm_then(self, question: str, change: Callable[[Any], str]) -> None:
         from tunequeue.tui.dialogs import ConfirmDialog

@@ -625,7 +625,7 @@ def check_task(
             candidate["learning_rate"] = suggested_learning_rate(ft, stage)
 
     spec, field_problems = _validate_fields(candidate)
-    errors.extend(field_problems.values())
+    errors.extend(field_problems[k] for k in sorted(field_problems, key=lambda k: _KEY_ORDER.get(k, -1)))
     if spec is None:
         # Check the cross-field rules on the valid part, so the user sees as much as possible at once.
         rest = {k: v for k, v in candidate.items() if k not in field_problems}

@@ -99,10 +99,20 @@ class Template:
             pieces.append((prompt, response))
         return pieces
 
+    def text_turns(
+        self, messages: list[Message], system: str | None = None, tokenizer=None
+    ) -> list[tuple[str, str | None]]:
+        """Text of each (prompt, response) turn; the last response is None when the user speaks last.
+
+        With a tokenizer, BOS/EOS are spelled as that tokenizer's tokens; without, as the publisher's.
+        """
+        if tokenizer is None:
+            return self._turn_texts(messages, system, bos=self.render_bos, eos=self.render_eos)
+        return self._turn_texts(messages, system, bos=tokenizer.bos_token or "", eos=tokenizer.eos_token or "")
+
     def render(self, messages: list[Message], system: str | None = None) -> str:
         """The conversation as text in this format; ends with the generation cue when the user spoke last."""
-        pieces = self._turn_texts(messages, system, bos=self.render_bos, eos=self.render_eos)
-        return "".join(prompt + (response or "") for prompt, response in pieces)
+        return "".join(prompt + (response or "") for prompt, response in self.text_turns(messages, system))
 
     def encode_conversation(
         self, tokenizer, messages: list[Message], system: str | None = None
@@ -165,6 +175,12 @@ class AutoTemplate(Template):
                 done = full
             pieces.append((prompt, response))
         return pieces
+
+    def text_turns(
+        self, messages: list[Message], system: str | None = None, tokenizer=None
+    ) -> list[tuple[str, str | None]]:
+        """Text of each (prompt, response) turn as the tokenizer's chat template writes it."""
+        return self._auto_turn_texts(messages, system)
 
     def render(self, messages: list[Message], system: str | None = None) -> str:
         """The conversation as the tokenizer's chat template renders it."""

@@ -1,0 +1,52 @@
+"""Batch collation: pad to the longest row of each batch, labels padded with -100.
+
+Unpacked rows carry an attention mask, padded with zeros. Packed rows carry ``position_ids`` instead
+and no attention mask; padding continues as one more "sample" whose positions restart at 0, so
+transformers keeps every packed sample (and the padding) in its own attention block.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunequeue.train.data.processor import IGNORE_INDEX
+
+
+class PaddingCollator:
+    """Pads a list of row dicts into tensors; see the module docstring for the packed layout."""
+
+    def __init__(self, pad_token_id: int, *, packing: bool) -> None:
+        self.pad_token_id = pad_token_id
+        self.packing = packing
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        """Tensors input_ids, labels and attention_mask (unpacked) or position_ids (packed)."""
+        import torch
+
+        longest = max(len(feature["input_ids"]) for feature in features)
+        input_ids, labels, extra = [], [], []
+        for feature in features:
+            ids = list(feature["input_ids"])
+            pad = longest - len(ids)
+            input_ids.append(ids + [self.pad_token_id] * pad)
+            labels.append(list(feature.get("labels", ids)) + [IGNORE_INDEX] * pad)
+            if self.packing:
+                positions = feature.get("position_ids") or list(range(len(ids)))
+                extra.append(list(positions) + list(range(pad)))
+            else:
+                mask = feature.get("attention_mask") or [1] * len(ids)
+                extra.append(list(mask) + [0] * pad)
+        batch = {
+            "input_ids": torch.tensor(input_ids, dtype=torch.long),
+            "labels": torch.tensor(labels, dtype=torch.long),
+        }
+        batch["position_ids" if self.packing else "attention_mask"] = torch.tensor(extra, dtype=torch.long)
+        return batch
+
+
+def make_collator(tokenizer: Any, *, packing: bool) -> PaddingCollator:
+    """The collator for rows from `prepare_datasets` (``packing`` must match how they were prepared)."""
+    pad_id = tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    return PaddingCollator(pad_id, packing=packing)

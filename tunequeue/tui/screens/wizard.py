@@ -100,6 +100,12 @@ _STRINGS: dict[str, tuple[str, str]] = {
     ),
     "help.start": ("Tab moves between fields; the focused field is explained here.",
                    "Tab 在字段间移动；此处解释当前字段。"),
+    "help.review": (
+        "Submit (^s) queues the task; Save as preset keeps its hyperparameters; Save YAML writes a file "
+        "for `tunequeue submit`. ^p goes back to change a step.",
+        "提交（^s）将任务加入队列；存为参数组保存其超参数；保存YAML写出文件供 `tunequeue submit` 使用。"
+        "按 ^p 返回修改。",
+    ),
     "bind.next": ("Next", "下一步"),
     "bind.back": ("Back", "上一步"),
     "bind.cancel": ("Cancel", "取消"),
@@ -171,6 +177,7 @@ class WizardScreen(Screen["int | None"]):
         Binding("ctrl+n", "next", "Next", priority=True),
         Binding("ctrl+p", "back", "Back", priority=True),
         Binding("ctrl+r", "preview", "Preview"),
+        Binding("ctrl+s", "submit", "Submit", show=False),
         Binding("escape", "cancel", "Cancel"),
     ]
 
@@ -193,6 +200,7 @@ class WizardScreen(Screen["int | None"]):
         self.page = 0
         self.lang = "en"
         self._suggested_lr: float | None = None
+        self._lr_basis: tuple[Any, Any] | None = None
         self.last_report: Any = None
 
     # ------------------------------------------------------------------ building
@@ -281,6 +289,7 @@ class WizardScreen(Screen["int | None"]):
     def on_mount(self) -> None:
         """Render labels in the app's language and show step 1."""
         self._suggested_lr = self._current_lr()
+        self._lr_basis = self._method_and_stage()
         self.render_language()
         self.show_page(0)
         self._update_lora_visibility()
@@ -355,6 +364,7 @@ class WizardScreen(Screen["int | None"]):
         next_button.label = self.t("next") + " ▶ ^n"
         if name == "review":
             self.refresh_review()
+            self.query_one("#wizard-help", Static).update(self.t("help.review"))
         self.set_status("")
         self.call_after_refresh(self._focus_first)
 
@@ -447,6 +457,10 @@ class WizardScreen(Screen["int | None"]):
                         bad.append(problem.key)
         return bad
 
+    def _method_and_stage(self) -> tuple[Any, Any]:
+        values = self.collect()
+        return values.get("finetuning_type", "lora"), values.get("stage", "sft")
+
     def _current_lr(self) -> float | None:
         try:
             return self.query_one("#field-learning_rate", FieldEditor).read()
@@ -483,6 +497,10 @@ class WizardScreen(Screen["int | None"]):
         except ImportError:
             return
         values = self.collect()
+        basis = (values.get("finetuning_type", "lora"), values.get("stage", "sft"))
+        if basis == self._lr_basis:
+            return
+        self._lr_basis = basis
         current = self._current_lr()
         if current is not None and self._suggested_lr is not None and current != self._suggested_lr:
             return
@@ -525,6 +543,7 @@ class WizardScreen(Screen["int | None"]):
         self.preset_ref = ref
         self._update_lora_visibility()
         self._suggested_lr = self._current_lr()
+        self._lr_basis = self._method_and_stage()
         self.set_status(self.t("preset.applied", ref=ref))
 
     # ------------------------------------------------------------------ review and exits
@@ -600,6 +619,8 @@ class WizardScreen(Screen["int | None"]):
     @on(Button.Pressed, "#submit")
     def action_submit(self) -> None:
         """Insert the job (or update the queued job being edited) and dismiss with its id."""
+        if PAGES[self.page] != "review":
+            return
         spec = self._ready_spec()
         if spec is None:
             return
@@ -610,7 +631,10 @@ class WizardScreen(Screen["int | None"]):
         database = jobdb.open_db()
         try:
             if self.edit_job_id is not None:
-                job = jobs.update_task(database, self.edit_job_id, task_yaml, name=spec.task_name)
+                job = jobs.update_task(
+                    database, self.edit_job_id, task_yaml, name=spec.task_name,
+                    gpus=int(spec.gpu_count) * int(spec.nnodes),
+                )
                 message = self.t("updated", id=job.id)
             else:
                 job = jobs.submit(

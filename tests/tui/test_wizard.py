@@ -1,0 +1,251 @@
+"""Pilot tests of the task wizard: the keyboard walk from the queue screen to a queued job, bound
+errors blocking Next, warnings passing, presets filling the rows, and editing a queued job."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from textual.widgets import Input
+
+from tunequeue.jobqueue import db as jobdb
+from tunequeue.jobqueue import jobs
+from tunequeue.tui.app import make_app
+from tunequeue.tui.screens.wizard import PAGES, WizardScreen
+from tunequeue.tui.widgets.fields import FieldEditor
+
+SIZE = (80, 24)
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def home(tq_home):
+    """A fresh tunequeue home (from conftest: temp dir, two simulated GPUs, English)."""
+    return tq_home
+
+
+def queued_jobs() -> list[jobs.Job]:
+    database = jobdb.open_db()
+    try:
+        return jobs.list_jobs(database)
+    finally:
+        database.conn.close()
+
+
+async def open_wizard(pilot) -> WizardScreen:
+    await pilot.press("n")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, WizardScreen)
+    return screen
+
+
+async def tab_to(pilot, key: str, limit: int = 40) -> None:
+    """Press Tab until the editor of ``key`` has focus (as a user would)."""
+    for _ in range(limit):
+        focused = pilot.app.focused
+        if focused is not None and focused.id == f"edit-{key}":
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"Tab never reached {key}; focus is on {pilot.app.focused!r}")
+
+
+async def type_into(pilot, key: str, text: str) -> None:
+    """Tab to an Input row, clear it and type ``text``."""
+    await tab_to(pilot, key)
+    focused = pilot.app.focused
+    assert isinstance(focused, Input)
+    await pilot.press("end", *(["backspace"] * len(focused.value)))
+    await pilot.press(*text)
+    await pilot.pause()
+
+
+async def choose(pilot, key: str, value: str) -> None:
+    """Tab to a Select row, open it, move to ``value`` with the arrow keys and pick it."""
+    await tab_to(pilot, key)
+    select = pilot.app.focused
+    options = [option_value for _label, option_value in select._options]
+    current = options.index(select.value) if select.value in options else 0
+    target = options.index(value)
+    await pilot.press("enter")
+    await pilot.pause()
+    step = "down" if target >= current else "up"
+    await pilot.press(*([step] * abs(target - current)), "enter")
+    await pilot.pause()
+    assert select.value == value
+
+
+async def next_page(pilot) -> None:
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+
+
+def page_of(screen: WizardScreen) -> str:
+    return PAGES[screen.page]
+
+
+async def fill_basic(pilot, name: str = "wiz-e2e") -> None:
+    await type_into(pilot, "task_name", name)
+    await type_into(pilot, "model_name_or_path", "tunequeue/tiny-llama")
+    await type_into(pilot, "dataset", "demo_alpaca")
+
+
+async def test_keyboard_walk_submits_exactly_the_typed_values(home):
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_wizard(pilot)
+        await fill_basic(pilot)
+        await choose(pilot, "stage", "sft")
+        await next_page(pilot)
+        assert page_of(screen) == "task"
+        await type_into(pilot, "gpu_count", "2")
+        await next_page(pilot)
+        assert page_of(screen) == "hyper"
+        await type_into(pilot, "learning_rate", "0.0002")
+        await type_into(pilot, "num_train_epochs", "2")
+        await choose(pilot, "compute_type", "fp32")
+        await type_into(pilot, "cutoff_len", "512")
+        await type_into(pilot, "per_device_train_batch_size", "4")
+        await choose(pilot, "lr_scheduler_type", "linear")
+        await next_page(pilot)
+        assert page_of(screen) == "lora"
+        await type_into(pilot, "lora_rank", "16")
+        await type_into(pilot, "lora_alpha", "32")
+        await type_into(pilot, "lora_dropout", "0.05")
+        await choose(pilot, "rope_scaling", "linear")
+        await next_page(pilot)
+        assert page_of(screen) == "other"
+        await type_into(pilot, "logging_steps", "5")
+        await type_into(pilot, "save_steps", "100")
+        await choose(pilot, "optim", "adafactor")
+        await next_page(pilot)
+        assert page_of(screen) == "review"
+        review_yaml = str(screen.query_one("#review-yaml").render())
+        assert "task_name: wiz-e2e" in review_yaml
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, WizardScreen)
+
+    [job] = queued_jobs()
+    assert job.name == "wiz-e2e"
+    assert job.state == jobs.JobState.QUEUED
+    assert job.requested_gpus == 2
+    task = yaml.safe_load(job.task_yaml)
+    expected = {
+        "task_name": "wiz-e2e",
+        "model_name_or_path": "tunequeue/tiny-llama",
+        "dataset": "demo_alpaca",
+        "finetuning_type": "lora",
+        "stage": "sft",
+        "gpu_count": 2,
+        "learning_rate": 0.0002,
+        "num_train_epochs": 2.0,
+        "compute_type": "fp32",
+        "cutoff_len": 512,
+        "per_device_train_batch_size": 4,
+        "lr_scheduler_type": "linear",
+        "lora_rank": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "rope_scaling": "linear",
+        "logging_steps": 5,
+        "save_steps": 100,
+        "optim": "adafactor",
+    }
+    assert {key: task.get(key) for key in expected} == expected
+
+
+async def test_out_of_bounds_blocks_next_and_warning_passes(home):
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_wizard(pilot)
+        await next_page(pilot)
+        assert page_of(screen) == "basic", "required fields left empty must block Next"
+        assert "task_name" in str(screen.query_one("#wizard-status").render())
+        await fill_basic(pilot)
+        await next_page(pilot)
+        await next_page(pilot)
+        assert page_of(screen) == "hyper"
+
+        await type_into(pilot, "learning_rate", "0.5")
+        await next_page(pilot)
+        assert page_of(screen) == "hyper"
+        row = screen.query_one("#field-learning_rate", FieldEditor)
+        message = str(row.query_one(".field-message").render())
+        assert "0.5" in message and "0.01" in message
+        assert row.error
+
+        await type_into(pilot, "learning_rate", "abc")
+        await next_page(pilot)
+        assert page_of(screen) == "hyper"
+        assert "number" in str(row.query_one(".field-message").render())
+
+        await type_into(pilot, "learning_rate", "0.005")
+        assert row.error is None and row.warning
+        assert "recommended" in str(row.query_one(".field-message").render())
+        await next_page(pilot)
+        assert page_of(screen) == "lora"
+
+
+async def test_lora_rows_follow_the_method_and_learning_rate_is_resuggested(home):
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_wizard(pilot)
+        await fill_basic(pilot)
+        await choose(pilot, "finetuning_type", "full")
+        lr = screen.query_one("#field-learning_rate", FieldEditor)
+        assert lr.read() == pytest.approx(1e-5)
+        await next_page(pilot)
+        await next_page(pilot)
+        await next_page(pilot)
+        assert page_of(screen) == "lora"
+        assert not screen.query_one("#field-lora_rank").display
+        assert screen.query_one("#field-quantization_bit").display
+        assert screen.query_one("#lora-hidden-note").display
+
+
+async def test_edit_queued_job_updates_its_task(home):
+    database = jobdb.open_db()
+    task = {"task_name": "old-name", "model_name_or_path": "tunequeue/tiny-llama", "dataset": "demo_alpaca",
+            "learning_rate": 0.0003}
+    job = jobs.submit(database, task_yaml=yaml.safe_dump(task), name="old-name")
+    database.conn.close()
+
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        results = []
+        app.push_screen(WizardScreen(edit_job_id=job.id), results.append)
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#field-learning_rate", FieldEditor).read() == pytest.approx(0.0003)
+        await type_into(pilot, "task_name", "new-name")
+        for _ in range(5):
+            await next_page(pilot)
+        assert page_of(screen) == "review"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert results == [job.id]
+
+    [updated] = queued_jobs()
+    assert updated.id == job.id and updated.name == "new-name"
+    stored = yaml.safe_load(updated.task_yaml)
+    assert stored["task_name"] == "new-name" and stored["learning_rate"] == 0.0003
+
+
+async def test_clone_prefills_from_a_previous_job(home):
+    database = jobdb.open_db()
+    task = {"task_name": "first", "model_name_or_path": "tunequeue/tiny-llama", "dataset": "demo_alpaca",
+            "lora_rank": 4}
+    job = jobs.submit(database, task_yaml=yaml.safe_dump(task), name="first")
+    database.conn.close()
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(WizardScreen(clone_job_id=job.id))
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#field-task_name", FieldEditor).read() == "first-copy"
+        assert screen.query_one("#field-lora_rank", FieldEditor).read() == 4

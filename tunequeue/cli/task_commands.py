@@ -173,6 +173,10 @@ def validate_command(
     data, import_warnings = load_task_mapping(file)
     model_config = _model_config(data.get("model_name_or_path"))
     report = check_task(data, model_config=model_config, host_gpus=_host_gpus())
+    problems = dataset_problems(report.spec)
+    if problems:
+        report.errors.extend(problems)
+        report.spec = None
     estimate, estimate_reason = vram_estimate(report.spec, model_config)
 
     if as_json:
@@ -215,50 +219,32 @@ def _problem_line(problem: Any, lang: str) -> str:
 
 
 def load_task_mapping(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """Read a task file into (mapping of our keys, import warnings).
+    """Read a task file (our YAML, LLaMA-Factory YAML or Firefly JSON) into (our keys, import warnings).
 
-    Uses `tunequeue.core.compat.load_task_file` (LLaMA-Factory YAML, Firefly JSON, our YAML) when that
-    module is installed, else reads a plain YAML mapping. Raises `UserError` for a missing file, bad
-    YAML (naming the line) or a file that is not a mapping.
+    A missing file, bad YAML/JSON (naming the line) or an unknown key raises `UserError`.
     """
+    from tunequeue.core.compat import load_task_file
     from tunequeue.core.errors import UserError
 
     if not path.is_file():
         raise UserError(f"no task file at {path}; give the path of a task YAML file")
-    try:
-        from tunequeue.core.compat import load_task_file
-    except ImportError:
-        load_task_file = None
-    if load_task_file is not None:
-        data, warnings = load_task_file(path)
-        return dict(data), list(warnings)
-    return read_task_yaml(path), []
+    data, warnings = load_task_file(path)
+    return dict(data), list(warnings)
 
 
-def read_task_yaml(path: Path) -> dict[str, Any]:
-    """Read a plain YAML mapping of task keys; bad YAML → `UserError` naming the line."""
-    import yaml
-
+def dataset_problems(spec: Any) -> list[Any]:
+    """Problems of the task's datasets: unknown names and datasets that do not fit the stage."""
+    from tunequeue.core.compat import dataset_entries
     from tunequeue.core.errors import UserError
+    from tunequeue.core.rules import Problem, check_dataset_fits_stage
 
+    if spec is None:
+        return []
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read {path}: {err}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise UserError(f"{path}{where}: invalid YAML ({problem}); fix that line") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise UserError(
-            f"{path} must be a mapping of task keys (key: value lines), not a {type(data).__name__}"
-        )
-    return {str(k): v for k, v in data.items()}
+        entries = dataset_entries(spec.dataset, spec.dataset_dir)
+    except UserError as err:
+        return [Problem("dataset", err.message, err.message)]
+    return check_dataset_fits_stage(spec.stage, entries)
 
 
 def _model_config(model: Any) -> dict | None:

@@ -1,0 +1,56 @@
+"""UI strings and the user's language (tunequeue.core.i18n)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tunequeue.core import i18n, paths
+from tunequeue.core.errors import UserError
+from tunequeue.core.spec import GROUPS
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
+    for var in ("TUNEQUEUE_LANG", "LANG", "LC_ALL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_strings_have_both_languages_and_group_titles():
+    for key, entry in i18n.STRINGS.items():
+        assert entry.get("en") and entry.get("zh"), key
+    for group_id, _model, en, zh in GROUPS:
+        assert i18n.t(f"group.{group_id}", "en") == en
+        assert i18n.t(f"group.{group_id}", "zh") == zh
+    assert i18n.t("label.next", "zh") == "下一步"
+    assert i18n.t("label.step", "en", n=2, total=5) == "Step 2 of 5"
+    assert i18n.t("no.such.key", "zh") == "no.such.key"
+
+
+def test_language_order(monkeypatch):
+    assert i18n.current_language() == "en"
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert i18n.current_language() == "zh"
+    i18n.set_language("en")
+    assert i18n.current_language() == "en"  # the saved choice beats LANG
+    monkeypatch.setenv("TUNEQUEUE_LANG", "zh")
+    assert i18n.current_language() == "zh"  # the environment beats the saved choice
+    assert i18n.current_language("en") == "en"  # --lang beats everything
+
+
+def test_set_language_keeps_other_settings():
+    paths.settings_path().write_text("runner:\n  gpu_free_memory_mib: 2048\n", encoding="utf-8")
+    i18n.set_language("zh")
+    data = yaml.safe_load(paths.settings_path().read_text(encoding="utf-8"))
+    assert data == {"runner": {"gpu_free_memory_mib": 2048}, "language": "zh"}
+    assert i18n.current_language() == "zh"
+    with pytest.raises(UserError, match="en or zh"):
+        i18n.set_language("fr")
+
+
+def test_broken_settings_file_is_ignored():
+    paths.settings_path().write_text("language: [zh\n", encoding="utf-8")
+    assert i18n.current_language() == "en"
+    i18n.set_language("zh")
+    assert i18n.current_language() == "zh"

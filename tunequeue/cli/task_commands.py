@@ -74,11 +74,11 @@ def _group_id(name: str) -> str:
 
 
 def _default_text(info: Any) -> str:
-    from tunequeue.core.spec import _fmt
+    from tunequeue.core.spec import format_value
 
     if info.required:
         return "required"
-    return _fmt(info.default)
+    return format_value(info.default)
 
 
 def _param_dict(info: Any, lang: str) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def _print_param_detail(info: Any, lang: str) -> None:
     for choice in info.choices:
         text = info.choice_help(choice, lang)
         if text:
-            typer.echo(f"  {spec._fmt(choice):<22} {text}")
+            typer.echo(f"  {spec.format_value(choice):<22} {text}")
 
 
 def _print_param_list(infos: list[Any], lang: str) -> None:

@@ -23,9 +23,9 @@ from tunequeue.core.spec import (
     KEYS,
     NAME_MAX_LEN,
     TaskSpec,
-    _fmt,
     all_params,
     closest_key,
+    format_value,
     param_info,
 )
 
@@ -215,7 +215,7 @@ _KIND_ZH = {"int": "整数", "float": "数字", "number": "数字", "bool": "tru
 def _bounds_phrase(key: str, lang: str) -> str:
     info = param_info(key)
     if info.choices:
-        values = ", ".join(_fmt(c) for c in info.choices)
+        values = ", ".join(format_value(c) for c in info.choices)
         return f"one of {values}" if lang == "en" else f"以下之一：{values}"
     parts_en: list[str] = []
     if info.bounds_en or info.bounds_zh:
@@ -223,7 +223,7 @@ def _bounds_phrase(key: str, lang: str) -> str:
     for name, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
         bound = getattr(info, name)
         if bound is not None:
-            parts_en.append(f"{symbol} {_fmt(bound)}")
+            parts_en.append(f"{symbol} {format_value(bound)}")
     kind = _KIND_EN[info.kind] if lang == "en" else _KIND_ZH[info.kind]
     if not parts_en:
         return kind
@@ -234,7 +234,7 @@ def _bounds_phrase(key: str, lang: str) -> str:
 def _shown(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
-    return _fmt(value)
+    return format_value(value)
 
 
 def _field_problem(key: str, error: dict[str, Any], data: Mapping[str, Any]) -> Problem:

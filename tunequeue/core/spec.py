@@ -1094,9 +1094,9 @@ class ParamInfo:
             return words or ""
         if self.rec_is_range:
             low, high = self.rec
-            text = f"{_fmt(low)}–{_fmt(high)}"
+            text = f"{format_value(low)}–{format_value(high)}"
         else:
-            text = ", ".join(_fmt(v) for v in self.rec)
+            text = ", ".join(format_value(v) for v in self.rec)
         return f"{text} ({words})" if words else text
 
     def in_recommended(self, value: Any) -> bool:
@@ -1116,20 +1116,20 @@ class ParamInfo:
         if words:
             return words
         if self.choices:
-            return " | ".join(_fmt(c) for c in self.choices)
+            return " | ".join(format_value(c) for c in self.choices)
         parts = []
         if self.ge is not None:
-            parts.append(f"≥ {_fmt(self.ge)}")
+            parts.append(f"≥ {format_value(self.ge)}")
         if self.gt is not None:
-            parts.append(f"> {_fmt(self.gt)}")
+            parts.append(f"> {format_value(self.gt)}")
         if self.le is not None:
-            parts.append(f"≤ {_fmt(self.le)}")
+            parts.append(f"≤ {format_value(self.le)}")
         if self.lt is not None:
-            parts.append(f"< {_fmt(self.lt)}")
+            parts.append(f"< {format_value(self.lt)}")
         return ", ".join(parts)
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
     """Format a bound or default for people: floats without trailing zeros, None as null."""
     if isinstance(value, float):
         return f"{value:g}"

@@ -165,7 +165,7 @@ class WizardScreen(Screen["int | None"]):
     WizardScreen #preset-bar Static { width: auto; padding: 0 1 0 0; }
     WizardScreen #preset-select { width: 32; }
     WizardScreen #preview-bar { height: 1; margin-top: 1; }
-    WizardScreen #preview { height: auto; color: $text-muted; }
+    WizardScreen #preview { height: auto; color: $text-muted; border-left: solid $primary-darken-2; }
     WizardScreen #review-actions { height: 1; margin-top: 1; }
     WizardScreen #review-actions Button { margin-right: 2; }
     WizardScreen .review-block { height: auto; margin-top: 1; }
@@ -729,25 +729,40 @@ class WizardScreen(Screen["int | None"]):
 
     def on_preview_ready(self, message: PreviewReady) -> None:
         """Show the rendered example (or why it could not be rendered)."""
-        self.query_one("#preview", Static).update(message.text)
+        preview = self.query_one("#preview", Static)
+        preview.update(message.text)
+        preview.scroll_visible()
 
 
 def render_first_example(values: dict[str, Any]) -> str:
-    """Text of the first example of the task's first dataset rendered with its template.
+    """Text of the first example of the task's first dataset, rendered with the chosen template.
 
-    Imports the tokenizer stack, so it runs in a worker thread.
+    Loads the tokenizer (transformers), so it runs in a worker thread.
     """
-    from tunequeue.train import data as train_data
     from tunequeue.train.assets import resolve_model_path
+    from tunequeue.train.data.converter import convert_rows
+    from tunequeue.train.data.loader import dataset_entry, read_dataset_info, read_rows, resolve_dataset_dir
     from tunequeue.train.templates import get_template
 
-    model_dir = resolve_model_path(values["model_name_or_path"])
+    name = values["dataset"].split(",")[0].strip()
+    dataset_dir = resolve_dataset_dir(values.get("dataset_dir"))
+    entry = dataset_entry(name, dataset_dir, read_dataset_info(dataset_dir))
+    rows = read_rows(entry.path)[:1]
+    if not rows:
+        raise UserError(f"{entry.path} holds no examples")
+    example = convert_rows(entry, rows, values.get("stage", "sft"))[0]
+
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(values["model_name_or_path"]))
     template = get_template(values.get("template"), tokenizer)
-    messages, system = train_data.first_example(values)
-    return template.render(messages, system)
+    text = template.render(example["messages"], example.get("system"))
+    for key in ("chosen", "rejected"):
+        if example.get(key) is not None:
+            text += f"\n[{key}] {example[key]}"
+    if example.get("label") is not None:
+        text += f"\n[kto_tag] {example['label']}"
+    return text
 
 
 def _one_line(exc: BaseException) -> str:

@@ -108,7 +108,8 @@ class Template:
         """
         if tokenizer is None:
             return self._turn_texts(messages, system, bos=self.render_bos, eos=self.render_eos)
-        return self._turn_texts(messages, system, bos=tokenizer.bos_token or "", eos=tokenizer.eos_token or "")
+        bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
+        return self._turn_texts(messages, system, bos=bos, eos=eos)
 
     def render(self, messages: list[Message], system: str | None = None) -> str:
         """The conversation as text in this format; ends with the generation cue when the user spoke last."""

@@ -7,6 +7,7 @@ the interface language (`app.lang`, switched with `l` from any screen and rememb
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from tunequeue.tui.messages import LanguageChanged
-from tunequeue.tui.text import tr
+from tunequeue.tui.text import localize_bindings, tr
 
 LANGUAGES = ("en", "zh")
 
@@ -49,6 +50,7 @@ class TuneQueueApp(App):
         """Show the queue, and the dashboard of `open_job` on top of it when one was asked for."""
         from tunequeue.tui.screens.queue import QueueScreen
 
+        localize_bindings(self, self.lang)
         self.push_screen(QueueScreen())
         if self.open_job is not None:
             from tunequeue.tui.screens.dashboard import DashboardScreen
@@ -66,6 +68,7 @@ class TuneQueueApp(App):
     def set_language(self, lang: str, *, remember: bool = True) -> None:
         """Switch the interface to `lang` and re-render every screen on the stack."""
         self.lang = lang
+        localize_bindings(self, lang)
         if remember:
             _remember_language(lang)
         for screen in self.screen_stack:
@@ -79,10 +82,8 @@ def _remember_language(lang: str) -> None:
         from tunequeue.core import i18n
     except ImportError:
         return
-    try:
+    with contextlib.suppress(OSError):
         i18n.set_language(lang)
-    except OSError:
-        pass
 
 
 def _initial_language(lang: str | None) -> str:

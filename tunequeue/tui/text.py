@@ -42,8 +42,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "queue.col.time": {"en": "Elapsed/ETA", "zh": "已用/剩余"},
     "queue.runner_running": {"en": "Runner: running (pid {pid})", "zh": "调度器：运行中（pid {pid}）"},
     "queue.runner_stopped": {
-        "en": "Runner: stopped, press s to start",
-        "zh": "调度器：已停止，按 s 启动",
+        "en": "Runner: stopped (press s to start)",
+        "zh": "调度器：已停止（按 s 启动）",
     },
     "queue.runner_starting": {"en": "Starting the runner…", "zh": "正在启动调度器…"},
     "queue.runner_started": {"en": "Runner started.", "zh": "调度器已启动。"},
@@ -70,7 +70,10 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "queue.cancelled": {"en": "Job {id} cancel requested.", "zh": "已请求取消任务 {id}。"},
     "queue.deleted": {"en": "Job {id} deleted.", "zh": "任务 {id} 已删除。"},
-    "queue.retried": {"en": "Job {id} queued again (attempt {attempt}).", "zh": "任务 {id} 已重新排队（第 {attempt} 次）。"},
+    "queue.retried": {
+        "en": "Job {id} queued again (attempt {attempt}).",
+        "zh": "任务 {id} 已重新排队（第 {attempt} 次）。",
+    },
     "queue.held": {"en": "Job {id} held.", "zh": "任务 {id} 已暂缓。"},
     "queue.released": {"en": "Job {id} released.", "zh": "任务 {id} 已放行。"},
     "queue.priority": {"en": "Job {id} priority {priority}.", "zh": "任务 {id} 优先级 {priority}。"},
@@ -85,7 +88,10 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "queue.db_error": {"en": "Cannot read the queue: {error}", "zh": "无法读取队列：{error}"},
     # GPU summary line
-    "gpus.summary": {"en": "GPUs: {count} ({busy} busy){simulated}", "zh": "GPU：{count} 块（{busy} 块占用）{simulated}"},
+    "gpus.summary": {
+        "en": "GPUs: {count} ({busy} busy){simulated}",
+        "zh": "GPU：{count} 块（{busy} 块占用）{simulated}",
+    },
     "gpus.simulated_tag": {"en": " [simulated]", "zh": "【模拟】"},
     "gpus.none": {"en": "GPUs: none ({error})", "zh": "GPU：无（{error}）"},
     "gpus.none_plain": {"en": "GPUs: none, jobs run on CPU", "zh": "GPU：无，任务在 CPU 上运行"},
@@ -119,7 +125,10 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "dash.waiting": {"en": "Waiting to start: {reason}", "zh": "等待启动：{reason}"},
     "dash.failed": {"en": "Failed with exit code {code}: {reason}", "zh": "失败，退出码 {code}：{reason}"},
-    "dash.failed_signal": {"en": "Killed by signal {signal}: {reason}", "zh": "被信号 {signal} 终止：{reason}"},
+    "dash.failed_signal": {
+        "en": "Killed by signal {signal}: {reason}",
+        "zh": "被信号 {signal} 终止：{reason}",
+    },
     "dash.cancelled": {"en": "Cancelled: {reason}", "zh": "已取消：{reason}"},
     "dash.succeeded": {"en": "Finished. Result: {path}", "zh": "已完成。结果：{path}"},
     "dash.run_dir": {"en": "Run dir: {path}", "zh": "运行目录：{path}"},

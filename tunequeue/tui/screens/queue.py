@@ -51,11 +51,12 @@ class QueueScreen(Screen):
     QueueScreen #job-detail { height: 2; padding: 0 1; color: $text-muted; }
     QueueScreen #empty { height: auto; padding: 1 2; color: $text-muted; display: none; }
     QueueScreen.empty #empty { display: block; }
+    QueueScreen.empty #jobs { height: auto; }
     """
 
     BINDINGS = [
         Binding("n", "new_task", "New"),
-        Binding("enter", "open_job", "Open"),
+        Binding("enter", "open_job", "Open", priority=True),
         Binding("c", "cancel_job", "Cancel"),
         Binding("r", "retry_job", "Retry"),
         Binding("d", "delete_job", "Delete"),
@@ -109,9 +110,8 @@ class QueueScreen(Screen):
     def compose(self) -> ComposeResult:
         """Status line, job table, detail line of the selected job, footer."""
         yield Static("", id="queue-status")
+        yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
         yield Static("", id="empty")
-        table: DataTable = DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
-        yield table
         yield Static("", id="job-detail")
         yield Footer()
 
@@ -201,8 +201,9 @@ class QueueScreen(Screen):
             text.append(tr("gpus.none", lang, error=gpus.error))
         else:
             text.append(tr("gpus.none_plain", lang))
-        text.append(" · ")
-        text.append(tr("queue.filter", lang, name=tr(f"queue.filter.{self.filter_name}", lang)))
+        if self.filter_name != "all":
+            text.append(" · ")
+            text.append(tr("queue.filter", lang, name=tr(f"queue.filter.{self.filter_name}", lang)))
         return text
 
     def _visible_jobs(self) -> list[Any]:

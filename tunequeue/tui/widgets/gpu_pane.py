@@ -40,18 +40,18 @@ class GpuPane(Vertical):
 
     def on_mount(self) -> None:
         """Render whatever history arrived before mounting."""
-        self._render()
+        self._show_stats()
 
     def show(self, history: GpuHistory) -> None:
         """Show `history` (samples oldest first)."""
         self.history = history
         if self.is_mounted:
-            self._render()
+            self._show_stats()
 
     def set_language(self, lang: str) -> None:
         """Re-label in `lang`."""
         self.lang = lang
-        self._render()
+        self._show_stats()
 
     def stat_lines(self) -> list[str]:
         """The text lines of the pane (title, utilisation, memory, temperature/power)."""
@@ -79,7 +79,7 @@ class GpuPane(Vertical):
         )
         return [title, util, mem, temp_power]
 
-    def _render(self) -> None:
+    def _show_stats(self) -> None:
         title, util, mem, temp_power = self.stat_lines()
         self.query_one(".gpu-title", Static).update(Text(title))
         self.query_one(".gpu-util", Static).update(util)

@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.command("params")(params_command)
     app.command("validate")(validate_command)
+    app.command("import")(import_command)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -284,3 +285,51 @@ def vram_estimate(spec: Any, model_config: dict | None) -> tuple[Any, str | None
         return estimate_vram(spec, model_config), None
     except UserError as err:
         return None, err.message
+
+
+# ---------------------------------------------------------------------------------------------------
+# import
+# ---------------------------------------------------------------------------------------------------
+
+
+def import_command(
+    file: Path = typer.Argument(..., help="LLaMA-Factory YAML, Firefly train_args JSON, or our YAML."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    fmt: str = typer.Option("ours", "--format", help="Output format: ours (tunequeue YAML) or lf."),
+) -> None:
+    """Convert a task file to tunequeue YAML (or LLaMA-Factory YAML); warnings go to stderr.
+
+    A Firefly train file is registered in a dataset_info.json next to the output (next to FILE
+    without -o) and ``dataset_dir`` points there.
+    """
+    import os
+
+    from tunequeue.core.compat import dump_task_yaml, load_task, register_datasets
+    from tunequeue.core.errors import UserError
+    from tunequeue.core.rules import check_task
+
+    if fmt not in ("ours", "lf"):
+        raise UserError(f"--format must be ours or lf; got '{fmt}'")
+    result = load_task(file)
+    values = dict(result.values)
+    folder = (output.expanduser().resolve().parent if output else file.expanduser().resolve().parent)
+    if result.datasets:
+        values["dataset_dir"] = str(folder)
+    report = check_task(values)
+    spec = report.raise_if_errors()
+    text = dump_task_yaml(spec, lf_only=fmt == "lf")
+    warnings = list(result.warnings) + [p.message() for p in report.warnings]
+    if result.datasets:
+        info = register_datasets(result.datasets, folder)
+        warnings.append(f"registered dataset {', '.join(result.datasets)} in {info}")
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    target = output.expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+    typer.echo(f"wrote {target}", err=True)

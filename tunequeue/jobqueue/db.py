@@ -12,14 +12,35 @@ boundaries are exactly the ones written here, never ones the sqlite3 module adds
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import sqlite_utils
-
 from tunequeue.core import paths
+
+
+def _import_sqlite_utils():
+    """Import sqlite-utils without letting it pull in pandas and numpy.
+
+    sqlite-utils imports both at import time when installed (they are, for the training side) only to
+    map their scalar types; the queue never stores them, and the import costs most of a second on
+    every CLI call. Modules already imported elsewhere are left alone.
+    """
+    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # makes `import name` raise ImportError
+    try:
+        import sqlite_utils
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 BUSY_TIMEOUT_MS = 30_000
 

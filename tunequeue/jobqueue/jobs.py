@@ -24,13 +24,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core import paths
 from tunequeue.core.errors import UserError
 from tunequeue.jobqueue.db import write_txn
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 class JobState(str, Enum):
@@ -589,8 +590,14 @@ def update_task(
         conn.execute(
             "UPDATE jobs SET task_yaml = ?, name = ?, run_dir = ?, requested_gpus = ?, updated_at = ? "
             "WHERE id = ?",
-            (task_yaml, new_name, str(run_dir), job.requested_gpus if gpus is None else int(gpus),
-             time.time(), job_id),
+            (
+                task_yaml,
+                new_name,
+                str(run_dir),
+                job.requested_gpus if gpus is None else int(gpus),
+                time.time(),
+                job_id,
+            ),
         )
         return _fetch(conn, job_id)
 

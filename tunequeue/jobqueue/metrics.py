@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.jobqueue.db import write_txn
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 _METRIC_COLUMNS = (
     "total_steps",

@@ -344,3 +344,34 @@ def test_a_second_connection_sees_committed_writes_only(db, home):
     finally:
         db.conn.execute("ROLLBACK")
     assert jobs.hold(other, job.id).state == JobState.HELD
+
+
+def _open_and_submit(db_path, home, results):
+    import os
+
+    os.environ["TUNEQUEUE_HOME"] = home
+    db = queue_db.open_db(db_path)
+    results.put(jobs.submit(db, task_yaml="stage: sft\n", name="racer").id)
+
+
+def test_processes_creating_the_database_at_once_migrate_it_once(tmp_path, home):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    db_path = tmp_path / "fresh.db"
+    racers = [context.Process(target=_open_and_submit, args=(db_path, str(home), results)) for _ in range(6)]
+    for racer in racers:
+        racer.start()
+    ids = sorted(results.get(timeout=60) for _ in racers)
+    for racer in racers:
+        racer.join(timeout=30)
+        assert racer.exitcode == 0
+    assert ids == list(range(1, 7))
+    db = queue_db.open_db(db_path)
+    assert db.conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == queue_db.SCHEMA_VERSION
+
+
+def test_a_lost_process_is_described(db):
+    job = start(db, submit(db).id)
+    assert jobs.finish(db, job.id, exit_code=None).reason == "process lost (no exit status was recorded)"

@@ -440,6 +440,8 @@ def describe_exit(exit_code: int | None, signal: int | None) -> str:
             return f"killed by {signal_module.Signals(signal).name}"
         except ValueError:
             return f"killed by signal {signal}"
+    if exit_code is None:
+        return "process lost (no exit status was recorded)"
     return f"exit code {exit_code}"
 
 

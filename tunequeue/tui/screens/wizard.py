@@ -34,8 +34,6 @@ STEPS = ("basic", "task", "hyper", "lora", "other")
 PAGES = (*STEPS, "review")
 # Rows of the LoRA step that exist only for finetuning_type lora; the rest is the advanced block.
 LORA_ONLY_PREFIXES = ("lora_", "loraplus_")
-# Groups a preset may hold values of (never identity, model, dataset or GPU keys).
-PRESET_GROUPS = ("hyper", "lora", "other")
 
 _STRINGS: dict[str, tuple[str, str]] = {
     "title.new": ("New task", "新建任务"),
@@ -665,13 +663,16 @@ class WizardScreen(Screen["int | None"]):
     def _save_preset(self, ref: str | None) -> None:
         if not ref:
             return
-        values = self.collect()
-        hyper_keys = {info.key for group in PRESET_GROUPS for info in params_of_group(group)}
-        preset_values = {k: v for k, v in values.items() if k in hyper_keys}
-        try:
-            from tunequeue.core import presets
+        from tunequeue.core import presets, spec
 
-            presets.create_preset(
+        values = self.collect()
+        allowed = presets.preset_keys()
+        preset_values = {
+            key: value for key, value in values.items()
+            if key in allowed and value != spec.param_info(key).default
+        }
+        try:
+            saved = presets.create_preset(
                 ref,
                 values=preset_values,
                 stage=values.get("stage", "sft"),
@@ -680,8 +681,8 @@ class WizardScreen(Screen["int | None"]):
         except UserError as exc:
             self.set_status(str(exc), error=True)
             return
-        self.set_status(self.t("saved.preset", ref=ref))
-        self.app.notify(self.t("saved.preset", ref=ref))
+        self.set_status(self.t("saved.preset", ref=saved.ref))
+        self.app.notify(self.t("saved.preset", ref=saved.ref))
 
     @on(Button.Pressed, "#save-yaml")
     def _save_yaml_pressed(self) -> None:

@@ -1,0 +1,500 @@
+"""The presets manager: namespaces on the left, their presets on the right, the selected one below.
+
+Keys: ``n`` new, ``e`` edit, ``c`` copy, ``d`` delete (after a confirmation), ``escape`` back. Built-in
+presets are marked and read-only: editing or deleting one is refused with a message that suggests
+copying it. Create and edit open `PresetEditScreen`, which generates the same field editors as the
+wizard for the hyperparameter groups only (hyperparameters, LoRA settings, other settings), plus the
+preset's stage, fine-tuning method and description.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tunequeue.core.errors import UserError
+from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt
+from tunequeue.tui.widgets.fields import FieldEditor, field_help, format_value, params_of_group
+
+EDIT_GROUPS = ("hyper", "lora", "other")
+ALL_NAMESPACES = "*"
+
+_STRINGS: dict[str, tuple[str, str]] = {
+    "title": ("Presets: namespaces and their parameter groups", "参数组：命名空间与其参数组"),
+    "namespaces": ("Namespaces", "命名空间"),
+    "all": ("(all)", "（全部）"),
+    "col.name": ("Preset", "参数组"),
+    "col.stage": ("Stage", "阶段"),
+    "col.method": ("Method", "方法"),
+    "col.kind": ("Kind", "类型"),
+    "col.description": ("Description", "说明"),
+    "builtin": ("built-in", "内置"),
+    "user": ("user", "用户"),
+    "empty": ("No presets here; press n to create one.", "这里没有参数组；按 n 新建。"),
+    "details.none": ("Select a preset to see its values.", "选择一个参数组以查看其取值。"),
+    "details.readonly": (
+        "Built-in, read-only: copy it (c) to change it.",
+        "内置参数组，只读：按 c 复制后再修改。",
+    ),
+    "details.updated": ("updated {time}", "更新于 {time}"),
+    "refuse.edit": (
+        "{ref} is a built-in preset and cannot be edited; copy it (c) and edit the copy.",
+        "{ref} 是内置参数组，不能编辑；请按 c 复制后编辑副本。",
+    ),
+    "refuse.delete": (
+        "{ref} is a built-in preset and cannot be deleted.",
+        "{ref} 是内置参数组，不能删除。",
+    ),
+    "prompt.new": ("New preset (namespace/name):", "新参数组（命名空间/名称）："),
+    "prompt.copy": ("Copy {ref} to (namespace/name):", "将 {ref} 复制为（命名空间/名称）："),
+    "confirm.delete": (
+        "Delete preset {ref}? This cannot be undone.",
+        "删除参数组 {ref}？此操作不可撤销。",
+    ),
+    "done.created": ("Preset {ref} created.", "已创建参数组 {ref}。"),
+    "done.saved": ("Preset {ref} saved.", "已保存参数组 {ref}。"),
+    "done.copied": ("Copied to {ref}.", "已复制为 {ref}。"),
+    "done.deleted": ("Preset {ref} deleted.", "已删除参数组 {ref}。"),
+    "none_selected": ("Select a preset first.", "请先选择一个参数组。"),
+    "bind.new": ("New", "新建"),
+    "bind.edit": ("Edit", "编辑"),
+    "bind.copy": ("Copy", "复制"),
+    "bind.delete": ("Delete", "删除"),
+    "bind.back": ("Back", "返回"),
+    "bind.save": ("Save", "保存"),
+    "bind.cancel": ("Cancel", "取消"),
+    "edit.title_new": ("New preset {ref}", "新建参数组 {ref}"),
+    "edit.title": ("Edit preset {ref}", "编辑参数组 {ref}"),
+    "edit.header": ("Preset", "参数组"),
+    "edit.description": ("description", "说明"),
+    "edit.blocked": ("Fix the marked fields first: {keys}", "请先修正标出的字段：{keys}"),
+    "edit.help": (
+        "Only hyperparameters belong to a preset; ^s saves, Esc cancels.",
+        "参数组只保存超参数；^s 保存，Esc 取消。",
+    ),
+}
+
+
+def presets_text(key: str, lang: str, **fmt: Any) -> str:
+    """One of the presets screens' strings in ``lang``."""
+    en, zh = _STRINGS[key]
+    text = zh if lang == "zh" else en
+    return text.format(**fmt) if fmt else text
+
+
+def _short_time(stamp: str) -> str:
+    """'2026-01-01T10:20:30.123+00:00' → '2026-01-01 10:20'."""
+    return stamp[:16].replace("T", " ")
+
+
+def _relabel(screen: Screen, labels: dict[str, str]) -> None:
+    """Re-label footer bindings (by key) in the current language."""
+    import dataclasses
+
+    for key, description in labels.items():
+        bindings = screen._bindings.key_to_bindings.get(key)
+        if bindings:
+            screen._bindings.key_to_bindings[key] = [dataclasses.replace(b, description=description)
+                                                     for b in bindings]
+    screen.refresh_bindings()
+
+
+class PresetsScreen(Screen[None]):
+    """Browse, create, edit, copy and delete presets."""
+
+    DEFAULT_CSS = """
+    PresetsScreen #presets-title { height: 1; background: $primary; color: $text; padding: 0 1; }
+    PresetsScreen #presets-main { height: 1fr; }
+    PresetsScreen #namespaces { width: 18; height: 100%; border: round $primary-darken-2; }
+    PresetsScreen #namespaces:focus-within { border: round $accent; }
+    PresetsScreen #preset-table { width: 1fr; height: 100%; border: round $primary-darken-2; }
+    PresetsScreen #preset-table:focus { border: round $accent; }
+    PresetsScreen #preset-details { height: 8; border-top: solid $primary; padding: 0 1; }
+    PresetsScreen #presets-status { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    PresetsScreen #presets-status.-error { color: $error; }
+    """
+
+    BINDINGS = [
+        Binding("n", "new_preset", "New"),
+        Binding("e", "edit_preset", "Edit"),
+        Binding("c", "copy_preset", "Copy"),
+        Binding("d", "delete_preset", "Delete"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self) -> None:
+        """An empty manager; it reads the presets when mounted."""
+        super().__init__()
+        self.lang = "en"
+        self.namespace = ALL_NAMESPACES
+        self.presets: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        """Title, namespaces list, presets table, details and status line."""
+        self.lang = getattr(self.app, "lang", "en")
+        yield Static("", id="presets-title")
+        with Horizontal(id="presets-main"):
+            yield OptionList(id="namespaces")
+            table: DataTable = DataTable(id="preset-table", cursor_type="row", zebra_stripes=True)
+            yield table
+        with VerticalScroll(id="preset-details"):
+            yield Static("", id="details-text", markup=False)
+        yield Static("", id="presets-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Read the presets and show them in the current language."""
+        self.render_language()
+        self.reload()
+        self.query_one("#preset-table", DataTable).focus()
+
+    # ------------------------------------------------------------------ rendering
+
+    def t(self, key: str, **fmt: Any) -> str:
+        """A string of this screen in the current language."""
+        return presets_text(key, self.lang, **fmt)
+
+    def render_language(self) -> None:
+        """(Re)render labels, table headers and footer in ``self.lang``."""
+        self.query_one("#presets-title", Static).update(self.t("title"))
+        self.query_one("#namespaces", OptionList).border_title = self.t("namespaces")
+        _relabel(self, {key: self.t(f"bind.{name}") for key, name in
+                        (("n", "new"), ("e", "edit"), ("c", "copy"), ("d", "delete"), ("escape", "back"))})
+
+    def on_language_changed(self, message: Message) -> None:
+        """The app switched language: re-render everything."""
+        self.lang = getattr(message, "lang", self.lang)
+        self.render_language()
+        self.reload()
+
+    def reload(self, select: str | None = None) -> None:
+        """Re-read presets and namespaces; keep (or move to ``select``) the cursor."""
+        from tunequeue.core import presets as presets_api
+
+        current = select or (self.selected.ref if self.selected is not None else None)
+        all_presets = presets_api.list_presets()
+        namespaces = sorted({p.namespace for p in all_presets})
+        if self.namespace not in namespaces:
+            self.namespace = ALL_NAMESPACES
+        options = self.query_one("#namespaces", OptionList)
+        options.clear_options()
+        options.add_options([Option(self.t("all"), id=ALL_NAMESPACES)]
+                            + [Option(ns, id=ns) for ns in namespaces])
+        options.highlighted = ([ALL_NAMESPACES, *namespaces]).index(self.namespace)
+        self.presets = [p for p in all_presets if self.namespace in (ALL_NAMESPACES, p.namespace)]
+
+        table = self.query_one("#preset-table", DataTable)
+        table.clear(columns=True)
+        table.add_column(self.t("col.name"), key="ref")
+        table.add_column(self.t("col.stage"), key="stage")
+        table.add_column(self.t("col.method"), key="method")
+        table.add_column(self.t("col.kind"), key="kind")
+        table.add_column(self.t("col.description"), key="description")
+        for preset in self.presets:
+            kind = ("🔒 " + self.t("builtin")) if preset.builtin else self.t("user")
+            description = preset.description
+            if len(description) > 40:
+                description = description[:39] + "…"
+            table.add_row(preset.ref, preset.stage, preset.finetuning_type, kind, description, key=preset.ref)
+        refs = [p.ref for p in self.presets]
+        if current in refs:
+            table.move_cursor(row=refs.index(current))
+        self.show_details()
+
+    @property
+    def selected(self) -> Any:
+        """The preset under the table's cursor (None when the table is empty)."""
+        try:
+            table = self.query_one("#preset-table", DataTable)
+        except Exception:  # noqa: BLE001 - not composed yet
+            return None
+        if not self.presets or table.cursor_row is None or table.cursor_row >= len(self.presets):
+            return None
+        return self.presets[table.cursor_row]
+
+    def show_details(self) -> None:
+        """Values of the selected preset, marking built-ins read-only."""
+        details = self.query_one("#details-text", Static)
+        preset = self.selected
+        if preset is None:
+            details.update(self.t("empty") if not self.presets else self.t("details.none"))
+            return
+        head = f"{preset.ref} · {preset.stage} · {preset.finetuning_type}"
+        if preset.updated_at:
+            head += " · " + self.t("details.updated", time=_short_time(preset.updated_at))
+        lines = [head]
+        if preset.builtin:
+            lines.append(self.t("details.readonly"))
+        if preset.description:
+            lines.append(preset.description)
+        lines.append("  ".join(f"{k}={format_value(v) or 'null'}" for k, v in preset.values.items()))
+        details.update("\n".join(lines))
+
+    def set_status(self, text: str, *, error: bool = False) -> None:
+        """One line above the footer."""
+        status = self.query_one("#presets-status", Static)
+        status.update(text)
+        status.set_class(error, "-error")
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self.show_details()
+
+    @on(OptionList.OptionSelected, "#namespaces")
+    def _namespace_chosen(self, event: OptionList.OptionSelected) -> None:
+        self.namespace = event.option.id or ALL_NAMESPACES
+        self.reload()
+        self.query_one("#preset-table", DataTable).focus()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_back(self) -> None:
+        """Return to the previous screen."""
+        self.dismiss(None)
+
+    def action_new_preset(self) -> None:
+        """Ask for namespace/name, then open the editor for a new preset."""
+        namespace = self.namespace if self.namespace != ALL_NAMESPACES else "default"
+
+        def named(ref: str | None) -> None:
+            if ref:
+                self.app.push_screen(PresetEditScreen(ref=ref), self._after_edit)
+
+        self.app.push_screen(TextPrompt(self.t("prompt.new"), f"{namespace}/"), named)
+
+    def action_edit_preset(self) -> None:
+        """Open the editor for the selected user preset (built-ins are refused)."""
+        preset = self.selected
+        if preset is None:
+            self.set_status(self.t("none_selected"), error=True)
+            return
+        if preset.builtin:
+            message = self.t("refuse.edit", ref=preset.ref)
+            self.set_status(message, error=True)
+            self.notify(message, severity="warning")
+            return
+        self.app.push_screen(PresetEditScreen(ref=preset.ref, preset=preset), self._after_edit)
+
+    def _after_edit(self, ref: str | None) -> None:
+        if ref:
+            self.reload(select=ref)
+            self.set_status(self.t("done.saved", ref=ref))
+
+    def action_copy_preset(self) -> None:
+        """Ask for the new namespace/name and copy the selected preset there."""
+        preset = self.selected
+        if preset is None:
+            self.set_status(self.t("none_selected"), error=True)
+            return
+
+        def named(ref: str | None) -> None:
+            if not ref:
+                return
+            from tunequeue.core import presets as presets_api
+
+            try:
+                copy = presets_api.copy_preset(preset.ref, ref)
+            except UserError as exc:
+                self.set_status(str(exc), error=True)
+                return
+            self.reload(select=copy.ref)
+            self.set_status(self.t("done.copied", ref=copy.ref))
+
+        self.app.push_screen(TextPrompt(self.t("prompt.copy", ref=preset.ref), f"{preset.ref}-copy"), named)
+
+    def action_delete_preset(self) -> None:
+        """Delete the selected user preset after a confirmation (built-ins are refused)."""
+        preset = self.selected
+        if preset is None:
+            self.set_status(self.t("none_selected"), error=True)
+            return
+        if preset.builtin:
+            message = self.t("refuse.delete", ref=preset.ref)
+            self.set_status(message, error=True)
+            self.notify(message, severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            from tunequeue.core import presets as presets_api
+
+            try:
+                presets_api.delete_preset(preset.ref)
+            except UserError as exc:
+                self.set_status(str(exc), error=True)
+                return
+            self.reload()
+            self.set_status(self.t("done.deleted", ref=preset.ref))
+
+        self.app.push_screen(ConfirmDialog(self.t("confirm.delete", ref=preset.ref)), confirmed)
+
+
+class PresetEditScreen(Screen["str | None"]):
+    """Create or edit one user preset with generated editors of the hyperparameter groups.
+
+    Dismisses with the preset's reference when saved, None when cancelled.
+    """
+
+    DEFAULT_CSS = """
+    PresetEditScreen #edit-title { height: 1; background: $primary; color: $text; padding: 0 1; }
+    PresetEditScreen #edit-form { height: 1fr; padding: 0 1; }
+    PresetEditScreen .section { height: 1; margin-top: 1; text-style: bold; color: $accent; }
+    PresetEditScreen #description-row { height: 1; }
+    PresetEditScreen #description-row Label { width: 24; }
+    PresetEditScreen #description { width: 1fr; background: $boost; }
+    PresetEditScreen #edit-help { height: 6; border-top: solid $primary; padding: 0 1; }
+    PresetEditScreen #edit-status { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    PresetEditScreen #edit-status.-error { color: $error; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, *, ref: str, preset: Any = None) -> None:
+        """Edit ``preset`` (a user preset), or create a new one named ``ref`` when ``preset`` is None."""
+        super().__init__()
+        self.ref = ref
+        self.preset = preset
+        self.lang = "en"
+
+    def _start_values(self) -> dict[str, Any]:
+        from tunequeue.core import spec
+
+        values = spec.defaults()
+        if self.preset is not None:
+            values.update(self.preset.values)
+            values["stage"] = self.preset.stage
+            values["finetuning_type"] = self.preset.finetuning_type
+        return values
+
+    def compose(self) -> ComposeResult:
+        """Title, header rows (stage, method, description), generated groups, help and status."""
+        from tunequeue.core import spec
+
+        self.lang = getattr(self.app, "lang", "en")
+        values = self._start_values()
+        yield Static("", id="edit-title")
+        with VerticalScroll(id="edit-form"):
+            yield Static("", id="header-title", classes="section")
+            for key in ("stage", "finetuning_type"):
+                yield FieldEditor(spec.param_info(key), values.get(key), lang=self.lang)
+            with Horizontal(id="description-row"):
+                yield Label("", id="description-label")
+                yield Input(self.preset.description if self.preset else "", id="description", compact=True)
+            for group_id in EDIT_GROUPS:
+                yield Static(spec.group_title(group_id, self.lang), classes="section", id=f"title-{group_id}")
+                for info in params_of_group(group_id):
+                    yield FieldEditor(info, values.get(info.key), lang=self.lang)
+        yield Static("", id="edit-help")
+        yield Static("", id="edit-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Render labels and focus the first field."""
+        self.render_language()
+        self.query_one("#field-stage", FieldEditor).editor.focus()
+
+    def t(self, key: str, **fmt: Any) -> str:
+        """A string of this screen in the current language."""
+        return presets_text(key, self.lang, **fmt)
+
+    def render_language(self) -> None:
+        """(Re)render every label in ``self.lang``."""
+        from tunequeue.core import spec
+
+        title = self.t("edit.title" if self.preset is not None else "edit.title_new", ref=self.ref)
+        self.query_one("#edit-title", Static).update(title)
+        self.query_one("#header-title", Static).update(self.t("edit.header"))
+        self.query_one("#description-label", Label).update(self.t("edit.description"))
+        for group_id in EDIT_GROUPS:
+            self.query_one(f"#title-{group_id}", Static).update(spec.group_title(group_id, self.lang))
+        for editor in self.query(FieldEditor):
+            editor.set_language(self.lang)
+        self.query_one("#edit-help", Static).update(self.t("edit.help"))
+        _relabel(self, {"ctrl+s": self.t("bind.save"), "escape": self.t("bind.cancel")})
+
+    def on_language_changed(self, message: Message) -> None:
+        """The app switched language: re-render."""
+        self.lang = getattr(message, "lang", self.lang)
+        self.render_language()
+
+    def on_field_editor_focused(self, message: FieldEditor.Focused) -> None:
+        """Explain the focused field in the help pane."""
+        self.query_one("#edit-help", Static).update(field_help(message.editor.info, self.lang))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter moves to the next field."""
+        event.stop()
+        self.focus_next()
+
+    def set_status(self, text: str, *, error: bool = False) -> None:
+        """One line above the footer."""
+        status = self.query_one("#edit-status", Static)
+        status.update(text)
+        status.set_class(error, "-error")
+
+    def collect(self) -> tuple[dict[str, Any], list[str]]:
+        """(values that differ from the defaults or were in the preset, keys with errors)."""
+        from tunequeue.core import spec
+
+        before = self.preset.values if self.preset is not None else {}
+        form_keys = {editor.key for editor in self.query(FieldEditor)}
+        # Keys of groups this form does not show (preference, LoRA extras, …) are kept as they are.
+        values: dict[str, Any] = {k: v for k, v in before.items() if k not in form_keys}
+        bad: list[str] = []
+        for editor in self.query(FieldEditor):
+            if not editor.check(strict=True):
+                bad.append(editor.key)
+                continue
+            value = editor.read()
+            header = editor.key in ("stage", "finetuning_type")
+            if header or editor.key in before or value != spec.param_info(editor.key).default:
+                values[editor.key] = value
+        return values, bad
+
+    def action_save(self) -> None:
+        """Validate and store the preset; dismiss with its reference."""
+        from tunequeue.core import presets as presets_api
+
+        values, bad = self.collect()
+        if bad:
+            self.set_status(self.t("edit.blocked", keys=", ".join(bad)), error=True)
+            self.query_one(f"#field-{bad[0]}", FieldEditor).editor.focus()
+            return
+        stage = values.pop("stage")
+        method = values.pop("finetuning_type")
+        description = self.query_one("#description", Input).value.strip()
+        try:
+            if self.preset is None:
+                saved = presets_api.create_preset(
+                    self.ref, values=values, stage=stage, finetuning_type=method, description=description
+                )
+            else:
+                saved = presets_api.edit_preset(
+                    self.ref,
+                    values=values,
+                    replace_values=True,
+                    stage=stage,
+                    finetuning_type=method,
+                    description=description,
+                    expected_updated_at=self.preset.updated_at or None,
+                )
+        except UserError as exc:
+            self.set_status(str(exc), error=True)
+            return
+        self.dismiss(saved.ref)
+
+    def action_cancel(self) -> None:
+        """Leave without saving."""
+        self.dismiss(None)

@@ -375,3 +375,27 @@ def test_processes_creating_the_database_at_once_migrate_it_once(tmp_path, home)
 def test_a_lost_process_is_described(db):
     job = start(db, submit(db).id)
     assert jobs.finish(db, job.id, exit_code=None).reason == "process lost (no exit status was recorded)"
+
+
+def test_update_task_of_a_waiting_job(db, home):
+    job = submit(db, name="draft")
+    updated = jobs.update_task(db, job.id, "stage: sft\nlearning_rate: 5.0e-5\n", name="final", gpus=2)
+    assert (updated.name, updated.requested_gpus) == ("final", 2)
+    assert "5.0e-5" in updated.task_yaml
+    assert updated.run_dir == str(home / "runs" / f"{job.id}-final")
+    assert len(jobs.events(db, job.id)) == 1
+    with pytest.raises(UserError, match="job name"):
+        jobs.update_task(db, job.id, "stage: sft\n", name="no spaces")
+    running = start(db, job.id)
+    with pytest.raises(InvalidTransition, match="only queued or held jobs can be edited"):
+        jobs.update_task(db, running.id, "stage: pt\n")
+    assert jobs.get(db, job.id).task_yaml == updated.task_yaml
+
+
+def test_update_task_keeps_an_existing_run_dir(db, home):
+    job = start(db, submit(db, name="first").id)
+    jobs.finish(db, job.id, exit_code=1)
+    (home / "runs" / f"{job.id}-first").mkdir(parents=True)
+    jobs.retry(db, job.id)
+    renamed = jobs.update_task(db, job.id, job.task_yaml, name="second")
+    assert renamed.name == "second" and renamed.run_dir == job.run_dir

@@ -292,6 +292,14 @@ def transition(
         return _apply_transition(conn, job_id, JobState(to), reason=reason, expect=expect, fields=fields)
 
 
+def _check_name(name: str) -> None:
+    if not _NAME_PATTERN.match(name or ""):
+        raise UserError(
+            f"job name {name!r} is not usable; use up to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+
+
 def submit(
     db: sqlite_utils.Database,
     *,
@@ -309,11 +317,7 @@ def submit(
     group_id: str | None = None,
 ) -> Job:
     """Queue a new job (held when ``hold``) and return it. Writes no files; the runner creates the run dir."""
-    if not _NAME_PATTERN.match(name or ""):
-        raise UserError(
-            f"job name {name!r} is not usable; use up to 64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
+    _check_name(name)
     if kind not in JOB_KINDS:
         raise UserError(f"job kind {kind!r} is unknown; use one of {', '.join(JOB_KINDS)}")
     if int(gpus) < 0:
@@ -573,34 +577,37 @@ def update_task(
     name: str | None = None,
     *,
     gpus: int | None = None,
+    vram_gib: float | None = None,
+    allow_share: bool | None = None,
 ) -> Job:
-    """Replace the task of a queued or held job (the wizard's edit); a new name also renames its run dir.
+    """Replace the task of a queued or held job (edited in the wizard); optionally its name and resources.
 
-    Not a state change: no event. Jobs that already started keep the task they started with.
+    The run dir follows a new name only while it does not exist yet (a retried job keeps its checkpoints).
+    Not a state change: no event.
     """
-    if name is not None and not _NAME_PATTERN.match(name):
-        raise UserError(f"job name {name!r} is not usable; use letters, digits, '.', '_' or '-'")
+    if name is not None:
+        _check_name(name)
+    if gpus is not None and int(gpus) < 0:
+        raise UserError(f"--gpus {gpus} is negative; ask for 0 (CPU only) or more GPUs")
     with write_txn(db) as conn:
         job = _fetch(conn, job_id)
         if job.state not in WAITING_STATES:
             raise InvalidTransition(
-                f"job {job_id} is {job.state.value}; only queued or held jobs can be edited "
-                "(clone it instead)"
+                f"job {job_id} is {job.state.value}; only queued or held jobs can be edited"
             )
-        new_name = name or job.name
-        run_dir = paths.home() / "runs" / f"{job_id}-{new_name}"
-        conn.execute(
-            "UPDATE jobs SET task_yaml = ?, name = ?, run_dir = ?, requested_gpus = ?, updated_at = ? "
-            "WHERE id = ?",
-            (
-                task_yaml,
-                new_name,
-                str(run_dir),
-                job.requested_gpus if gpus is None else int(gpus),
-                time.time(),
-                job_id,
-            ),
-        )
+        changes: dict[str, Any] = {"task_yaml": task_yaml, "updated_at": time.time()}
+        if name is not None and name != job.name:
+            changes["name"] = name
+            if not Path(job.run_dir).exists():
+                changes["run_dir"] = str(Path(job.run_dir).with_name(f"{job_id}-{name}"))
+        if gpus is not None:
+            changes["requested_gpus"] = int(gpus)
+        if vram_gib is not None:
+            changes["requested_vram_gib"] = float(vram_gib)
+        if allow_share is not None:
+            changes["allow_share"] = int(bool(allow_share))
+        columns = ", ".join(f"{column} = ?" for column in changes)
+        conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*changes.values(), job_id))
         return _fetch(conn, job_id)
 
 

@@ -110,6 +110,7 @@ def test_collator_pads_to_longest(tiny_tokenizer, chatml):
     batch = make_collator(tiny_tokenizer, packing=True)(rows)
     assert set(batch) == {"input_ids", "labels", "position_ids"}
     assert batch["position_ids"].shape == batch["input_ids"].shape
+    assert set(make_collator(tiny_tokenizer, packing=False)(rows)) == set(batch)
 
 
 def test_val_size_fraction_count_and_eval_dataset(tiny_tokenizer, chatml):

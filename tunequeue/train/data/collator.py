@@ -23,6 +23,8 @@ class PaddingCollator:
         """Tensors input_ids, labels and attention_mask (unpacked) or position_ids (packed)."""
         import torch
 
+        # Rows prepared packed always carry position_ids; honour them even if the flag disagrees.
+        packing = self.packing or "position_ids" in features[0]
         longest = max(len(feature["input_ids"]) for feature in features)
         input_ids, labels, extra = [], [], []
         for feature in features:
@@ -30,7 +32,7 @@ class PaddingCollator:
             pad = longest - len(ids)
             input_ids.append(ids + [self.pad_token_id] * pad)
             labels.append(list(feature.get("labels", ids)) + [IGNORE_INDEX] * pad)
-            if self.packing:
+            if packing:
                 positions = feature.get("position_ids") or list(range(len(ids)))
                 extra.append(list(positions) + list(range(pad)))
             else:
@@ -40,12 +42,12 @@ class PaddingCollator:
             "input_ids": torch.tensor(input_ids, dtype=torch.long),
             "labels": torch.tensor(labels, dtype=torch.long),
         }
-        batch["position_ids" if self.packing else "attention_mask"] = torch.tensor(extra, dtype=torch.long)
+        batch["position_ids" if packing else "attention_mask"] = torch.tensor(extra, dtype=torch.long)
         return batch
 
 
 def make_collator(tokenizer: Any, *, packing: bool) -> PaddingCollator:
-    """The collator for rows from `prepare_datasets` (``packing`` must match how they were prepared)."""
+    """The collator for rows from `prepare_datasets`; rows with position_ids are always collated packed."""
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0

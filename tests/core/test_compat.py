@@ -270,3 +270,24 @@ def test_dataset_info_errors(tmp_path):
 def test_bundled_dataset_info_reads():
     info = read_dataset_info(None)
     assert "demo_alpaca" in info
+
+
+def test_import_and_use_without_heavy_libraries(tmp_path):
+    import subprocess
+    import sys
+
+    model = str(FIXTURES / "models" / "llama-3-8b")
+    code = (
+        "import sys\n"
+        "from tunequeue.core import compat, estimate, presets\n"
+        f"compat.load_task({str(LF / 'llama3_lora_sft.yaml')!r})\n"
+        "presets.list_presets()\n"
+        f"estimate.estimate_vram({{}}, estimate.read_model_config({model!r}))\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'textual', 'peft') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        env={"TUNEQUEUE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

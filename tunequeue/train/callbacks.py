@@ -60,7 +60,7 @@ class TrainerLogCallback(TrainerCallback):
         """Append one record for this log event (training or evaluation)."""
         if not state.is_world_process_zero or not logs:
             return
-        if "train_runtime" in logs:  # the summary log at the end; it goes to train_results.json
+        if "train_loss" in logs:  # the summary log at the end; it goes to train_results.json
             return
         record = self.record(state, logs)
         with self.path.open("a", encoding="utf-8") as handle:
@@ -173,10 +173,16 @@ class StopCallback(TrainerCallback):
         self.stopped_at_step: int | None = None
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        """Ask the Trainer to save now and end the loop when a stop was requested."""
+        """Ask the Trainer to save now and end the loop when a stop was requested.
+
+        At the natural end of training no extra checkpoint is written (the final weights are saved
+        next); transformers would otherwise store a full checkpoint with optimizer state there.
+        """
         if _agree_across_ranks(self.request.requested):
             self.request.requested = True
             control.should_save = True
             control.should_training_stop = True
             self.stopped_at_step = state.global_step
+        elif state.global_step >= state.max_steps and state.global_step % max(state.save_steps, 1) != 0:
+            control.should_save = False
         return control

@@ -247,6 +247,10 @@ def build_trainer(
         loraplus_lr_ratio=ratio,
         loraplus_lr_embedding=spec.loraplus_lr_embedding if spec.loraplus_lr_embedding is not None else 1e-6,
     )
+    # Our TrainerLogCallback prints one readable line per log instead of the raw dicts.
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
     return trainer
 
 
@@ -292,9 +296,10 @@ def train_and_save(
     if num_train_tokens is not None:
         metrics["num_train_tokens"] = int(num_train_tokens)
     if trainer.eval_dataset is not None:
-        eval_metrics = trainer.evaluate()
-        trainer.save_metrics("eval", eval_metrics)
-        metrics.update({k: v for k, v in eval_metrics.items() if k == "eval_loss"})
+        # The Trainer evaluates at the last step (eval_strategy steps); report that figure.
+        evals = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
+        if evals:
+            metrics["eval_loss"] = evals[-1]["eval_loss"]
     if pissa_init_dir is not None:
         trainer.model.save_pretrained(
             str(run_dir), path_initial_model_for_weight_conversion=str(pissa_init_dir)

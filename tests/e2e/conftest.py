@@ -31,17 +31,28 @@ class Home:
         """Run ``tunequeue ARGS`` in a subprocess with this home's environment."""
         result = subprocess.run(
             [sys.executable, "-m", "tunequeue", *args],
-            env=self.env, capture_output=True, text=True, timeout=timeout,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"tunequeue {' '.join(args)} → {result.returncode}\n{result.stdout}{result.stderr}")
+            raise AssertionError(
+                f"tunequeue {' '.join(args)} → {result.returncode}\n{result.stdout}{result.stderr}"
+            )
         return result
 
     def task(self, name: str, *, steps: int = 6, save_steps: int = 2, **extra) -> Path:
         """Write a valid task file whose stand-in run takes ``steps`` steps."""
         path = self.path / f"{name}.yaml"
-        data = {"task_name": name, "model_name_or_path": "tunequeue/tiny-llama", "dataset": "demo_alpaca",
-                "max_samples": steps, "save_steps": save_steps, **extra}
+        data = {
+            "task_name": name,
+            "model_name_or_path": "tunequeue/tiny-llama",
+            "dataset": "demo_alpaca",
+            "max_samples": steps,
+            "save_steps": save_steps,
+            **extra,
+        }
         path.write_text(yaml.safe_dump(data))
         return path
 
@@ -104,7 +115,7 @@ def home(tmp_path, monkeypatch) -> Home:
 
 def _cleanup(home: Home) -> None:
     pid = home.runner_pid()
-    if pid and pid > 0:
+    if pid is not None and pid > 0:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     if (home.path / "queue.db").exists():

@@ -41,9 +41,16 @@ with open(run_dir / "trainer_log.jsonl", "a") as log:
         if "fail" in task["task_name"] and step == 2:
             print("RuntimeError: stand-in failure at step 2", file=sys.stderr, flush=True)
             sys.exit(1)
-        row = {"current_steps": step, "total_steps": steps, "loss": round(3.0 / step, 4), "lr": 1e-4,
-               "epoch": round(step / steps, 3), "percentage": round(100.0 * step / steps, 2),
-               "elapsed_time": "0:00:01", "remaining_time": "0:00:01"}
+        row = {
+            "current_steps": step,
+            "total_steps": steps,
+            "loss": round(3.0 / step, 4),
+            "lr": 1e-4,
+            "epoch": round(step / steps, 3),
+            "percentage": round(100.0 * step / steps, 2),
+            "elapsed_time": "0:00:01",
+            "remaining_time": "0:00:01",
+        }
         log.write(json.dumps(row) + "\n")
         log.flush()
         if step % save_every == 0 or stop_requested:

@@ -17,7 +17,11 @@ from tunequeue.jobqueue import jobs, metrics
 
 
 def _final_events(db, job_id: int) -> list[dict]:
-    return [event for event in jobs.events(db, job_id) if event["to_state"] in ("succeeded", "failed", "cancelled")]
+    return [
+        event
+        for event in jobs.events(db, job_id)
+        if event["to_state"] in ("succeeded", "failed", "cancelled")
+    ]
 
 
 def test_three_jobs_run_to_success_with_metrics_and_gpu_samples(home):
@@ -65,6 +69,7 @@ def test_runner_killed_while_jobs_train_readopts_them_once(home):
     wait_for(lambda: all(jobs.get(db, i).state.value == "running" for i in ids), what="both running")
     wait_for(lambda: all(metrics.latest_metrics(db, ids).get(i) for i in ids), what="first metrics")
     old_pid = home.runner_pid()
+    assert old_pid and old_pid > 0
     pids_before = {i: jobs.get(db, i).pid for i in ids}
     os.kill(old_pid, signal.SIGKILL)
     wait_for(lambda: home.runner_pid() is None, what="lock released")
@@ -150,7 +155,9 @@ def test_wait_exit_codes_cancel_and_rm(home):
 
 def test_sweep_makes_one_job_per_combination(home):
     task = home.task("swept", steps=2)
-    result = home.cli("submit", str(task), "--sweep", "learning_rate=1e-4,5e-5 lora_rank=8,16", "--hold", check=True)
+    result = home.cli(
+        "submit", str(task), "--sweep", "learning_rate=1e-4,5e-5 lora_rank=8,16", "--hold", check=True
+    )
     assert len(result.stdout.strip().splitlines()) == 4
     listed = jobs.list_jobs(home.db())
     assert [job.name for job in listed] == ["swept-s1", "swept-s2", "swept-s3", "swept-s4"]

@@ -379,25 +379,29 @@ def _read_process_file(run_dir: Path) -> dict | None:
 # ----- lock, start, stop, status ------------------------------------------------------------------
 
 
-def acquire_lock():
-    """Take the home's runner lock (flock) and write our pid into it; refuse when another runner holds it."""
-    path = paths.runner_lock_path()
-    handle = open(path, "a+", encoding="ascii")  # noqa: SIM115 - held for the daemon's lifetime
+def _already_running(pid: int | str) -> UserError:
+    return UserError(
+        f"a runner is already running for {paths.home()} (pid {pid}); "
+        "use `tunequeue runner status` or stop it with `tunequeue runner stop`"
+    )
+
+
+def acquire_lock() -> int:
+    """Take the home's runner lock (flock) and write our pid into it; refuse when another runner holds it.
+
+    Returns the lock's file descriptor, held for the daemon's lifetime.
+    """
+    fd = os.open(paths.runner_lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        pid = handle.read().strip() or "unknown"
-        handle.close()
-        raise UserError(
-            f"a runner is already running for {paths.home()} (pid {pid}); "
-            "use `tunequeue runner status` or stop it with `tunequeue runner stop`"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
+        os.close(fd)
+        raise _already_running(running_pid() or "unknown") from None
+    # One in-place write, then trim: a reader never sees an empty or half-written pid.
+    text = f"{os.getpid()}\n".encode()
+    os.pwrite(fd, text, 0)
+    os.ftruncate(fd, len(text))
+    return fd
 
 
 def running_pid() -> int | None:
@@ -405,15 +409,21 @@ def running_pid() -> int | None:
     path = paths.runner_lock_path()
     if not path.exists():
         return None
-    with open(path, "a+", encoding="ascii") as handle:
+    fd = os.open(path, os.O_RDONLY)
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            text = handle.read().strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(handle, fcntl.LOCK_UN)
+            for _ in range(50):
+                text = os.pread(fd, 64, 0).decode("ascii", errors="replace").strip()
+                if text.isdigit() and int(text) > 0:
+                    return int(text)
+                time.sleep(0.01)  # the new runner is writing its pid right now
+            return -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
         return None
+    finally:
+        os.close(fd)
 
 
 def _configure_logging() -> None:
@@ -434,22 +444,19 @@ def _configure_logging() -> None:
 
 def serve_foreground() -> None:
     """Run the daemon in this process until SIGTERM/SIGINT (what systemd and the detached start run)."""
-    lock = acquire_lock()
+    lock_fd = acquire_lock()
     try:
         _configure_logging()
         Runner().serve()
     finally:
-        lock.close()
+        os.close(lock_fd)
 
 
 def start_detached(wait_seconds: float = 15.0) -> int:
     """Start the runner in a new session (survives logout), output to runner.log; return its pid."""
     pid = running_pid()
     if pid is not None:
-        raise UserError(
-            f"a runner is already running for {paths.home()} (pid {pid}); "
-            "use `tunequeue runner status` or stop it with `tunequeue runner stop`"
-        )
+        raise _already_running(pid)
     log_path = paths.runner_log_path()
     with open(log_path, "ab") as log_file:
         child = subprocess.Popen(

@@ -1,0 +1,177 @@
+"""Runner.tick in-process against a real SQLite queue and real child processes (simulated GPUs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tunequeue.core.errors import UserError
+from tunequeue.jobqueue import jobs, metrics
+from tunequeue.jobqueue.db import open_db
+from tunequeue.runner import daemon
+from tunequeue.runner.daemon import Runner, TickReport
+from tunequeue.runner.settings import RunnerSettings
+
+STAND_IN = Path(__file__).parents[1] / "e2e" / "stand_in_train.py"
+TASK = (
+    "task_name: {name}\nmodel_name_or_path: tunequeue/tiny-llama\n"
+    "dataset: demo_alpaca\nmax_samples: {steps}\n"
+)
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
+    monkeypatch.setenv("TUNEQUEUE_SIMULATED_GPUS", "2x24")
+    monkeypatch.setenv("STAND_IN_STEP_SECONDS", "0.05")
+    settings = RunnerSettings(
+        tick_seconds=0.1,
+        gpu_sample_seconds=0.0,
+        cancel_grace_seconds=0.5,
+        train_command=[sys.executable, str(STAND_IN)],
+    )
+    made = Runner(open_db(), settings)
+    yield made
+    for job in jobs.list_jobs(made.db):
+        if job.pgid:
+            daemon.launcher.kill_group(job.pgid)
+
+
+def _submit(runner, name: str, steps: int = 4, **kwargs):
+    return jobs.submit(runner.db, task_yaml=TASK.format(name=name, steps=steps), name=name, **kwargs)
+
+
+def _tick_until(runner, predicate, timeout: float = 30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        runner.tick()
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def test_tick_runs_a_job_to_success_with_metrics_and_samples(runner):
+    job = _submit(runner, "plain")
+    report = runner.tick()
+    assert report.started == [job.id] and report.gpu_samples == 2
+    running = jobs.get(runner.db, job.id)
+    assert running.state.value == "running" and running.assigned_gpus == [0] and running.pid
+    _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
+    assert jobs.get(runner.db, job.id).state.value == "succeeded"
+    assert [row["current_steps"] for row in metrics.get_metrics(runner.db, job.id)] == [1, 2, 3, 4]
+    assert metrics.get_gpu_samples(runner.db, job_id=job.id)
+
+
+def test_cancel_of_a_claimed_job_that_never_launched(runner):
+    job = _submit(runner, "claimed")
+    jobs.claim(runner.db, job.id, [0], ["GPU-sim-0"])
+    assert jobs.request_cancel(runner.db, job.id).state.value == "cancelling"
+    report = runner.tick()
+    done = jobs.get(runner.db, job.id)
+    assert report.finished == [job.id] and done.state.value == "cancelled"
+    assert done.reason == "cancelled before it started" and done.pid is None
+    assert not Path(done.run_dir).exists()
+
+
+def test_cancel_while_starting_stops_the_just_launched_process(runner):
+    job = _submit(runner, "racing", steps=100)
+    claimed = jobs.claim(runner.db, job.id, [0], ["GPU-sim-0"])
+    jobs.request_cancel(runner.db, job.id)
+    report = TickReport()
+    runner._launch(claimed, report)
+    done = jobs.get(runner.db, job.id)
+    assert (
+        report.started == [] and done.state.value == "cancelled" and done.reason == "cancelled while starting"
+    )
+    pid = json.loads((Path(done.run_dir) / "process.json").read_text())["pid"]
+    assert not daemon.launcher.is_alive(pid, None)
+
+
+def test_sigkill_after_grace_when_sigterm_is_ignored(runner, tmp_path):
+    stubborn = tmp_path / "stubborn.py"
+    stubborn.write_text(
+        textwrap.dedent("""
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ignoring SIGTERM", flush=True)
+        time.sleep(120)
+    """)
+    )
+    runner.settings.train_command = [sys.executable, str(stubborn)]
+    job = _submit(runner, "stubborn")
+    runner.tick()
+    log = Path(jobs.get(runner.db, job.id).run_dir) / "train.log"
+    deadline = time.time() + 20
+    while "ignoring" not in log.read_text() and time.time() < deadline:
+        time.sleep(0.05)
+    jobs.request_cancel(runner.db, job.id)
+    started = time.time()
+    _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
+    done = jobs.get(runner.db, job.id)
+    assert done.state.value == "cancelled" and time.time() - started >= 0.5
+    assert not daemon.launcher.group_alive(done.pgid)
+
+
+def test_dead_process_without_exit_record_is_lost(runner):
+    job = _submit(runner, "ghost")
+    jobs.claim(runner.db, job.id, [1], ["GPU-sim-1"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    sleeper.wait()
+    jobs.mark_running(runner.db, job.id, sleeper.pid, sleeper.pid, time.time() - 1000)
+    runner.tick()
+    done = jobs.get(runner.db, job.id)
+    assert done.state.value == "failed" and done.reason.startswith("lost:")
+
+
+def test_claimed_job_launched_by_a_dead_runner_is_adopted_not_relaunched(runner):
+    job = _submit(runner, "orphan", steps=40)
+    claimed = jobs.claim(runner.db, job.id, [0], ["GPU-sim-0"])
+    process = daemon.launcher.launch(claimed, runner.settings)
+    daemon._write_process_file(Path(claimed.run_dir), claimed.attempt, process)
+    fresh = Runner(runner.db, runner.settings)
+    report = fresh.tick()
+    adopted = jobs.get(runner.db, job.id)
+    assert report.adopted == [job.id] and report.started == []
+    assert adopted.state.value == "running" and adopted.pid == process.pid
+    process.popen.wait(30)
+    _tick_until(fresh, lambda: jobs.get(runner.db, job.id).is_final)
+    assert jobs.get(runner.db, job.id).state.value == "succeeded"
+
+
+def test_dependency_failure_cancels_dependent(runner):
+    first = _submit(runner, "will-fail", steps=4)
+    second = _submit(runner, "after-it", after=[first.id])
+    runner.tick()
+    assert jobs.get(runner.db, second.id).reason.startswith("Dependency")
+    _tick_until(runner, lambda: jobs.get(runner.db, second.id).is_final)
+    assert jobs.get(runner.db, first.id).state.value == "failed"
+    dependent = jobs.get(runner.db, second.id)
+    assert dependent.state.value == "cancelled" and "dependency never satisfied" in dependent.reason
+
+
+def test_lock_refuses_second_holder(runner):
+    fd = daemon.acquire_lock()
+    try:
+        assert daemon.running_pid() == os.getpid()
+        with pytest.raises(UserError, match="already running"):
+            daemon.acquire_lock()
+    finally:
+        os.close(fd)
+    assert daemon.running_pid() is None
+
+
+def test_install_service_writes_user_unit(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    path = daemon.install_service()
+    text = path.read_text()
+    assert path == tmp_path / "config" / "systemd" / "user" / "tunequeue-runner.service"
+    assert "runner start --foreground" in text and "KillMode=process" in text
+    assert f"TUNEQUEUE_HOME={tmp_path}" in text

@@ -1,0 +1,183 @@
+"""Job dashboard fed by a real trainer_log.jsonl: chart, progress, stats, GPU panes and log tail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FIXED_NOW, TRAIN_LOG, settle, trainer_rows
+from textual.widgets import ProgressBar
+
+from tunequeue.tui.formatting import ema
+from tunequeue.tui.screens.dashboard import DashboardScreen
+from tunequeue.tui.widgets.gpu_pane import GpuPane
+from tunequeue.tui.widgets.log_tail import LogTail
+from tunequeue.tui.widgets.loss_chart import LossChart
+
+pytestmark = pytest.mark.anyio
+
+
+def _text(screen, selector: str) -> str:
+    return str(screen.query_one(selector).render())
+
+
+def _series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
+    by_step: dict[int, float] = {}
+    for row in rows:
+        if row.get(key) is not None:
+            by_step[int(row["current_steps"])] = float(row[key])
+    steps = sorted(by_step)
+    return steps, [by_step[step] for step in steps]
+
+
+async def test_finished_job_shows_whole_history_and_result(populated_home, app_factory):
+    rows = trainer_rows()
+    steps, losses = _series(rows, "loss")
+    eval_steps, eval_losses = _series(rows, "eval_loss")
+    app = app_factory(open_job=populated_home.succeeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        chart = screen.query_one(LossChart)
+        assert chart.steps == steps and chart.losses == losses
+        assert chart.smoothed == pytest.approx(ema(losses))
+        assert chart.eval_steps == eval_steps and chart.eval_losses == eval_losses
+        bar = screen.query_one(ProgressBar)
+        total = rows[-1]["total_steps"]
+        assert (bar.total, bar.progress) == (total, total)
+        assert f"step {total}/{total}" in _text(screen, "#dash-times")
+        assert "elapsed 3:20" in _text(screen, "#dash-times")
+        stats = _text(screen, "#dash-stats")
+        assert f"loss {losses[-1]:.4g}" in stats
+        assert f"eval {eval_losses[-1]:.4g}" in stats
+        last_lr = next(row["lr"] for row in reversed(rows) if row.get("lr") is not None)
+        assert f"lr {last_lr:.1e}" in stats
+        message = _text(screen, "#dash-message")
+        assert "Finished. Result:" in message and "1-lora-demo" in message
+        pane = screen.query_one(GpuPane)
+        assert pane.index == 0 and len(pane.history.samples) == 30
+        last = pane.history.samples[-1]
+        title, util, mem, temp_power = pane.stat_lines()
+        assert title == "GPU 0 simulated" or title.startswith("GPU 0")
+        assert util == f"util {last['utilization']:.0f}%"
+        assert mem == f"mem {last['memory_used_mib'] / 1024:.1f}/24.0 GiB"
+        assert temp_power == f"{last['temperature']:.0f}°C {last['power_w']:.0f} W"
+        log = screen.query_one(LogTail)
+        last_line = TRAIN_LOG.read_text().rstrip("\n").splitlines()[-1]
+        assert log.lines[-1] == last_line
+
+
+async def test_running_job_shows_progress_eta_and_live_gpu(populated_home, app_factory):
+    rows = trainer_rows()
+    half = rows[: max(2, len(rows) // 2)]
+    app = app_factory(open_job=populated_home.running)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        bar = screen.query_one(ProgressBar)
+        assert bar.total == half[-1]["total_steps"]
+        assert bar.progress == half[-1]["current_steps"]
+        times = _text(screen, "#dash-times")
+        assert "elapsed 2:00 · ETA " in times
+        assert screen.query_one(LossChart).steps == _series(half, "loss")[0]
+        pane = screen.query_one("#gpu-pane-1", GpuPane)
+        assert len(pane.history.samples) == 40
+        assert pane.history.samples[-1]["time"] == FIXED_NOW - 1
+        assert "#dash-message" and not screen.query_one("#dash-message").has_class("shown")
+
+
+async def test_failed_job_shows_exit_code_reason_and_log(populated_home, app_factory):
+    app = app_factory(open_job=populated_home.failed)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        message = _text(screen, "#dash-message")
+        assert "Failed with exit code 1: out of memory" in message
+        assert any("CUDA out of memory" in line for line in screen.query_one(LogTail).lines)
+
+
+async def test_log_tail_follows_new_lines(populated_home, app_factory):
+    from tunequeue.jobqueue import jobs
+    from tunequeue.jobqueue.db import open_db
+
+    db = open_db()
+    run_dir = Path(jobs.get(db, populated_home.running).run_dir)
+    db.conn.close()
+    app = app_factory(open_job=populated_home.running, refresh_seconds=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        with (run_dir / "train.log").open("a") as log:
+            log.write("step 99/99 | loss 1.2345\n")
+        await pilot.pause(0.5)
+        await settle(pilot)
+        assert app.screen.query_one(LogTail).lines[-1] == "step 99/99 | loss 1.2345"
+
+
+async def test_queued_job_says_why_it_waits_and_language_switch(populated_home, app_factory):
+    app = app_factory(open_job=populated_home.queued)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert "Waiting to start: Resources (needs 2 GPUs, 1 free)" in _text(screen, "#dash-message")
+        assert "No metrics yet" in _text(screen, "#dash-stats")
+        await pilot.press("l")
+        await settle(pilot)
+        assert "等待启动" in _text(screen, "#dash-message")
+        assert "排队中" in _text(screen, "#dash-header")
+
+
+@pytest.mark.slow
+async def test_dashboard_of_a_real_training_run_ingested_by_the_runner(tq_home, app_factory):
+    """Train the tiny model for real in a job's run dir, ingest it like the runner, open the dashboard."""
+    from tunequeue.jobqueue import jobs, metrics
+    from tunequeue.jobqueue.db import open_db
+    from tunequeue.runner.ingest import ingest_job
+
+    task = (
+        "task_name: real-run\nmodel_name_or_path: tunequeue/tiny-llama\nstage: sft\nfinetuning_type: lora\n"
+        "template: qwen\ndataset: demo_alpaca\ncutoff_len: 128\nper_device_train_batch_size: 4\n"
+        "learning_rate: 0.002\nnum_train_epochs: 1\nmax_samples: 64\nval_size: 8\neval_steps: 4\n"
+        "logging_steps: 2\nsave_steps: 100\nlora_rank: 4\n"
+    )
+    db = open_db()
+    job = jobs.submit(db, task_yaml=task, name="real-run", gpus=0)
+    jobs.claim(db, job.id, [], [])
+    run_dir = Path(job.run_dir)
+    run_dir.mkdir(parents=True)
+    (run_dir / "task.yaml").write_text(task)
+    with (run_dir / "train.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tunequeue.train", str(run_dir / "task.yaml")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, CUDA_VISIBLE_DEVICES=""),
+        )
+    jobs.mark_running(db, job.id, process.pid, process.pid, FIXED_NOW)
+    assert process.wait(timeout=300) == 0, (run_dir / "train.log").read_text()[-2000:]
+    job = jobs.get(db, job.id)
+    assert ingest_job(db, job) > 0
+    jobs.finish(db, job.id, exit_code=0)
+    stored = metrics.get_metrics(db, job.id)
+    db.conn.close()
+
+    import json
+
+    rows = [json.loads(line) for line in (run_dir / "trainer_log.jsonl").read_text().splitlines()]
+    steps, losses = _series(rows, "loss")
+    assert steps and len(stored) == len({row["current_steps"] for row in rows})
+    app = app_factory(open_job=job.id, clock=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        chart = screen.query_one(LossChart)
+        assert (chart.steps, chart.losses) == (steps, losses)
+        total = rows[-1]["total_steps"]
+        bar = screen.query_one(ProgressBar)
+        assert (bar.total, bar.progress) == (total, total)
+        assert f"loss {losses[-1]:.4g}" in _text(screen, "#dash-stats")
+        assert "Finished. Result:" in _text(screen, "#dash-message")
+        assert any("done:" in line for line in screen.query_one(LogTail).lines)

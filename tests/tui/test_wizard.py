@@ -249,3 +249,89 @@ async def test_clone_prefills_from_a_previous_job(home):
         screen = app.screen
         assert screen.query_one("#field-task_name", FieldEditor).read() == "first-copy"
         assert screen.query_one("#field-lora_rank", FieldEditor).read() == 4
+
+
+async def test_preset_given_at_start_fills_the_rows(home):
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(WizardScreen(preset="default/sft-qlora"))
+        await pilot.pause()
+        screen = app.screen
+        row = screen.query_one
+
+        assert row("#field-lora_rank", FieldEditor).read() == 16
+        assert row("#field-quantization_bit", FieldEditor).read() == 4
+        assert row("#field-learning_rate", FieldEditor).read() == pytest.approx(2e-4)
+        assert row("#field-optim", FieldEditor).read() == "paged_adamw_32bit"
+        assert screen.collect()["preset_ref"] == "default/sft-qlora"
+
+
+async def test_preset_picker_on_step_three_fills_the_rows_and_is_recorded(home):
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_wizard(pilot)
+        await fill_basic(pilot, "with-preset")
+        await next_page(pilot)
+        await next_page(pilot)
+        assert page_of(screen) == "hyper"
+        await tab_to_id(pilot, "preset-select")
+        await pilot.press("enter")
+        await pilot.pause()
+        # the list: blank prompt, dpo-lora, kto-lora, sft-full, sft-lora, sft-qlora
+        await pilot.press("down", "down", "down", "down", "down", "enter")
+        await pilot.pause()
+        assert screen.preset_ref == "default/sft-qlora"
+        assert screen.query_one("#field-lora_alpha", FieldEditor).read() == 32
+        for _ in range(3):
+            await next_page(pilot)
+        assert page_of(screen) == "review"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+
+    [job] = queued_jobs()
+    task = yaml.safe_load(job.task_yaml)
+    assert job.preset_ref == "default/sft-qlora"
+    assert task["quantization_bit"] == 4 and task["lora_rank"] == 16
+
+
+async def test_review_saves_yaml_and_preset(home, tmp_path):
+    from tunequeue.core import presets
+
+    app = make_app(lang="en")
+    target = tmp_path / "out" / "task.yaml"
+    async with app.run_test(size=SIZE) as pilot:
+        values = {"task_name": "save-me", "model_name_or_path": "tunequeue/tiny-llama",
+                  "dataset": "demo_alpaca", "lora_rank": 12}
+        app.push_screen(WizardScreen(values=values))
+        await pilot.pause()
+        screen = app.screen
+        for _ in range(5):
+            await next_page(pilot)
+        assert page_of(screen) == "review"
+        estimate = str(screen.query_one("#review-estimate").render())
+        assert "GiB" in estimate and "simulated" in estimate
+
+        await tab_to_id(pilot, "save-yaml")
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("ctrl+u", *str(target), "enter")
+        await pilot.pause()
+        assert yaml.safe_load(target.read_text())["lora_rank"] == 12
+
+        await tab_to_id(pilot, "save-preset")
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("ctrl+u", *"team/rank-twelve", "enter")
+        await pilot.pause()
+    preset = presets.get_preset("team/rank-twelve")
+    assert preset.values["lora_rank"] == 12
+    assert "task_name" not in preset.values and "model_name_or_path" not in preset.values
+
+
+async def tab_to_id(pilot, widget_id: str, limit: int = 40) -> None:
+    for _ in range(limit):
+        focused = pilot.app.focused
+        if focused is not None and focused.id == widget_id:
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"Tab never reached #{widget_id}")

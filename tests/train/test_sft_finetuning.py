@@ -1,4 +1,4 @@
-"""sft with every fine-tuning type on the tiny model: loss falls, saved weights reload, generate and fit better."""
+"""sft with every fine-tuning type on the tiny model: loss falls, saved weights reload and generate."""
 
 from __future__ import annotations
 

@@ -386,9 +386,9 @@ def run_task(spec: Any, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome
     """
     from tunequeue.train.callbacks import StopRequest
     from tunequeue.train.model import check_model_options
-    from tunequeue.train.workflows import get_workflow
+    from tunequeue.train.workflows import get_task_workflow
 
-    workflow = get_workflow(spec.stage)
+    workflow = get_task_workflow(spec)
     check_model_options(spec)
     for warning in warnings:
         logger.warning("%s", warning)

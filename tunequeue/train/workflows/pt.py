@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tunequeue.train.callbacks import StopRequest
-from tunequeue.train.data import make_collator, prepare_datasets
+from tunequeue.train.data import make_collator, prepare_datasets, uses_packing
 from tunequeue.train.model import (
     load_model,
     load_tokenizer,
@@ -29,9 +29,8 @@ def run_pt(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     tokenizer = load_tokenizer(spec)
     template = get_template(spec.template, tokenizer)
     data = prepare_datasets(spec, tokenizer, template, stage="pt")
-    # LLaMA-Factory packs pre-training text unless packing is explicitly false.
-    packing = True if spec.packing is None else bool(spec.packing)
-    collator = make_collator(tokenizer, packing=packing)
+    # Pre-training text is packed unless packing is explicitly false (as in LLaMA-Factory).
+    collator = make_collator(tokenizer, packing=uses_packing(spec, "pt"))
     precision = resolve_precision(spec)
     model = load_model(spec, precision)
     checkpointing = needs_gradient_checkpointing(model, spec, precision)

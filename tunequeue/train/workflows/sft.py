@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tunequeue.train.callbacks import StopRequest
-from tunequeue.train.data import make_collator, prepare_datasets
+from tunequeue.train.data import make_collator, prepare_datasets, uses_packing
 from tunequeue.train.model import (
     load_model,
     load_tokenizer,
@@ -29,7 +29,7 @@ def run_sft(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     tokenizer = load_tokenizer(spec)
     template = get_template(spec.template, tokenizer)
     data = prepare_datasets(spec, tokenizer, template, stage="sft")
-    collator = make_collator(tokenizer, packing=bool(spec.packing))
+    collator = make_collator(tokenizer, packing=uses_packing(spec, "sft"))
     precision = resolve_precision(spec)
     model = load_model(spec, precision)
     checkpointing = needs_gradient_checkpointing(model, spec, precision)

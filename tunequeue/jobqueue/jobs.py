@@ -628,6 +628,22 @@ def set_wait_reasons(db: sqlite_utils.Database, reasons: dict[int, str]) -> None
             )
 
 
+def set_backend_job(
+    db: sqlite_utils.Database, job_id: int, backend_job_id: str | None, reason: str
+) -> Job | None:
+    """Record an active job's cluster job id and its current reason (no state change, no event).
+
+    Returns the job, or None when it is no longer active (then nothing is written).
+    """
+    with write_txn(db) as conn:
+        updated = conn.execute(
+            "UPDATE jobs SET backend_job_id = ?, reason = ?, updated_at = ? "
+            "WHERE id = ? AND state IN ('starting', 'running', 'cancelling')",
+            (backend_job_id, reason, time.time(), int(job_id)),
+        ).rowcount
+        return _fetch(conn, int(job_id)) if updated else None
+
+
 def delete(db: sqlite_utils.Database, job_id: int, keep_files: bool = False) -> None:
     """Delete a job that is not active, with its events and metrics, and its run dir unless ``keep_files``."""
     with write_txn(db) as conn:

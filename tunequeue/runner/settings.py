@@ -11,6 +11,10 @@ which win (tests and systemd units set them):
   file path is appended); used by tests to launch a stand-in training script
 - ``TUNEQUEUE_GPU_FREE_MEMORY_MIB`` a GPU with more memory in use counts as busy (default 1024)
 - ``TUNEQUEUE_MAX_CPU_JOBS``       CPU-only jobs running at once (default 2)
+
+``backend`` is ``local`` (start jobs on this machine's GPUs) or ``slurm`` (submit them with sbatch);
+``slurm`` holds that backend's options (see `tunequeue.runner.backends.slurm.SlurmOptions`). Both are
+set by ``tunequeue runner start --backend ...`` and kept in settings.yaml.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class RunnerSettings:
     allowed_gpus: list[int] | None = None
     max_wait_seconds: float = 3600.0
     max_cpu_jobs: int = 2
+    backend: str = "local"
+    slurm: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def scheduler_settings(self):

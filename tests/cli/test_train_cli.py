@@ -25,7 +25,7 @@ TASK = {
 
 
 def _run(args, home, timeout=300):
-    env = {**os.environ, "TUNEQUEUE_HOME": str(home)}
+    env = {**os.environ, "TUNEQUEUE_HOME": str(home), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "tunequeue", *args], capture_output=True, text=True, env=env, timeout=timeout
     )

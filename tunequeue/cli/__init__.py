@@ -41,6 +41,7 @@ def _root(
 def _register_all() -> None:
     from tunequeue.cli import (
         job_commands,
+        model_commands,
         preset_commands,
         runner_commands,
         task_commands,
@@ -48,7 +49,8 @@ def _register_all() -> None:
         ui_commands,
     )
 
-    for module in (task_commands, preset_commands, job_commands, runner_commands, train_commands, ui_commands):
+    for module in (task_commands, preset_commands, job_commands, runner_commands, train_commands, ui_commands,
+                   model_commands):
         module.register(app)
 
 

@@ -114,6 +114,7 @@ def submit_file(
     """Validate ``path`` (and every sweep combination) and queue it; return (jobs, warnings)."""
     import uuid
 
+    from tunequeue.core.job_kinds import task_kind
     from tunequeue.jobqueue import jobs
 
     data, warnings = load_task(path)
@@ -143,6 +144,7 @@ def submit_file(
                 task_yaml=_dump_yaml(spec),
                 name=spec.task_name,
                 namespace=spec.namespace,
+                kind=task_kind(spec),
                 gpus=spec.gpu_count if gpus is None else gpus,
                 vram_gib=vram,
                 allow_share=spec.allow_share if share is None else share,

@@ -12,6 +12,7 @@ total optimizer steps used by the wizard and by the step-count warnings.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -367,6 +368,17 @@ def _cross_field(
                 key,
                 f"{name} ({key}) needs finetuning_type full (got {ft}); switch to full or turn {key} off",
                 f"{name}（{key}）需要finetuning_type为full（当前为{ft}）；请改用full或关闭{key}",
+            )
+    for key, used, module, extra in (
+        ("use_galore", spec.use_galore, "galore_torch", "galore"),
+        ("use_badam", spec.use_badam, "badam", "badam"),
+    ):
+        if used and importlib.util.find_spec(module) is None:
+            err(
+                key,
+                f"{key} needs the optional package {module}, which is not installed; "
+                f"pip install 'tunequeue[{extra}]' or turn {key} off",
+                f"{key}需要可选包{module}，当前未安装；请执行pip install 'tunequeue[{extra}]'或关闭{key}",
             )
     if spec.use_galore and spec.use_badam:
         err(

@@ -284,6 +284,8 @@ def train_and_save(
 
     A stop request ends with `Cancelled` after the Trainer saved the checkpoint of the current step.
     """
+    if stop.requested:  # asked to stop while data and model were loading: nothing new to save
+        raise Cancelled(int(resume_from.name.split("-")[1]) if resume_from else 0, resume_from)
     if resume_from is not None:
         print(f"resuming from {resume_from.name}", flush=True)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

@@ -44,8 +44,9 @@ def load_task(path: Path) -> tuple[dict[str, Any], list[str]]:
 def check(data: dict[str, Any], source: str):
     """Validate a task mapping; raise `UserError` with the first error (one line) when it has any."""
     from tunequeue.core.rules import check_task
+    from tunequeue.runner.backends import multi_node_allowed
 
-    report = check_task(data)
+    report = check_task(data, multi_node=multi_node_allowed())
     if report.errors:
         first = report.errors[0]
         more = len(report.errors) - 1
@@ -381,6 +382,8 @@ def register(app: typer.Typer) -> None:
             ("pid", f"{job.pid} (group {job.pgid})" if job.pid else "-"),
             ("run dir", job.run_dir),
         ]
+        if job.backend_job_id:
+            rows.append(("slurm job", job.backend_job_id))
         if job.preset_ref:
             rows.append(("preset", job.preset_ref))
         if progress:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tunequeue.cli.output import print_json
+from tunequeue.core.errors import UserError
 
 runner_app = typer.Typer(
     help="Start, stop and inspect the runner daemon that starts queued jobs on free GPUs.",
@@ -19,11 +20,44 @@ def start(
     foreground: bool = typer.Option(
         False, "--foreground", help="Run in this process (for systemd); default: detach and return."
     ),
+    backend: str = typer.Option(
+        None, "--backend", help="local (this machine's GPUs) or slurm (submit with sbatch); kept."
+    ),
+    partition: str = typer.Option(None, "--partition", help="Slurm partition (kept)."),
+    account: str = typer.Option(None, "--account", help="Slurm account (kept)."),
+    qos: str = typer.Option(None, "--qos", help="Slurm QOS (kept)."),
+    time_limit: str = typer.Option(None, "--time-limit", help="Slurm time limit, e.g. 1-00:00:00 (kept)."),
+    mem: str = typer.Option(None, "--mem", help="Slurm memory per node, e.g. 64G (kept)."),
+    cpus_per_task: int = typer.Option(None, "--cpus-per-task", help="Slurm CPUs per node (kept)."),
+    sbatch_option: list[str] = typer.Option(
+        None, "--sbatch-option", help="Extra sbatch argument, e.g. --constraint=a100 (repeat; kept)."
+    ),
 ) -> None:
     """Start the runner for this home (one per home); it keeps running after you log out."""
     from tunequeue.core import paths
     from tunequeue.runner import daemon
 
+    slurm_options = {
+        "partition": partition,
+        "account": account,
+        "qos": qos,
+        "time_limit": time_limit,
+        "mem": mem,
+        "cpus_per_task": cpus_per_task,
+        "sbatch_options": list(sbatch_option or []) or None,
+    }
+    if backend is not None or any(value is not None for value in slurm_options.values()):
+        from tunequeue.runner.backends import configure
+
+        if daemon.running_pid() is not None:
+            raise UserError("stop the runner (`tunequeue runner stop`) before changing its backend options")
+        configure(backend, slurm_options)
+    from tunequeue.runner.settings import load_settings
+
+    if load_settings().backend == "slurm":
+        from tunequeue.runner.backends.slurm import check_available
+
+        check_available()
     if foreground:
         daemon.serve_foreground()
         return
@@ -85,12 +119,15 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
 
     pid = daemon.running_pid()
     counts = jobs.counts_by_state(open_db())
+    settings = load_settings()
     data = {
         "running": pid is not None,
         "pid": pid,
         "home": str(paths.home()),
         "log": str(paths.runner_log_path()),
-        "tick_seconds": load_settings().tick_seconds,
+        "tick_seconds": settings.tick_seconds,
+        "backend": settings.backend,
+        "slurm": settings.slurm if settings.backend == "slurm" else None,
         "jobs": counts,
     }
     if json_out:
@@ -99,6 +136,10 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
     typer.echo(f"runner: {'running (pid ' + str(pid) + ')' if pid else 'not running'}")
     typer.echo(f"home:   {data['home']}")
     typer.echo(f"log:    {data['log']}")
+    backend_text = settings.backend
+    if settings.backend == "slurm" and settings.slurm:
+        backend_text += " (" + ", ".join(f"{k}={v}" for k, v in settings.slurm.items()) + ")"
+    typer.echo(f"backend: {backend_text}")
     summary = ", ".join(f"{count} {state}" for state, count in counts.items() if count) or "none"
     typer.echo(f"jobs:   {summary}")
 

@@ -296,6 +296,7 @@ def _cross_field(
     *,
     model_config: Mapping[str, Any] | None,
     host_gpus: list[Any] | None,
+    multi_node: bool = False,
 ) -> tuple[list[Problem], list[Problem]]:
     errors: list[Problem] = []
     warnings: list[Problem] = []
@@ -452,7 +453,7 @@ def _cross_field(
         )
 
     # Rule 9: precision vs GPUs, GPU count, nodes.
-    if spec.nnodes != 1:
+    if spec.nnodes != 1 and not multi_node:
         err(
             "nnodes",
             f"this version runs a task on one machine; set nnodes to 1 (got {spec.nnodes})",
@@ -586,6 +587,7 @@ def check_task(
     model_config: dict | None = None,
     host_gpus: list | None = None,
     num_examples: int | None = None,
+    multi_node: bool = False,
 ) -> ValidationReport:
     """Validate a mapping of task keys: bounds (errors), recommended ranges (warnings), §2.7 rules.
 
@@ -594,6 +596,7 @@ def check_task(
     `suggested_learning_rate` for the task's method and stage. ``model_config`` (a config.json dict)
     enables the context-length check; ``host_gpus`` (objects or dicts with ``compute_capability``)
     enables the precision and GPU-count checks; ``num_examples`` enables the step-count warnings.
+    ``multi_node`` allows nnodes > 1 (the runner submits to Slurm, which spans several machines).
     """
     data = dict(data)
     errors: list[Problem] = []
@@ -652,7 +655,7 @@ def check_task(
 
     if probe is not None:
         cross_errors, cross_warnings = _cross_field(
-            probe, present, model_config=model_config, host_gpus=host_gpus
+            probe, present, model_config=model_config, host_gpus=host_gpus, multi_node=multi_node
         )
         errors.extend(cross_errors)
         warnings.extend(_recommended_warnings(probe, present - set(field_problems)))

@@ -27,6 +27,7 @@ from pathlib import Path
 from tunequeue.core import paths
 from tunequeue.core.errors import UserError
 from tunequeue.runner import launch as launcher
+from tunequeue.runner.backends import create_backend
 from tunequeue.runner.ingest import ingest_job
 from tunequeue.runner.settings import RunnerSettings, load_settings
 from tunequeue.runner.wrapper import log_tail, read_exit_file
@@ -60,6 +61,7 @@ class Runner:
 
         self.db = db if db is not None else open_db()
         self.settings = settings or load_settings()
+        self.backend = create_backend(self.settings)
         self.children: dict[int, subprocess.Popen] = {}
         self.term_sent_at: dict[int, float] = {}
         self.known_alive: set[int] = set()
@@ -71,15 +73,9 @@ class Runner:
     # ----- one pass -------------------------------------------------------------------------------
 
     def tick(self, *, schedule: bool = True) -> TickReport:
-        """One pass of the loop: reap → adopt → sample GPUs → ingest metrics → schedule and launch."""
+        """One pass of the loop, run by the backend (local: reap → adopt → sample GPUs → ingest → launch)."""
         report = TickReport()
-        now = time.time()
-        self.reap(report, now)
-        self.adopt(report)
-        snapshot = self.sample_gpus(report, now)
-        self.ingest(report)
-        if schedule:
-            self.schedule(report, snapshot, now)
+        self.backend.tick(self, report, time.time(), schedule=schedule)
         return report
 
     def _active_jobs(self):

@@ -1,0 +1,103 @@
+"""Where the runner starts jobs: on this machine (``local``, the default) or through Slurm (``slurm``).
+
+A backend has a ``name`` and ``tick(runner, report, now, schedule=...)``, one pass of the runner loop.
+The queue, the CLI and the TUI are the same for both; only how a claimed job starts and how its end is
+learnt differ. The backend is a setting of the home (``runner: {backend: ..., slurm: {...}}`` in
+settings.yaml), written by ``tunequeue runner start --backend ...``. Switching backend while jobs are
+active under the other one is refused: each backend only supervises the jobs it started.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tunequeue.core.errors import UserError
+
+BACKEND_NAMES = ("local", "slurm")
+
+
+def create_backend(settings):
+    """The backend object named by ``settings.backend``."""
+    name = (settings.backend or "local").strip().lower()
+    if name == "local":
+        from tunequeue.runner.backends.local import LocalBackend
+
+        return LocalBackend()
+    if name == "slurm":
+        from tunequeue.runner.backends.slurm import SlurmBackend, SlurmOptions
+
+        return SlurmBackend(SlurmOptions.from_mapping(settings.slurm or {}, source="runner settings"))
+    raise UserError(f"runner backend {settings.backend!r} is unknown; use one of {', '.join(BACKEND_NAMES)}")
+
+
+def multi_node_allowed() -> bool:
+    """True when this home's runner submits to Slurm, where a task may span several nodes (nnodes > 1)."""
+    from tunequeue.runner.settings import load_settings
+
+    try:
+        return load_settings().backend == "slurm"
+    except UserError:
+        return False
+
+
+def _active_elsewhere(db, backend: str) -> list[int]:
+    """Ids of active jobs that a switch to ``backend`` would leave without supervision."""
+    from tunequeue.jobqueue import jobs
+
+    active = jobs.list_jobs(db, states=list(jobs.ACTIVE_STATES))
+    if backend == "slurm":
+        return [job.id for job in active if not job.backend_job_id and job.pid is not None]
+    return [job.id for job in active if job.backend_job_id or job.pid is None]
+
+
+def configure(backend: str | None, slurm_changes: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Save the runner backend and Slurm options in settings.yaml; return the resulting (backend, slurm).
+
+    ``slurm_changes`` maps SlurmOptions keys to new values (None leaves a key as it was). Refuses a
+    backend switch while jobs of the other backend are active, and Slurm options for the local backend.
+    """
+    import yaml
+
+    from tunequeue.core import paths
+    from tunequeue.runner.backends.slurm import SlurmOptions
+    from tunequeue.runner.settings import load_settings
+
+    current = load_settings()
+    chosen = (backend or current.backend or "local").strip().lower()
+    if chosen not in BACKEND_NAMES:
+        raise UserError(f"--backend {backend!r} is unknown; use one of {', '.join(BACKEND_NAMES)}")
+    changes = {key: value for key, value in slurm_changes.items() if value not in (None, [], ())}
+    if changes and chosen != "slurm":
+        first = next(iter(changes)).replace("_", "-")
+        raise UserError(f"--{first} applies to the slurm backend; add --backend slurm")
+    slurm = {**(current.slurm or {}), **changes}
+    SlurmOptions.from_mapping(slurm, source="the runner options")  # refuse bad values before saving
+    if chosen != current.backend:
+        from tunequeue.jobqueue.db import open_db
+
+        stranded = _active_elsewhere(open_db(), chosen)
+        if stranded:
+            ids = ", ".join(map(str, stranded[:5]))
+            raise UserError(
+                f"job(s) {ids} are active under the {current.backend} backend; wait for them or cancel "
+                f"them before switching the runner to {chosen}"
+            )
+    path = paths.settings_path()
+    data: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            raise UserError(f"{path} is not valid YAML; fix or delete it") from None
+        if isinstance(loaded, dict):
+            data = loaded
+    runner = data.get("runner") if isinstance(data.get("runner"), dict) else {}
+    runner["backend"] = chosen
+    if slurm:
+        runner["slurm"] = slurm
+    data["runner"] = runner
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return chosen, slurm

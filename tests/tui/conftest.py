@@ -110,6 +110,11 @@ def _gpu_samples(index: int, job_id: int | None, count: int, end: float) -> list
 @pytest.fixture
 def populated_home(tq_home: Path) -> PopulatedHome:
     """A queue with a succeeded, a running, a queued, a held and a failed job, all times pinned."""
+    return build_populated_home(tq_home)
+
+
+def build_populated_home(home: Path) -> PopulatedHome:
+    """Fill the queue of the current TUNEQUEUE_HOME (`home`) with the jobs `populated_home` describes."""
     from tunequeue.jobqueue import jobs, metrics
     from tunequeue.jobqueue.db import open_db
 
@@ -170,10 +175,16 @@ def populated_home(tq_home: Path) -> PopulatedHome:
     finally:
         db.conn.close()
 
-    for job_id in (done.id, running.id):
-        run_dir = Path(all_jobs[job_id].run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "train.log").write_text(TRAIN_LOG.read_text())
+    full_log = TRAIN_LOG.read_text()
+    done_dir = Path(all_jobs[done.id].run_dir)
+    done_dir.mkdir(parents=True, exist_ok=True)
+    (done_dir / "train.log").write_text(full_log)
+    # the running job has written its log up to the last step it logged so far
+    last_step = half[-1]["current_steps"]
+    cut = full_log.index(f"step {last_step}/")
+    running_dir = Path(all_jobs[running.id].run_dir)
+    running_dir.mkdir(parents=True, exist_ok=True)
+    (running_dir / "train.log").write_text(full_log[: full_log.index("\n", cut) + 1])
     failed_dir = Path(all_jobs[failed.id].run_dir)
     failed_dir.mkdir(parents=True, exist_ok=True)
     (failed_dir / "train.log").write_text(
@@ -182,7 +193,7 @@ def populated_home(tq_home: Path) -> PopulatedHome:
         '  File "train.py", line 12, in <module>\n'
         "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
     )
-    return PopulatedHome(tq_home, done.id, running.id, queued.id, held.id, failed.id)
+    return PopulatedHome(home, done.id, running.id, queued.id, held.id, failed.id)
 
 
 @pytest.fixture

@@ -154,20 +154,19 @@ def read_log_tail(path: Path, offset: int) -> LogChunk:
 
 
 def output_dir_of(job: Any) -> str | None:
-    """The directory the job's result (adapter or model) is saved to, as an absolute path."""
+    """Where the result (adapter or model) is: the task's output_dir when it exists, else the run dir."""
     try:
         task = yaml.safe_load(job.task_yaml) or {}
     except yaml.YAMLError:
-        return None
-    if not isinstance(task, dict):
-        return None
-    out = task.get("output_dir")
-    if not out:
-        return None
-    path = Path(str(out)).expanduser()
-    if not path.is_absolute() and job.run_dir:
-        path = Path(job.run_dir) / path
-    return os.path.normpath(str(path))
+        task = {}
+    out = task.get("output_dir") if isinstance(task, dict) else None
+    if out:
+        path = Path(str(out)).expanduser()
+        if not path.is_absolute() and job.run_dir:
+            path = Path(job.run_dir) / path
+        if path.is_dir():
+            return os.path.normpath(str(path))
+    return job.run_dir or None
 
 
 def gpu_histories(db: Any, job: Any, now: float) -> list[GpuHistory]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 STATE_STYLES = {
@@ -17,10 +18,13 @@ STATE_STYLES = {
 
 
 def format_duration(seconds: float | None) -> str:
-    """``1:02:03`` for an hour or more, ``2:03`` below; ``-`` when unknown."""
+    """``2:03`` under an hour, ``1:02:03`` under a day, ``3d04h`` beyond; ``-`` when unknown."""
     if seconds is None or seconds < 0:
         return "-"
     total = int(round(seconds))
+    if total >= 86400:
+        days, rest = divmod(total, 86400)
+        return f"{days}d{rest // 3600:02d}h"
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -110,8 +114,10 @@ def progress_percent(job: Any, latest: dict | None) -> str:
         return "-"
     value = latest.get("percentage")
     if value is None and latest.get("total_steps"):
-        value = 100.0 * float(latest.get("current_steps") or latest.get("step") or 0) / float(
-            latest["total_steps"]
+        value = (
+            100.0
+            * float(latest.get("current_steps") or latest.get("step") or 0)
+            / float(latest["total_steps"])
         )
     if value is None:
         return "-"
@@ -133,3 +139,14 @@ def ema(values: list[float], alpha: float = 0.2) -> list[float]:
 def state_of(job: Any) -> str:
     """The job's state as a plain string ("running"), whether stored as an enum or a string."""
     return str(getattr(job.state, "value", job.state))
+
+
+def short_path(path: str | os.PathLike[str] | None) -> str:
+    """A path with the user's home directory written as ``~`` (what a shell user expects to read)."""
+    if not path:
+        return ""
+    text = os.path.normpath(os.fspath(path))
+    home = os.path.expanduser("~")
+    if home not in ("~", "/") and (text == home or text.startswith(home + os.sep)):
+        return "~" + text[len(home) :]
+    return text

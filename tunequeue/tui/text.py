@@ -132,7 +132,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "dash.cancelled": {"en": "Cancelled: {reason}", "zh": "已取消：{reason}"},
     "dash.succeeded": {"en": "Finished. Result: {path}", "zh": "已完成。结果：{path}"},
     "dash.run_dir": {"en": "Run dir: {path}", "zh": "运行目录：{path}"},
-    "dash.chart_title": {"en": "loss", "zh": "损失"},
     "dash.chart_raw": {"en": "loss", "zh": "损失"},
     "dash.chart_smooth": {"en": "smoothed", "zh": "平滑"},
     "dash.chart_eval": {"en": "eval", "zh": "验证"},

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
-from textual import work
 
 from tunequeue.tui.data import DashboardData, GpuHistory, load_dashboard
 from tunequeue.tui.formatting import (
@@ -26,6 +26,7 @@ from tunequeue.tui.formatting import (
     format_lr,
     format_number,
     parse_clock,
+    short_path,
     state_of,
 )
 from tunequeue.tui.messages import LanguageChanged
@@ -98,12 +99,12 @@ class DashboardScreen(Screen):
 
     def compose(self) -> ComposeResult:
         """Header, progress, stats, message, chart + GPU panes, log tail, footer."""
-        yield Static("", id="dash-header")
+        yield Static("", markup=False, id="dash-header")
         with Horizontal(id="dash-progress-row"):
             yield ProgressBar(total=100, show_eta=False, id="dash-progress")
-            yield Static("", id="dash-times")
-        yield Static("", id="dash-stats")
-        yield Static("", id="dash-message")
+            yield Static("", markup=False, id="dash-times")
+        yield Static("", markup=False, id="dash-stats")
+        yield Static("", markup=False, id="dash-message")
         with Horizontal(id="dash-middle"):
             yield LossChart(id="loss-chart", lang=self.lang)
             yield VerticalScroll(id="gpu-panes", classes="no-gpus")
@@ -245,13 +246,15 @@ class DashboardScreen(Screen):
         if state == "failed":
             reason = job.reason or "-"
             if job.signal:
-                return Text(tr("dash.failed_signal", lang, signal=job.signal, reason=reason), style="bold red")
+                return Text(
+                    tr("dash.failed_signal", lang, signal=job.signal, reason=reason), style="bold red"
+                )
             code = "-" if job.exit_code is None else job.exit_code
             return Text(tr("dash.failed", lang, code=code, reason=reason), style="bold red")
         if state == "cancelled":
             return Text(tr("dash.cancelled", lang, reason=job.reason or "-"), style="yellow")
         if state == "succeeded":
-            path = data.output_dir or job.run_dir
+            path = short_path(data.output_dir or job.run_dir)
             return Text(tr("dash.succeeded", lang, path=path), style="green")
         return None
 

@@ -69,9 +69,9 @@ class GpusScreen(Screen):
 
     def compose(self) -> ComposeResult:
         """Heading, GPU table, history of the selected GPU, footer."""
-        yield Static("", id="gpus-heading")
+        yield Static("", markup=False, id="gpus-heading")
         yield DataTable(id="gpus-table", cursor_type="row")
-        yield Static("", id="gpus-history-label")
+        yield Static("", markup=False, id="gpus-history-label")
         yield Sparkline([], id="gpus-history")
         yield Footer()
 

@@ -53,11 +53,11 @@ class JobScreen(Screen):
 
     def compose(self) -> ComposeResult:
         """Title, task YAML and events in a scrollable body, footer."""
-        yield Static("", id="job-title")
+        yield Static("", markup=False, id="job-title")
         with VerticalScroll(id="job-body"):
-            yield Static("", id="job-yaml")
-            yield Static("", id="job-events-title")
-            yield Static("", id="job-events")
+            yield Static("", markup=False, id="job-yaml")
+            yield Static("", markup=False, id="job-events-title")
+            yield Static("", markup=False, id="job-events")
         yield Footer()
 
     def on_mount(self) -> None:

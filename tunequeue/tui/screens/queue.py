@@ -26,6 +26,7 @@ from tunequeue.tui.formatting import (
     format_number,
     job_times,
     progress_percent,
+    short_path,
     state_of,
 )
 from tunequeue.tui.messages import LanguageChanged
@@ -109,10 +110,10 @@ class QueueScreen(Screen):
 
     def compose(self) -> ComposeResult:
         """Status line, job table, detail line of the selected job, footer."""
-        yield Static("", id="queue-status")
+        yield Static("", markup=False, id="queue-status")
         yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="empty")
-        yield Static("", id="job-detail")
+        yield Static("", markup=False, id="empty")
+        yield Static("", markup=False, id="job-detail")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -257,7 +258,7 @@ class QueueScreen(Screen):
             code = "-" if job.exit_code is None else job.exit_code
             text.append("  " + tr("queue.failed_because", lang, code=code, reason=job.reason or "-"), "red")
         elif state in ("succeeded", "running", "starting") and job.run_dir:
-            text.append(f"  {job.run_dir}")
+            text.append(f"  {short_path(job.run_dir)}")
         detail.update(text)
 
     @on(DataTable.RowHighlighted, "#jobs")

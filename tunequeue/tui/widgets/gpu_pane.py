@@ -31,12 +31,12 @@ class GpuPane(Vertical):
 
     def compose(self) -> ComposeResult:
         """Title, utilisation + sparkline, memory + sparkline, temperature and power."""
-        yield Static("", classes="gpu-title")
-        yield Static("", classes="gpu-util")
+        yield Static("", markup=False, classes="gpu-title")
+        yield Static("", markup=False, classes="gpu-util")
         yield Sparkline([], classes="util-history")
-        yield Static("", classes="gpu-mem")
+        yield Static("", markup=False, classes="gpu-mem")
         yield Sparkline([], classes="mem-history")
-        yield Static("", classes="gpu-temp")
+        yield Static("", markup=False, classes="gpu-temp")
 
     def on_mount(self) -> None:
         """Render whatever history arrived before mounting."""

@@ -43,7 +43,10 @@ class LossChart(PlotextPlot):
                 eval_steps.append(int(step))
                 eval_losses.append(float(row["eval_loss"]))
         if (steps, losses, eval_steps, eval_losses) == (
-            self.steps, self.losses, self.eval_steps, self.eval_losses
+            self.steps,
+            self.losses,
+            self.eval_steps,
+            self.eval_losses,
         ):
             return
         self.steps, self.losses = steps, losses
@@ -60,19 +63,24 @@ class LossChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(tr("dash.chart_title", self.lang))
         plt.xlabel(tr("dash.chart_step", self.lang))
         if self.steps:
-            plt.plot(self.steps, self.losses, label=tr("dash.chart_raw", self.lang), marker="dot", color="gray")
             plt.plot(
-                self.steps, self.smoothed, label=tr("dash.chart_smooth", self.lang), marker="braille", color="cyan"
+                self.steps, self.losses, label=tr("dash.chart_raw", self.lang), marker="dot", color="gray"
+            )
+            plt.plot(
+                self.steps,
+                self.smoothed,
+                label=tr("dash.chart_smooth", self.lang),
+                marker="braille",
+                color="cyan",
             )
         if self.eval_steps:
-            plt.plot(
+            plt.scatter(
                 self.eval_steps,
                 self.eval_losses,
                 label=tr("dash.chart_eval", self.lang),
-                marker="fhd",
+                marker="x",
                 color="orange",
             )
         self.refresh()

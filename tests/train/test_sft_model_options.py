@@ -24,7 +24,6 @@ def _spec(**overrides):
         ({"booster": "flashattn2"}, "flash-attn"),
         ({"booster": "unsloth"}, "unsloth"),
         ({"booster": "liger_kernel"}, "liger-kernel"),
-        ({"use_galore": True, "finetuning_type": "full"}, "use_galore"),
     ],
 )
 def test_unavailable_options_are_one_sentence(overrides, words):

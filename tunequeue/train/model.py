@@ -71,9 +71,6 @@ def wants_liger(spec: Any) -> bool:
 
 def check_model_options(spec: Any) -> None:
     """Refuse, with one sentence, any model option that cannot run here; writes and loads nothing."""
-    for key in ("use_galore", "use_badam"):
-        if getattr(spec, key, False):
-            raise UserError(f"{key} is not supported by this version's training engine; set {key}: false")
     bits = spec.quantization_bit
     method = spec.quantization_method or "bnb"
     if bits is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunequeue.core.errors import UserError
+
 GALORE_ALL_TARGETS = ["attn", "mlp"]
 
 
@@ -48,8 +50,8 @@ def badam_optimizer(model: Any, spec: Any, args: Any) -> Any | None:
     """BAdam's block optimizer over `model` (None when the task does not use BAdam).
 
     Layer mode trains one decoder layer block at a time, switching every ``badam_switch_interval``
-    steps in ``badam_switch_mode`` order; ratio mode updates a ``badam_update_ratio`` share of every
-    parameter, masked ``badam_mask_mode``.
+    steps in ``badam_switch_mode`` order. Ratio mode is refused: its sparse gradients cannot pass the
+    gradient-norm step of the installed transformers.
     """
     if not getattr(spec, "use_badam", False):
         return None
@@ -76,16 +78,11 @@ def badam_optimizer(model: Any, spec: Any, args: Any) -> Any | None:
             start_block=spec.badam_start_block,
             verbose=spec.badam_verbose,
         )
-    from badam import BlockOptimizerRatio
-
-    return BlockOptimizerRatio(
-        param_groups=[{"params": [p for _n, p in named], "weight_decay": args.weight_decay}],
-        named_parameters_list=named,
-        update_ratio=spec.badam_update_ratio,
-        switch_every=spec.badam_switch_interval if spec.badam_switch_interval > 0 else 10**9,
-        mask_mode=spec.badam_mask_mode,
-        lr=args.learning_rate,
-        verbose=spec.badam_verbose,
+    # transformers 5 computes the gradient norm after every step, which fails on the sparse gradients
+    # BlockOptimizerRatio produces (no sparse norm kernel), so ratio mode cannot train here.
+    raise UserError(
+        "badam_mode ratio does not work with the installed transformers (its sparse gradients break the "
+        "gradient-norm step); use badam_mode layer"
     )
 
 

@@ -148,6 +148,9 @@ def build_training_arguments(spec: Any, run_dir: Path, precision: Any, *, has_ev
     }
     if report_to == ["tensorboard"]:
         kwargs["logging_dir"] = str(run_dir / "tensorboard")
+    from tunequeue.train.optimizers import optimizer_arguments
+
+    kwargs.update(optimizer_arguments(spec))  # GaLore: optim, optim_target_modules, optim_args
     try:
         return TrainingArguments(**kwargs)
     except (ValueError, ImportError) as err:
@@ -232,6 +235,7 @@ def build_trainer(
 ) -> Any:
     """Assemble the Trainer with our callbacks (metrics file, stop-on-signal)."""
     from tunequeue.train.callbacks import StopCallback, TrainerLogCallback
+    from tunequeue.train.optimizers import badam_optimizer
 
     args = build_training_arguments(spec, run_dir, precision, has_eval=data.eval is not None)
     trainer_cls = make_trainer_class()
@@ -244,6 +248,7 @@ def build_trainer(
         data_collator=collator,
         processing_class=tokenizer,
         callbacks=[TrainerLogCallback(run_dir, resuming=resuming), StopCallback(stop)],
+        optimizers=(badam_optimizer(model, spec, args), None),
         loraplus_lr_ratio=ratio,
         loraplus_lr_embedding=spec.loraplus_lr_embedding if spec.loraplus_lr_embedding is not None else 1e-6,
     )

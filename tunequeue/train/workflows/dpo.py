@@ -17,11 +17,16 @@ from tunequeue.core.errors import UserError
 from tunequeue.train.callbacks import StopRequest
 from tunequeue.train.data import prepare_datasets
 from tunequeue.train.model import load_tokenizer, resolve_precision
+from tunequeue.train.optimizers import badam_optimizer
 from tunequeue.train.rlhf import callbacks, load_policy, load_reference, quiet_printer, trl_arguments
 from tunequeue.train.runtime import TrainOutcome, newest_checkpoint, train_and_save
 from tunequeue.train.templates import get_template
 
 DPO_LOSSES = ("sigmoid", "hinge", "ipo")
+
+
+def _optimizers(model: Any, spec: Any, args: Any) -> tuple[Any, None]:
+    return badam_optimizer(model, spec, args), None
 
 
 def _trainer(
@@ -55,7 +60,9 @@ def _trainer(
             max_length=spec.cutoff_len,
         )
         reference = load_reference(spec, precision, model)
-        return DPOTrainer(model=model, ref_model=reference, args=args, **common)
+        return DPOTrainer(
+            model=model, ref_model=reference, args=args, optimizers=_optimizers(model, spec, args), **common
+        )
     if loss == "orpo":
         from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
@@ -68,7 +75,7 @@ def _trainer(
             beta=spec.pref_beta,
             max_length=spec.cutoff_len,
         )
-        return ORPOTrainer(model=model, args=args, **common)
+        return ORPOTrainer(model=model, args=args, optimizers=_optimizers(model, spec, args), **common)
     if loss == "simpo":
         from trl.experimental.cpo import CPOConfig, CPOTrainer
 
@@ -84,7 +91,7 @@ def _trainer(
             cpo_alpha=spec.pref_ftx,
             max_length=spec.cutoff_len,
         )
-        return CPOTrainer(model=model, args=args, **common)
+        return CPOTrainer(model=model, args=args, optimizers=_optimizers(model, spec, args), **common)
     raise UserError(
         f"pref_loss {loss} is not available with the installed TRL; use sigmoid, hinge, ipo, orpo or simpo"
     )

@@ -13,6 +13,7 @@ from typing import Any
 from tunequeue.train.callbacks import StopRequest
 from tunequeue.train.data import prepare_datasets
 from tunequeue.train.model import load_tokenizer, resolve_precision
+from tunequeue.train.optimizers import badam_optimizer
 from tunequeue.train.rlhf import callbacks, load_policy, load_reference, quiet_printer, trl_arguments
 from tunequeue.train.runtime import TrainOutcome, newest_checkpoint, train_and_save
 from tunequeue.train.templates import get_template
@@ -46,6 +47,7 @@ def run_kto(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
         train_dataset=data.train,
         eval_dataset=data.eval,
         processing_class=tokenizer,
+        optimizers=(badam_optimizer(model, spec, args), None),
         callbacks=callbacks(run_dir, stop, resuming=resume_from is not None),
     )
     quiet_printer(trainer)

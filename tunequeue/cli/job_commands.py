@@ -654,6 +654,11 @@ def run_demo(*, home: Path | None = None, follow: bool = True) -> int:
         typer.echo(f"stop the runner with: TUNEQUEUE_HOME={home} tunequeue runner stop")
         return 0
     try:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            # a terminal is attached: watch the first job on its dashboard; after `q`, keep printing
+            from tunequeue.tui.app import run_dashboard
+
+            run_dashboard(job_ids[0])
         states = follow_jobs(job_ids)
     finally:
         if started_here:

@@ -14,12 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Sparkline, Static
+from textual.widgets import DataTable, Footer, Static
 
 from tunequeue.tui.data import GpuRow, load_gpus
 from tunequeue.tui.formatting import format_gib
 from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.text import localize_bindings, tr
+from tunequeue.tui.widgets.sparkline import ScaledSparkline
 
 COLUMNS = ("index", "name", "util", "mem", "temp", "power", "used_by")
 COLUMN_WIDTHS = {"index": 2, "name": 16, "util": 5, "mem": 11, "temp": 5, "power": 6, "used_by": 20}
@@ -33,7 +34,7 @@ class GpusScreen(Screen):
     GpusScreen #gpus-heading { height: 1; padding: 0 1; background: $boost; }
     GpusScreen #gpus-table { height: 1fr; }
     GpusScreen #gpus-history-label { height: 1; padding: 0 1; color: $text-muted; }
-    GpusScreen #gpus-history { height: 3; margin: 0 1; }
+    GpusScreen #gpus-history { height: 1; margin: 0 1; }
     """
 
     BINDINGS = [
@@ -72,7 +73,7 @@ class GpusScreen(Screen):
         yield Static("", markup=False, id="gpus-heading")
         yield DataTable(id="gpus-table", cursor_type="row")
         yield Static("", markup=False, id="gpus-history-label")
-        yield Sparkline([], id="gpus-history")
+        yield ScaledSparkline(100.0, id="gpus-history")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -167,7 +168,7 @@ class GpusScreen(Screen):
     def _render_history(self) -> None:
         table = self.query_one("#gpus-table", DataTable)
         label = self.query_one("#gpus-history-label", Static)
-        sparkline = self.query_one("#gpus-history", Sparkline)
+        sparkline = self.query_one("#gpus-history", ScaledSparkline)
         if not self.rows:
             label.update("")
             sparkline.data = []

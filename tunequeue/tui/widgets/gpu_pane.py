@@ -5,11 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 from tunequeue.tui.data import GpuHistory
 from tunequeue.tui.formatting import format_gib
 from tunequeue.tui.text import tr
+from tunequeue.tui.widgets.sparkline import ScaledSparkline
 
 HISTORY_POINTS = 60
 
@@ -20,7 +21,7 @@ class GpuPane(Vertical):
     DEFAULT_CSS = """
     GpuPane { height: auto; border: round $primary 50%; padding: 0 1; }
     GpuPane .gpu-title { text-style: bold; }
-    GpuPane Sparkline { height: 1; margin: 0; }
+    GpuPane ScaledSparkline { height: 1; margin: 0; }
     """
 
     def __init__(self, index: int, *, lang: str = "en") -> None:
@@ -33,9 +34,9 @@ class GpuPane(Vertical):
         """Title, utilisation + sparkline, memory + sparkline, temperature and power."""
         yield Static("", markup=False, classes="gpu-title")
         yield Static("", markup=False, classes="gpu-util")
-        yield Sparkline([], classes="util-history")
+        yield ScaledSparkline(100.0, classes="util-history")
         yield Static("", markup=False, classes="gpu-mem")
-        yield Sparkline([], classes="mem-history")
+        yield ScaledSparkline(1.0, classes="mem-history")
         yield Static("", markup=False, classes="gpu-temp")
 
     def on_mount(self) -> None:
@@ -86,9 +87,9 @@ class GpuPane(Vertical):
         self.query_one(".gpu-mem", Static).update(mem)
         self.query_one(".gpu-temp", Static).update(temp_power)
         samples = self.history.samples[-HISTORY_POINTS:] if self.history else []
-        self.query_one(".util-history", Sparkline).data = [
+        self.query_one(".util-history", ScaledSparkline).data = [
             float(row.get("utilization") or 0) for row in samples
         ]
-        self.query_one(".mem-history", Sparkline).data = [
-            float(row.get("memory_used_mib") or 0) for row in samples
-        ]
+        memory = self.query_one(".mem-history", ScaledSparkline)
+        memory.ceiling = float(samples[-1].get("memory_total_mib") or 1.0) if samples else 1.0
+        memory.data = [float(row.get("memory_used_mib") or 0) for row in samples]

@@ -55,7 +55,8 @@ class ProgressLog:
         }
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        print(f"{step}/{self.total} batches ({record['percentage']:.0f}%)", flush=True)
+        shown = "".join(f" | {k} {v:.4g}" for k, v in metrics.items())
+        print(f"step {step}/{self.total} ({record['percentage']:.0f}%){shown}", flush=True)
 
 
 def _data_names(spec: Any) -> str:

@@ -332,8 +332,8 @@ def run_ppo(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
-                stats["policy"] += float(policy_loss)
-                stats["value"] += float(value_loss)
+                stats["policy"] += float(policy_loss.detach())
+                stats["value"] += float(value_loss.detach())
                 stats["updates"] += 1
         mean_kl = float(kl.sum(-1).mean())
         kl_control.update(mean_kl, rollout_size)

@@ -181,6 +181,8 @@ def _fmt_duration(seconds: float | None) -> str:
 def _gpus_text(job) -> str:
     if job.assigned_gpus:
         return ",".join(str(i) for i in job.assigned_gpus)
+    if job.backend_job_id:
+        return f"{job.requested_gpus} (slurm)"  # Slurm picks the GPUs on its nodes
     if job.is_active or job.is_final:
         return "cpu" if job.started_at else "-"
     return f"{job.requested_gpus}" if job.requested_gpus else "cpu"

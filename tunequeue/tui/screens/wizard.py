@@ -163,7 +163,9 @@ class WizardScreen(Screen["int | None"]):
     WizardScreen #preset-bar Static { width: auto; padding: 0 1 0 0; }
     WizardScreen #preset-select { width: 32; }
     WizardScreen #preview-bar { height: 1; margin-top: 1; }
-    WizardScreen #preview { height: auto; color: $text-muted; border-left: solid $primary-darken-2; }
+    WizardScreen #preview {
+        display: none; height: auto; color: $text-muted; border-left: solid $primary-darken-2;
+    }
     WizardScreen #review-actions { height: 1; margin-top: 1; }
     WizardScreen #review-actions Button { margin-right: 2; }
     WizardScreen .review-block { height: auto; margin-top: 1; }
@@ -367,13 +369,16 @@ class WizardScreen(Screen["int | None"]):
         self.call_after_refresh(self._focus_first)
 
     def _focus_first(self) -> None:
+        """Focus the first shown field of the page (the help pane follows), else its first button."""
         page = self.query_one(f"#page-{PAGES[self.page]}")
-        for widget in page.query("Input, Select, Checkbox, Button"):
-            if widget.display and widget.focusable and widget.visible:
-                ancestors_shown = all(a.display for a in widget.ancestors_with_self if hasattr(a, "display"))
-                if ancestors_shown:
-                    widget.focus()
-                    return
+        for editor in page.query(FieldEditor):
+            if editor.display:
+                editor.editor.focus()
+                return
+        for button in page.query(Button):
+            if button.display and not button.disabled:
+                button.focus()
+                return
 
     def set_status(self, text: str, *, error: bool = False) -> None:
         """One line beside the navigation buttons."""
@@ -712,8 +717,10 @@ class WizardScreen(Screen["int | None"]):
         values = self.collect()
         preview = self.query_one("#preview", Static)
         if not values.get("model_name_or_path") or not values.get("dataset"):
+            preview.display = True
             preview.update(self.t("preview.need"))
             return
+        preview.display = True
         preview.update(self.t("preview.loading"))
         self._render_preview(values, self.lang)
 

@@ -1,0 +1,59 @@
+"""Snapshots of the presets manager and the preset editor at 80×24."""
+
+from __future__ import annotations
+
+from conftest import settle
+from textual.widgets import Input
+
+SIZE = (80, 24)
+
+
+def keys(*pressed: str):
+    """run_before hook: press ``pressed`` one by one, letting the screen settle in between."""
+
+    async def run_before(pilot) -> None:
+        for key in pressed:
+            await pilot.press(key)
+            await settle(pilot)
+        await freeze_cursors(pilot)
+
+    return run_before
+
+
+async def freeze_cursors(pilot) -> None:
+    """Stop the text cursors blinking so that every snapshot catches the same frame."""
+    for widget in pilot.app.screen.query(Input):
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+def test_presets_manager(snap_compare, tq_home, app_factory):
+    assert snap_compare(app_factory(), terminal_size=SIZE, run_before=keys("p", "down", "down", "down"))
+
+
+def test_builtin_edit_refused(snap_compare, tq_home, app_factory):
+    assert snap_compare(app_factory(), terminal_size=SIZE, run_before=keys("p", "e"))
+
+
+def test_delete_confirmation(snap_compare, tq_home, app_factory):
+    from tunequeue.core import presets
+
+    presets.copy_preset("default/sft-lora", "team/mine")
+    assert snap_compare(app_factory(), terminal_size=SIZE, run_before=keys("p", "end", "d"))
+
+
+def test_new_preset_editor(snap_compare, tq_home, app_factory):
+    async def run_before(pilot) -> None:
+        await pilot.press("p")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press(*"team/new-one", "enter")
+        await settle(pilot)
+        await freeze_cursors(pilot)
+
+    assert snap_compare(app_factory(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_presets_manager_chinese(snap_compare, tq_home, app_factory):
+    assert snap_compare(app_factory(lang="zh"), terminal_size=SIZE, run_before=keys("p"))

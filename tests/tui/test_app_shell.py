@@ -45,3 +45,20 @@ async def test_language_switch_relabels_and_is_remembered(tq_home, app_factory, 
         assert reopened.lang == "en"
         assert "Runner: stopped" in str(reopened.screen.query_one("#queue-status").render())
     assert app_factory(lang=None).lang == "en"
+
+
+def test_ui_command_rejects_unknown_language_in_one_line(tq_home, capsys):
+    from tunequeue.cli import main
+
+    assert main(["ui", "--lang", "fr"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --lang 'fr' is not a language tunequeue speaks; use --lang en or --lang zh"]
+
+
+def test_cli_import_loads_no_textual():
+    import subprocess
+    import sys
+
+    code = "import sys, tunequeue.cli; print('textual' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

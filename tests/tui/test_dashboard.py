@@ -186,3 +186,21 @@ async def test_dashboard_of_a_real_training_run_ingested_by_the_runner(tq_home, 
         assert f"loss {losses[-1]:.4g}" in _text(screen, "#dash-stats")
         assert "Finished. Result:" in _text(screen, "#dash-message")
         assert any("done:" in line for line in screen.query_one(LogTail).lines)
+
+
+async def test_task_screen_shows_yaml_and_history(populated_home, app_factory):
+    from tunequeue.tui.screens.job import JobScreen
+
+    app = app_factory(open_job=populated_home.succeeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, JobScreen)
+        assert "task_name: lora-demo" in screen.job.task_yaml
+        events = str(screen.query_one("#job-events").render())
+        assert "queued → starting" in events and "running → succeeded" in events
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)

@@ -12,7 +12,7 @@ from typing import Any
 
 STRINGS: dict[str, dict[str, str]] = {
     # key bindings (footer), by action name
-    "bind.switch_language": {"en": "中文", "zh": "English"},
+    "bind.switch_language": {"en": "中文", "zh": "EN"},
     "bind.quit": {"en": "Quit", "zh": "退出"},
     "bind.new_task": {"en": "New", "zh": "新建"},
     "bind.open_job": {"en": "Open", "zh": "打开"},
@@ -77,7 +77,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "queue.held": {"en": "Job {id} held.", "zh": "任务 {id} 已暂缓。"},
     "queue.released": {"en": "Job {id} released.", "zh": "任务 {id} 已放行。"},
     "queue.priority": {"en": "Job {id} priority {priority}.", "zh": "任务 {id} 优先级 {priority}。"},
-    "queue.submitted": {"en": "Job {id} submitted.", "zh": "任务 {id} 已提交。"},
     "queue.only_queued_edit": {
         "en": "Only queued or held jobs can be edited; press k to clone this one instead.",
         "zh": "只能编辑排队中或暂缓的任务；按 k 克隆此任务。",

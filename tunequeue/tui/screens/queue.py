@@ -433,8 +433,7 @@ class QueueScreen(Screen):
             return
 
         def submitted(job_id: int | None) -> None:
-            if job_id is not None:
-                self.notify(tr("queue.submitted", self.lang, id=job_id))
+            # the wizard reports the new job itself; show it in the table at once
             self.refresh_queue()
 
         self.app.push_screen(WizardScreen(**kwargs), submitted)

@@ -399,6 +399,10 @@ def run_task(spec: Any, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome
     check_model_options(spec)
     for warning in warnings:
         logger.warning("%s", warning)
+    # Seed before the model exists: adapter initialisation draws from the global RNG.
+    from transformers import set_seed
+
+    set_seed(spec.seed)
     stop = StopRequest().install()
     try:
         return workflow(spec, run_dir, stop)

@@ -335,3 +335,16 @@ async def tab_to_id(pilot, widget_id: str, limit: int = 40) -> None:
             return
         await pilot.press("tab")
     raise AssertionError(f"Tab never reached #{widget_id}")
+
+
+async def test_language_switch_rerenders_the_wizard(home):
+    app = make_app(lang="en")
+    async with app.run_test(size=(130, 30)) as pilot:
+        screen = await open_wizard(pilot)
+        assert screen.has_class("-wide"), "the help pane goes beside the form on wide terminals"
+        app.set_language("zh", remember=False)
+        await pilot.pause()
+        assert "新建任务" in str(screen.query_one("#wizard-title").render())
+        hint = str(screen.query_one("#field-task_name").query_one(".field-hint").render())
+        assert "任务名称" in hint
+        assert "任务名称" in str(screen.query_one("#wizard-help").render())

@@ -201,6 +201,7 @@ class WizardScreen(Screen["int | None"]):
         self.lang = "en"
         self._suggested_lr: float | None = None
         self._lr_basis: tuple[Any, Any] | None = None
+        self._help_for: FieldEditor | None = None
         self.last_report: Any = None
 
     # ------------------------------------------------------------------ building
@@ -322,6 +323,8 @@ class WizardScreen(Screen["int | None"]):
             self._relabel_binding(binding_key, self.t(f"bind.{action}"))
         self._update_lora_visibility()
         self.show_page(self.page)
+        if self._help_for is not None and PAGES[self.page] != "review":
+            self.query_one("#wizard-help", Static).update(field_help(self._help_for.info, self.lang))
 
     def _relabel_binding(self, key: str, description: str) -> None:
         import dataclasses
@@ -472,6 +475,7 @@ class WizardScreen(Screen["int | None"]):
 
     def on_field_editor_focused(self, message: FieldEditor.Focused) -> None:
         """Explain the focused field in the help pane."""
+        self._help_for = message.editor
         self.query_one("#wizard-help", Static).update(field_help(message.editor.info, self.lang))
 
     def on_field_editor_changed(self, message: FieldEditor.Changed) -> None:
@@ -655,7 +659,8 @@ class WizardScreen(Screen["int | None"]):
             return
         finally:
             database.conn.close()
-        self.app.notify(message)
+        # The screen underneath (the queue) announces the job; the message is kept for the log.
+        self.log(message)
         self.dismiss(job.id)
 
     @on(Button.Pressed, "#save-preset")

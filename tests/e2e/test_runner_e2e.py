@@ -164,3 +164,25 @@ def test_sweep_makes_one_job_per_combination(home):
     assert len({job.group_id for job in listed}) == 1 and listed[0].group_id
     assert all(job.state.value == "held" for job in listed)
     assert "lora_rank: 16" in listed[1].task_yaml and "learning_rate: 0.0001" in listed[1].task_yaml
+
+
+def test_runner_survives_a_wake_signal_the_moment_it_holds_the_lock(home):
+    import subprocess
+    import sys
+
+    from tunequeue.runner.daemon import wake_runner
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tunequeue", "runner", "start", "--foreground"],
+        env=home.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: home.runner_pid() == proc.pid, interval=0.001, what="lock taken")
+        wake_runner()
+        time.sleep(0.5)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        assert proc.wait(20) == 0

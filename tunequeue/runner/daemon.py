@@ -318,12 +318,16 @@ class Runner:
         """Signal handler: run the next tick now (sent by `submit` so new jobs start without delay)."""
         self.wake_requested = True
 
-    def serve(self) -> None:
-        """Tick until a stop is requested, sleeping ``tick_seconds`` between ticks (woken by SIGUSR1)."""
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT ask for a stop, SIGUSR1 for an immediate tick, SIGHUP is ignored."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGUSR1, self.request_wake)
+
+    def serve(self) -> None:
+        """Tick until a stop is requested, sleeping ``tick_seconds`` between ticks (woken by SIGUSR1)."""
+        self.install_signal_handlers()
         log.info(
             "runner %s started for %s (tick %.2f s)", os.getpid(), paths.home(), self.settings.tick_seconds
         )
@@ -440,10 +444,13 @@ def _configure_logging() -> None:
 
 def serve_foreground() -> None:
     """Run the daemon in this process until SIGTERM/SIGINT (what systemd and the detached start run)."""
+    runner = Runner()
+    # Handlers go in before the lock is visible: a `submit` may send SIGUSR1 the moment it sees our pid.
+    runner.install_signal_handlers()
     lock_fd = acquire_lock()
     try:
         _configure_logging()
-        Runner().serve()
+        runner.serve()
     finally:
         os.close(lock_fd)
 

@@ -87,11 +87,16 @@ def slurm_home(slurm_cluster, tmp_path, monkeypatch) -> SlurmHome:
     if pid is not None and pid > 0:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    # Leave the cluster empty for the next test.
-    subprocess.run(["scancel", "--user", "root"], capture_output=True, timeout=30)
+    # Leave the cluster empty for the next test (a test may have pointed SLURM_CONF elsewhere).
+    cluster_env = {**os.environ, "SLURM_CONF": slurm_cluster}
+    subprocess.run(["scancel", "--user", "root"], capture_output=True, timeout=30, env=cluster_env)
     wait_until(
         lambda: not subprocess.run(
-            ["squeue", "-h", "-t", "PENDING,RUNNING,COMPLETING"], capture_output=True, text=True, timeout=30
+            ["squeue", "-h", "-t", "PENDING,RUNNING,COMPLETING"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=cluster_env,
         ).stdout.strip(),
         timeout=30,
         what="an empty cluster",

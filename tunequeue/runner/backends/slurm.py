@@ -290,7 +290,11 @@ def render_batch_script(request: BatchRequest) -> str:
         return "\n".join(lines) + "\n"
     # Several nodes: one torchrun per node (srun starts them), meeting at a c10d rendezvous on the
     # first node; the port is derived from the job id so two jobs sharing a node never collide.
-    srun = ["srun", f"--nodes={request.nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+    # srun no longer inherits --cpus-per-task from sbatch (Slurm 22.05+): repeat it for the step.
+    srun = [
+        "srun", f"--nodes={request.nodes}", "--ntasks-per-node=1",
+        f"--cpus-per-task={request.cpus_per_task}", "--kill-on-bad-exit=1",
+    ]
     if request.train_command:
         distributed = [*request.train_command, task_file]
     else:

@@ -17,6 +17,10 @@ GPU_HISTORY_SECONDS = 300.0
 RECENT_SAMPLE_SECONDS = 15.0
 LOG_TAIL_BYTES = 32 * 1024
 LOG_MAX_LINES = 400
+DRIVER_SUMMARY_SECONDS = 10.0
+
+# Without a runner there are no samples: ask the driver at most every 10 s, not on every refresh.
+_DRIVER_SUMMARY: dict[str, Any] = {"time": 0.0, "value": None, "key": None}
 
 
 @dataclass
@@ -97,11 +101,21 @@ def gpu_summary(db: Any, now: float) -> GpuSummary:
     if rows:
         busy = sum(1 for row in rows if row.get("job_id") is not None)
         return GpuSummary(len(rows), busy, any(row.get("simulated") for row in rows))
+    key = (os.environ.get("TUNEQUEUE_HOME"), os.environ.get("TUNEQUEUE_SIMULATED_GPUS"))
+    cached = _DRIVER_SUMMARY.get("value")
+    if (
+        cached is not None
+        and _DRIVER_SUMMARY["key"] == key
+        and 0 <= now - _DRIVER_SUMMARY["time"] < DRIVER_SUMMARY_SECONDS
+    ):
+        return cached
     from tunequeue.gpus import read_gpus
 
     snapshot = read_gpus()
     busy = sum(1 for gpu in snapshot.gpus if gpu.processes)
-    return GpuSummary(len(snapshot.gpus), busy, snapshot.simulated, snapshot.error)
+    summary = GpuSummary(len(snapshot.gpus), busy, snapshot.simulated, snapshot.error)
+    _DRIVER_SUMMARY.update(value=summary, time=now, key=key)
+    return summary
 
 
 def _latest_samples(db: Any, now: float) -> list[dict]:

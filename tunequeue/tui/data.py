@@ -159,11 +159,11 @@ def read_log_tail(path: Path, offset: int) -> LogChunk:
     if end < 0:
         return LogChunk([], offset, reset)
     text = data[: end + 1].decode("utf-8", errors="replace")
-    lines = text.splitlines()
+    lines = text[:-1].split("\n")  # not splitlines(): a bare \r is a progress bar redraw, not a line
     if start != offset and lines:
         lines = lines[1:]  # the first line of a tail read is usually cut in the middle
     # carriage returns come from progress bars: keep what the terminal would show last
-    lines = [line.rsplit("\r", 1)[-1] for line in lines]
+    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in lines]
     return LogChunk(lines[-LOG_MAX_LINES:], start + end + 1, reset or offset == 0)
 
 

@@ -163,3 +163,26 @@ async def test_enter_opens_dashboard_and_g_opens_gpus(populated_home, app_factor
         await pilot.press("g")
         await settle(pilot)
         assert isinstance(app.screen, GpusScreen)
+
+
+async def test_edit_and_clone_open_the_wizard_on_the_selected_job(populated_home, app_factory):
+    from tunequeue.tui.screens.wizard import WizardScreen
+
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await _select(pilot, populated_home.running)
+        await pilot.press("e")  # a running job cannot be edited: the screen stays
+        await pilot.pause()
+        assert isinstance(app.screen, QueueScreen)
+        await pilot.press("k")
+        await pilot.pause()
+        assert isinstance(app.screen, WizardScreen)
+        assert app.screen.clone_job_id == populated_home.running
+        await pilot.press("escape")
+        await settle(pilot)
+        await _select(pilot, populated_home.queued)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, WizardScreen)
+        assert app.screen.edit_job_id == populated_home.queued

@@ -55,7 +55,7 @@ def test_rm_then_ppo_with_the_rm_adapter_as_reward_model(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss", ["sigmoid", "orpo", "simpo"])
+@pytest.mark.parametrize("loss", ["sigmoid", "hinge", "ipo", "orpo", "simpo"])
 def test_dpo_losses_train_and_log_rewards(tmp_path, loss):
     run_dir = tmp_path / loss
     extra = {"pref_ftx": 0.5} if loss in ("sigmoid", "simpo") else {}

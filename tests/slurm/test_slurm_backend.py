@@ -13,6 +13,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 from slurm_testkit import wait_until
 
 from tunequeue.jobqueue import jobs, metrics
@@ -154,3 +155,29 @@ def test_unreachable_controller_fails_the_submission_with_one_line(slurm_home, t
         "Slurm refused the job: Batch job submission failed: "
         "Unable to contact slurm controller (connect failure)"
     )
+
+
+@pytest.mark.slow
+def test_real_tiny_training_job_runs_through_slurm(slurm_home, monkeypatch):
+    monkeypatch.delenv("TUNEQUEUE_TRAIN_COMMAND")
+    slurm_home.env.pop("TUNEQUEUE_TRAIN_COMMAND")
+    job_id = slurm_home.submit(
+        "real-tiny",
+        "--gpus",
+        "0",
+        steps=16,
+        cutoff_len=64,
+        per_device_train_batch_size=4,
+        logging_steps=1,
+        save_steps=100,
+    )
+    slurm_home.start_runner()
+    result = slurm_home.cli("wait", str(job_id), "--timeout", "240", timeout=260)
+    job = slurm_home.job(job_id)
+    log_text = (Path(job.run_dir) / "train.log").read_text()
+    assert result.returncode == 0, f"{job.reason}\n{log_text[-3000:]}"
+    assert job.backend_job_id and "-m tunequeue.train" in (Path(job.run_dir) / "slurm-batch.sh").read_text()
+    rows = metrics.get_metrics(slurm_home.db(), job_id)
+    assert rows and rows[-1]["current_steps"] == rows[-1]["total_steps"]
+    assert all(row.get("loss") is not None for row in rows)
+    assert (Path(job.run_dir) / "adapter_model.safetensors").exists()

@@ -186,3 +186,17 @@ def test_runner_survives_a_wake_signal_the_moment_it_holds_the_lock(home):
     finally:
         proc.terminate()
         assert proc.wait(20) == 0
+
+
+def test_stop_with_cancel_jobs_and_logs_follow(home):
+    ids = [home.submit("endless-a", steps=500), home.submit("endless-b", steps=500)]
+    home.cli("runner", "start", check=True)
+    db = home.db()
+    wait_for(lambda: all(jobs.get(db, i).state.value == "running" for i in ids), what="both running")
+    stopped = home.cli("runner", "stop", "--cancel-jobs", check=True)
+    assert "cancelling 2 job(s)" in stopped.stdout and "stopped" in stopped.stdout
+    assert home.runner_pid() is None
+    for job_id in ids:
+        assert jobs.get(db, job_id).state.value == "cancelled"
+    followed = home.cli("logs", str(ids[0]), "-f", timeout=30, check=True).stdout
+    assert "training endless-a" in followed and "SIGTERM: saved checkpoint" in followed

@@ -3,7 +3,9 @@
 Each tick: reap finished jobs (exit recorded by the wrapper, or "lost") → adopt live jobs started by an
 earlier runner (pid + process start time) → sample GPUs (stored every few seconds, old samples pruned)
 → ingest trainer_log.jsonl metrics → schedule queued jobs and launch them. Cancelling jobs get SIGTERM
-(through their wrapper, to the whole group) and SIGKILL after the grace period.
+(through their wrapper, to the whole group) and SIGKILL after the grace period. That is the local
+backend; with ``backend: slurm`` (`tunequeue.runner.backends`) a tick submits jobs with sbatch and
+follows them through squeue/scontrol instead.
 
 Stopping the runner never stops jobs: they run in their own sessions, and the next runner re-adopts
 them. `start_detached` starts ``tunequeue runner start --foreground`` in a new session with output in

@@ -18,6 +18,9 @@ from slurm_testkit import wait_until
 
 from tunequeue.jobqueue import jobs, metrics
 
+# One xdist worker runs every test that uses the cluster: workers would share one munged.
+pytestmark = pytest.mark.xdist_group("slurm-cluster")
+
 FINAL = ("succeeded", "failed", "cancelled")
 
 

@@ -6,47 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from tunequeue.train.callbacks import StopRequest
-from tunequeue.train.data import make_collator, prepare_datasets, uses_packing
-from tunequeue.train.model import (
-    load_model,
-    load_tokenizer,
-    needs_gradient_checkpointing,
-    prepare_for_training,
-    resolve_precision,
-)
-from tunequeue.train.runtime import (
-    TrainOutcome,
-    build_trainer,
-    newest_checkpoint,
-    save_pissa_initial,
-    train_and_save,
-)
-from tunequeue.train.templates import get_template
+from tunequeue.train.runtime import TrainOutcome
+from tunequeue.train.workflows.causal_lm import run_causal_lm
 
 
 def run_pt(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     """Train `spec` with stage pt in `run_dir`, resuming from its newest checkpoint unless overwriting."""
-    tokenizer = load_tokenizer(spec)
-    template = get_template(spec.template, tokenizer)
-    data = prepare_datasets(spec, tokenizer, template, stage="pt")
-    # Pre-training text is packed unless packing is explicitly false (as in LLaMA-Factory).
-    collator = make_collator(tokenizer, packing=uses_packing(spec, "pt"))
-    precision = resolve_precision(spec)
-    model = load_model(spec, precision)
-    checkpointing = needs_gradient_checkpointing(model, spec, precision)
-    model = prepare_for_training(model, spec, gradient_checkpointing=checkpointing)
-    resume_from = None if spec.overwrite_output_dir else newest_checkpoint(run_dir)
-    pissa_init_dir = save_pissa_initial(model, spec, run_dir)
-    trainer = build_trainer(
-        spec, run_dir, model, tokenizer, data, collator, precision, stop, resuming=resume_from is not None
-    )
-    return train_and_save(
-        trainer,
-        spec,
-        run_dir,
-        tokenizer,
-        stop,
-        resume_from=resume_from,
-        pissa_init_dir=pissa_init_dir,
-        num_train_tokens=data.num_train_tokens,
-    )
+    return run_causal_lm(spec, run_dir, stop, stage="pt")

@@ -123,21 +123,10 @@ def show_command(
 
 def _values_from_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(header, values) from a preset YAML (with ``values:``) or a plain mapping of keys."""
-    import yaml
-
-    from tunequeue.core.errors import UserError
     from tunequeue.core.presets import preset_keys
+    from tunequeue.core.yaml_files import read_yaml_mapping
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"file {path} does not exist; give a preset or task YAML.") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "syntax"
-        raise UserError(f"{path} is not valid YAML ({where}); fix that line.") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a mapping of parameter keys to values.")
+    data = read_yaml_mapping(path, expected="a preset or task YAML", keys="parameter keys")
     header = {k: data[k] for k in ("stage", "finetuning_type", "description") if k in data}
     if isinstance(data.get("values"), dict):
         return header, dict(data["values"])

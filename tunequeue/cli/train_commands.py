@@ -14,25 +14,6 @@ from pathlib import Path
 import typer
 
 
-def _read_task(path: Path) -> dict:
-    """Plain mapping of task keys from a YAML file; bad YAML is a one-line `UserError`."""
-    import yaml
-
-    from tunequeue.core.errors import UserError
-
-    if not path.is_file():
-        raise UserError(f"task file {path} does not exist; give the path of a task YAML")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path} is not valid YAML{where}; fix the syntax there") from err
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must be a mapping of task keys (key: value per line)")
-    return data
-
-
 def prepare_manual_run(task_file: Path, run_dir: Path | None = None) -> Path:
     """Validate `task_file`, create (or reuse) the run dir, write the resolved task.yaml; return its path."""
     import time
@@ -40,15 +21,11 @@ def prepare_manual_run(task_file: Path, run_dir: Path | None = None) -> Path:
     import yaml
 
     from tunequeue.core import paths
-    from tunequeue.core.errors import UserError
-    from tunequeue.core.rules import check_task
+    from tunequeue.train.runtime import load_task
 
-    report = check_task(_read_task(task_file))
-    if report.errors or report.spec is None:
-        raise UserError(f"{task_file.name}: {report.errors[0].message('en')}")
-    for warning in report.warnings:
-        typer.echo(f"warning: {warning.message('en')}", err=True)
-    spec = report.spec
+    spec, warnings = load_task(task_file)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if run_dir is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = paths.runs_dir() / f"manual-{stamp}-{spec.task_name}"

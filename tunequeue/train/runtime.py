@@ -51,21 +51,10 @@ class TrainOutcome:
 
 def load_task(path: Path) -> tuple[Any, list[str]]:
     """Read and validate a task YAML into (TaskSpec, warnings); an error is a `UserError` naming the first."""
-    import yaml
-
     from tunequeue.core.rules import check_task
+    from tunequeue.core.yaml_files import read_yaml_mapping
 
-    if not path.is_file():
-        raise UserError(f"task file {path} does not exist; give the path of a task YAML")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path} is not valid YAML{where}; fix the syntax there") from err
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must be a mapping of task keys (key: value per line)")
-    report = check_task(data)
+    report = check_task(read_yaml_mapping(path))
     if report.errors or report.spec is None:
         problem = report.errors[0]
         raise UserError(f"{path.name}: {problem.message('en')}")

@@ -31,20 +31,12 @@ def inference_device(prefer: str = "auto") -> str:
 
 def load_tokenizer_for(model_path: str, adapters: list[str]) -> Any:
     """The tokenizer saved with the last adapter (training saves it there), else the base model's."""
-    from transformers import AutoTokenizer
+    from tunequeue.train.model import load_tokenizer_from
 
     source = model_path
     if adapters and os.path.isfile(os.path.join(adapters[-1], "tokenizer_config.json")):
         source = adapters[-1]
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as err:
-        raise UserError(
-            f"cannot load a tokenizer from {source} ({err}); give a local HF model directory"
-        ) from err
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+    return load_tokenizer_from(source)
 
 
 def load_inference_model(

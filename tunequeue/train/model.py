@@ -189,12 +189,16 @@ def resolve_precision(spec: Any) -> Precision:
 
 
 def load_tokenizer(spec: Any) -> Any:
-    """Load the tokenizer of the local model directory; pad token falls back to eos."""
-    from transformers import AutoTokenizer
-
+    """Load the tokenizer of the task's local model directory; pad token falls back to eos."""
     from tunequeue.train.assets import resolve_model_path
 
-    path = resolve_model_path(spec.model_name_or_path)
+    return load_tokenizer_from(resolve_model_path(spec.model_name_or_path))
+
+
+def load_tokenizer_from(path: str) -> Any:
+    """Load the tokenizer saved in the local directory `path`; pad token falls back to eos."""
+    from transformers import AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as err:

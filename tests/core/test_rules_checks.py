@@ -294,6 +294,51 @@ def test_cross_field_rules(case):
         assert not errors and not warnings, (report.errors, report.warnings)
 
 
+NO_DATASET = {"task_name": "demo", "model_name_or_path": "tunequeue/tiny-llama"}
+DATASET_CASES = {
+    "train_needs_dataset": ({}, "error"),
+    "train_with_dataset_ok": ({"dataset": "demo_alpaca"}, "ok"),
+    "export_only_needs_none": ({"do_train": False, "export_dir": "/tmp/out"}, "ok"),
+    "export_with_dataset_ok": ({"do_train": False, "export_dir": "/tmp/out", "dataset": "demo_alpaca"}, "ok"),
+    "train_and_export_needs_dataset": ({"export_dir": "/tmp/out"}, "error"),
+    "eval_needs_dataset": ({"do_train": False, "do_eval": True, "val_size": 0.1}, "error"),
+    "eval_with_dataset_ok": (
+        {"do_train": False, "do_eval": True, "val_size": 0.1, "dataset": "demo_alpaca"},
+        "ok",
+    ),
+    "predict_needs_dataset": (
+        {"do_train": False, "do_predict": True, "predict_with_generate": True},
+        "error",
+    ),
+    "explicit_none_needs_dataset": ({"dataset": None}, "error"),
+    "empty_string_is_a_field_error": ({"dataset": ""}, "error"),
+}
+
+
+@pytest.mark.parametrize(("overrides", "level"), DATASET_CASES.values(), ids=DATASET_CASES.keys())
+def test_dataset_is_required_unless_the_task_only_exports(overrides, level):
+    report = check_task({**NO_DATASET, **overrides})
+    errors = report.errors_for("dataset")
+    if level == "ok":
+        assert report.ok, report.errors
+        assert report.spec is not None and report.spec.dataset == overrides.get("dataset")
+    else:
+        assert len(errors) == 1 and report.spec is None, report.errors
+        assert errors[0].message("en") != errors[0].message("zh")
+
+
+def test_missing_dataset_is_no_error_in_partial_mode():
+    assert check_task({"do_train": True, "lora_rank": 8}, partial=True).ok
+
+
+def test_nnodes_over_one_needs_the_slurm_backend():
+    refused = _check(nnodes=2).errors_for("nnodes")
+    assert refused and "Slurm runner backend" in refused[0].message("en")
+    assert "Slurm" in refused[0].message("zh")
+    assert _check(nnodes=2).spec is None
+    assert check_task({**BASE, "nnodes": 2}, multi_node=True).ok
+
+
 def test_cross_field_rules_still_run_when_a_field_is_bad():
     report = _check(learning_rate=1.0, finetuning_type="full", quantization_bit=4)
     assert report.errors_for("learning_rate") and report.errors_for("quantization_bit")

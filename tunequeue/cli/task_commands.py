@@ -239,7 +239,7 @@ def dataset_problems(spec: Any) -> list[Any]:
     from tunequeue.core.errors import UserError
     from tunequeue.core.rules import Problem, check_dataset_fits_stage
 
-    if spec is None:
+    if spec is None or not spec.dataset:
         return []
     try:
         entries = dataset_entries(spec.dataset, spec.dataset_dir)

@@ -132,7 +132,7 @@ def estimate_total_steps(num_examples: int, spec: TaskSpec) -> int:
     """
     n = max(int(num_examples), 0)
     if spec.max_samples is not None:
-        datasets = max(len([d for d in spec.dataset.split(",") if d.strip()]), 1)
+        datasets = max(len([d for d in (spec.dataset or "").split(",") if d.strip()]), 1)
         n = min(n, spec.max_samples * datasets)
     if isinstance(spec.val_size, int) and not isinstance(spec.val_size, bool):
         n -= spec.val_size
@@ -456,8 +456,10 @@ def _cross_field(
     if spec.nnodes != 1 and not multi_node:
         err(
             "nnodes",
-            f"this version runs a task on one machine; set nnodes to 1 (got {spec.nnodes})",
-            f"当前版本仅支持单机；请把nnodes设为1（当前为{spec.nnodes}）",
+            f"nnodes {spec.nnodes} needs the Slurm runner backend (`tunequeue runner start --backend "
+            "slurm`); the local runner uses one machine, so set nnodes to 1",
+            f"nnodes为{spec.nnodes}时需使用Slurm调度后端（`tunequeue runner start --backend slurm`）；"
+            "本地调度器只用一台机器，请把nnodes设为1",
         )
     if host_gpus is not None:
         if spec.compute_type in ("bf16", "pure_bf16"):
@@ -575,6 +577,23 @@ def _step_warnings(spec: TaskSpec, num_examples: int) -> list[Problem]:
     return problems
 
 
+def _missing_dataset(task: TaskSpec | Mapping[str, Any]) -> Problem | None:
+    """The error of a task without ``dataset`` that needs data: every kind but export (see job_kinds)."""
+    if isinstance(task, TaskSpec):
+        do_train, export_dir = task.do_train, task.export_dir
+    else:
+        do_train, export_dir = task.get("do_train", True), task.get("export_dir")
+    if not do_train and export_dir:
+        return None
+    return Problem(
+        "dataset",
+        "dataset is required for training, evaluation and prediction (only an export task, do_train "
+        "false with export_dir, needs none): set it to names in dataset_info.json",
+        "训练、评估和预测任务必须填写dataset（只有导出任务，即do_train为false且设置了export_dir，"
+        "才无需数据集）：请填写dataset_info.json中的名称",
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------------
@@ -652,6 +671,11 @@ def check_task(
             probe = None
     else:
         probe = spec
+
+    if not partial and "dataset" not in field_problems and not data.get("dataset"):
+        dataset_problem = _missing_dataset(probe if probe is not None else candidate)
+        if dataset_problem is not None:
+            errors.append(dataset_problem)
 
     if probe is not None:
         cross_errors, cross_warnings = _cross_field(

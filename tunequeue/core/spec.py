@@ -136,10 +136,11 @@ class BasicInfo(_Group):
     stage: Literal["pt", "sft", "rm", "ppo", "dpo", "kto"] = param(
         "sft", en="Training objective.", zh="训练阶段。", choices_help=STAGE_HELP
     )
-    dataset: str = param(
-        ...,
-        en="Training data: names in dataset_info.json, comma separated.",
-        zh="训练数据集，逗号分隔（dataset_info.json中的名称）。",
+    dataset: Optional[str] = param(
+        None,
+        en="Data to train, evaluate or predict on: names in dataset_info.json, comma separated "
+        "(not needed by an export-only task).",
+        zh="训练、评估或预测所用数据集，逗号分隔（dataset_info.json中的名称；仅导出的任务无需填写）。",
         min_length=1,
         rec_en="Use data that fits the stage (pairs for rm/dpo, kto_tag for kto).",
         rec_zh="选择与训练阶段相符的数据（rm/dpo用偏好对，kto需kto_tag）。",
@@ -176,8 +177,8 @@ class TaskConfig(_Group):
     )
     nnodes: int = param(
         1,
-        en="Machines per task; this version runs on one machine.",
-        zh="单任务使用的节点数；当前版本仅支持单机。",
+        en="Machines per task; more than 1 needs the Slurm runner backend (the local runner uses one).",
+        zh="单任务使用的节点数；大于1时需使用Slurm调度后端（本地调度器只用一台机器）。",
         ge=1,
         tq=True,
     )

@@ -95,3 +95,26 @@ def test_task_kinds():
     assert task_kind({"do_train": False, "do_eval": True}) == "eval"
     with pytest.raises(UserError):
         task_kind({"do_train": False})
+
+
+def test_do_sample_is_a_task_key_and_older_files_keep_it_in_extra():
+    from transformers import AutoTokenizer
+
+    from tunequeue.core.spec import TaskSpec
+    from tunequeue.train.assets import bundled_model_dir
+    from tunequeue.train.evaluate import generation_settings
+
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_dir()))
+    base = {"task_name": "p", "model_name_or_path": "tunequeue/tiny-llama", "dataset": "demo_alpaca"}
+
+    def settings(**keys):
+        return generation_settings(TaskSpec.from_mapping({**base, **keys}), tokenizer)
+
+    greedy = settings()
+    assert greedy["do_sample"] is False and greedy["temperature"] is None and greedy["top_p"] is None
+    sampled = settings(do_sample=True, temperature=0.5, top_p=0.9)
+    assert sampled["do_sample"] is True and (sampled["temperature"], sampled["top_p"]) == (0.5, 0.9)
+    assert settings(do_sample=True, temperature=0)["do_sample"] is False  # temperature 0 is greedy
+    assert settings(extra={"do_sample": True})["do_sample"] is True  # a task file from before the key
+    assert settings(extra={"do_sample": False})["do_sample"] is False
+    assert settings(do_sample=False, extra={"do_sample": True})["do_sample"] is False  # the key wins

@@ -998,6 +998,11 @@ class EvalPredictSettings(_Group):
     max_new_tokens: int = param(
         1024, en="Max tokens generated per answer.", zh="每个回答最多生成的token数。", ge=1
     )
+    do_sample: bool = param(
+        False,
+        en="Sample answers using temperature and top_p; off = greedy decoding (same answer every run).",
+        zh="生成回答时按temperature和top_p采样；关闭则贪心解码，每次结果相同。",
+    )
     temperature: float = param(0.95, en="Sampling temperature.", zh="采样温度。", ge=0)
     top_p: float = param(0.7, en="Nucleus sampling probability mass.", zh="核采样概率阈值。", gt=0, le=1)
 

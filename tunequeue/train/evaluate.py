@@ -5,10 +5,10 @@ Data: ``eval_dataset`` when set, else ``dataset`` (names in dataset_info.json), 
 - eval (``do_train: false``, ``do_eval: true``): mean next-token loss over the answers →
   ``eval_results.json`` ({"eval_loss", "eval_samples", "eval_perplexity"}).
 - predict (``do_train: false``, ``do_predict: true``): with ``predict_with_generate`` every prompt is
-  answered with ``generate`` (``max_new_tokens``, ``top_p``, ``temperature``, ``do_sample`` — the last
-  in ``extra``, default on as in LLaMA-Factory; temperature 0 means greedy) and compared with the
-  reference answer: ``generated_predictions.jsonl`` (one {"prompt", "predict", "label"} per line) and
-  ``predict_results.json`` (``predict_bleu-4``, ``predict_rouge-1/2/l`` in percent; see
+  answered with ``generate`` (``max_new_tokens``, ``top_p``, ``temperature``, ``do_sample`` — off by
+  default; older task files keep it in ``extra``, which is still read; temperature 0 means greedy)
+  and compared with the reference answer: ``generated_predictions.jsonl`` (one {"prompt", "predict",
+  "label"} per line) and ``predict_results.json`` (``predict_bleu-4``, ``predict_rouge-1/2/l`` in percent; see
   `tunequeue.train.metrics_text`). Without it, the loss is reported as ``predict_loss``.
 
 Both write progress lines to ``trainer_log.jsonl`` (current_steps = batches done) so the queue and
@@ -160,7 +160,7 @@ def run_eval(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
 
 def generation_settings(spec: Any, tokenizer: Any) -> dict[str, Any]:
     """Keyword arguments for `generate` from the task's generation settings."""
-    do_sample = bool((spec.extra or {}).get("do_sample", True)) and spec.temperature > 0
+    do_sample = sampling_requested(spec) and spec.temperature > 0
     settings: dict[str, Any] = {
         "max_new_tokens": spec.max_new_tokens,
         "do_sample": do_sample,
@@ -172,6 +172,15 @@ def generation_settings(spec: Any, tokenizer: Any) -> dict[str, Any]:
     else:
         settings.update(top_p=None, temperature=None, top_k=None)
     return settings
+
+
+def sampling_requested(spec: Any) -> bool:
+    """The task's ``do_sample``; a task file that does not set it may carry it in ``extra`` (older files)."""
+    if "do_sample" not in getattr(spec, "model_fields_set", set()):
+        legacy = (getattr(spec, "extra", None) or {}).get("do_sample")
+        if legacy is not None:
+            return bool(legacy)
+    return bool(getattr(spec, "do_sample", False))
 
 
 def _stop_ids(tokenizer: Any) -> list[int]:

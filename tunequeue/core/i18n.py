@@ -12,6 +12,7 @@ with ``zh`` → Chinese, else English.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 LANGUAGES = ("en", "zh")
@@ -86,13 +87,21 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
+def lookup(key: str, lang: str, strings: Mapping[str, Mapping[str, str]] = STRINGS) -> str | None:
+    """The unformatted ``lang`` text of ``key`` in ``strings``; English when there is no Chinese; None
+    when ``strings`` lacks the key (a screen's own table falls back to this module's this way)."""
+    entry = strings.get(key)
+    if entry is None:
+        return None
+    return entry.get(lang) or entry["en"]
+
+
 def t(key: str, lang: str = "en", **fmt: Any) -> str:
     """The ``lang`` text of ``key`` formatted with ``fmt``; English when there is no Chinese; the key
     itself when unknown (so a missing string shows up plainly instead of crashing a screen)."""
-    entry = STRINGS.get(key)
-    if entry is None:
+    text = lookup(key, lang)
+    if text is None:
         return key
-    text = entry.get(lang) or entry["en"]
     return text.format(**fmt) if fmt else text
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from tunequeue.core.i18n import lookup
+
 STRINGS: dict[str, dict[str, str]] = {
     # key bindings (footer), by action name
     "bind.switch_language": {"en": "中文", "zh": "EN"},
@@ -165,25 +167,12 @@ STRINGS: dict[str, dict[str, str]] = {
 
 def tr(key: str, lang: str, default: str | None = None, **fmt: Any) -> str:
     """Return the `lang` text of `key` formatted with `fmt`; fall back to core i18n, then `default`."""
-    entry = STRINGS.get(key)
-    if entry is not None:
-        text = entry.get(lang) or entry["en"]
-    else:
-        text = _core_text(key, lang)
-        if text is None:
-            text = default if default is not None else key
+    text = lookup(key, lang, STRINGS)
+    if text is None:
+        text = lookup(key, lang)
+    if text is None:
+        text = default if default is not None else key
     return text.format(**fmt) if fmt else text
-
-
-def _core_text(key: str, lang: str) -> str | None:
-    try:
-        from tunequeue.core import i18n
-    except ImportError:
-        return None
-    strings = getattr(i18n, "STRINGS", {})
-    if key not in strings:
-        return None
-    return i18n.t(key, lang)
 
 
 def state_label(state: str, lang: str) -> str:

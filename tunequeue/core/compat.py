@@ -257,6 +257,24 @@ def _task_name_from(output_dir: Any, path: Path) -> str:
     return "imported"
 
 
+def _finish_import(
+    values: dict[str, Any], extra: dict[str, Any], path: Path, warnings: list[str]
+) -> dict[str, Any]:
+    """The imported `values` with a task_name first and the unused keys of `extra` kept under ``extra``.
+
+    A task without model_name_or_path is a `UserError`; keeping `extra` adds a warning naming its keys.
+    """
+    if "model_name_or_path" not in values:
+        raise UserError(f"{path} has no model_name_or_path; add the base model to fine-tune.")
+    values = {"task_name": _task_name_from(values.get("output_dir"), path), **values}
+    if extra:
+        values["extra"] = extra
+        warnings.append(
+            "kept but not used by tunequeue (exported again unchanged): " + ", ".join(sorted(extra))
+        )
+    return values
+
+
 def _spec_api():
     from tunequeue.core import spec
 
@@ -449,16 +467,7 @@ def _import_lf(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[s
     if not values.get("dataset") and values.get("eval_dataset") and not values.get("do_train"):
         values["dataset"] = values["eval_dataset"]
         warnings.append("no dataset for this evaluate/predict task; dataset is set to its eval_dataset")
-    if "model_name_or_path" not in values:
-        raise UserError(f"{path} has no model_name_or_path; add the base model to fine-tune.")
-
-    values = {"task_name": _task_name_from(values.get("output_dir"), path), **values}
-    if extra:
-        values["extra"] = extra
-        warnings.append(
-            "kept but not used by tunequeue (exported again unchanged): " + ", ".join(sorted(extra))
-        )
-    return values, warnings
+    return _finish_import(values, extra, path, warnings), warnings
 
 
 # --- Firefly ---------------------------------------------------------------------------------------
@@ -591,15 +600,7 @@ def _import_firefly(data: dict[str, Any], path: Path) -> ImportResult:
     if values["finetuning_type"] == "lora":
         for key, default in FIREFLY_DEFAULTS.items():
             values.setdefault(key, default)
-    if "model_name_or_path" not in values:
-        raise UserError(f"{path} has no model_name_or_path; add the base model to fine-tune.")
-    values = {"task_name": _task_name_from(values.get("output_dir"), path), **values}
-    if extra:
-        values["extra"] = extra
-        warnings.append(
-            "kept but not used by tunequeue (exported again unchanged): " + ", ".join(sorted(extra))
-        )
-    return ImportResult(values, warnings, "firefly", datasets)
+    return ImportResult(_finish_import(values, extra, path, warnings), warnings, "firefly", datasets)
 
 
 # --- writing ---------------------------------------------------------------------------------------

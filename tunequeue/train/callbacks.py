@@ -53,8 +53,11 @@ class TrainerLogCallback(TrainerCallback):
         if state.is_world_process_zero and not self.resuming and self.path.exists():
             self.path.unlink()
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Nothing to do per step; logging happens in `on_log`."""
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        """Also log the last step, so a run shorter than logging_steps still reports its loss."""
+        if state.max_steps and state.global_step >= state.max_steps:
+            control.should_log = True
+        return control
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
         """Append one record for this log event (training or evaluation)."""

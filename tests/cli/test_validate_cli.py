@@ -137,3 +137,14 @@ def test_import_hygiene():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_shipped_tiny_example_is_valid(monkeypatch, tmp_path):
+    """The README's example task validates with no error."""
+    from pathlib import Path
+
+    from tunequeue.cli import main
+
+    monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
+    example = Path(__file__).resolve().parents[2] / "examples" / "tiny-lora-sft.yaml"
+    assert main(["validate", str(example)]) == 0

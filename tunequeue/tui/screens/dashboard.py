@@ -11,12 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from tunequeue.tui.data import DashboardData, GpuHistory, load_dashboard
@@ -30,13 +27,14 @@ from tunequeue.tui.formatting import (
     state_of,
 )
 from tunequeue.tui.messages import LanguageChanged
+from tunequeue.tui.polling import PollingScreen
 from tunequeue.tui.text import localize_bindings, state_label, tr
 from tunequeue.tui.widgets.gpu_pane import GpuPane
 from tunequeue.tui.widgets.log_tail import LogTail
 from tunequeue.tui.widgets.loss_chart import LossChart
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(PollingScreen):
     """Live view of one job."""
 
     DEFAULT_CSS = """
@@ -62,40 +60,12 @@ class DashboardScreen(Screen):
         Binding("q", "quit", "Quit"),
     ]
 
-    class Loaded(Message):
-        """A fresh read of the job."""
-
-        def __init__(self, data: DashboardData) -> None:
-            super().__init__()
-            self.data = data
-
-    class LoadFailed(Message):
-        """The job could not be read this time."""
-
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
-
-    class ActionDone(Message):
-        """A job action finished."""
-
-        def __init__(self, text: str, error: bool = False) -> None:
-            super().__init__()
-            self.text = text
-            self.error = error
-
     def __init__(self, job_id: int) -> None:
         super().__init__()
         self.job_id = job_id
         self.data: DashboardData | None = None
-        self._loading = False
         self._log_offset = 0
         self._pane_indices: list[int] = []
-
-    @property
-    def lang(self) -> str:
-        """The app's current language."""
-        return getattr(self.app, "lang", "en")
 
     def compose(self) -> ComposeResult:
         """Header, progress, stats, message, chart + GPU panes, log tail, footer."""
@@ -115,44 +85,25 @@ class DashboardScreen(Screen):
         """Read the job now and then once a second."""
         localize_bindings(self, self.lang)
         self.query_one("#dash-header", Static).update(tr("dash.title", self.lang, id=self.job_id, name=""))
-        self.refresh_job()
-        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.refresh_job)
+        self.refresh_data()
+        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.refresh_data)
 
     # ---- reading ---------------------------------------------------------------------------
 
-    def refresh_job(self) -> None:
-        """Start a background read unless the previous one still runs."""
-        if self._loading:
-            return
-        self._loading = True
-        self._load(self._log_offset, self.app.clock())
+    def refresh_data(self) -> None:
+        """Start a background read of the job unless the previous one still runs."""
+        log_offset, now, job_id = self._log_offset, self.app.clock(), self.job_id
+        self.start_read(lambda db: load_dashboard(db, job_id, log_offset, now))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="dashboard-load")
-    def _load(self, log_offset: int, now: float) -> None:
-        from tunequeue.jobqueue.db import open_db
-
-        try:
-            db = open_db()
-            try:
-                data = load_dashboard(db, self.job_id, log_offset, now)
-            finally:
-                db.conn.close()
-        except Exception as error:  # noqa: BLE001 - shown on screen; the next tick retries
-            self.post_message(self.LoadFailed(str(error)))
-            return
-        self.post_message(self.Loaded(data))
-
-    def on_dashboard_screen_loaded(self, message: Loaded) -> None:
+    def show_data(self, data: DashboardData) -> None:
         """Show a fresh read."""
-        self._loading = False
-        self.data = message.data
-        self._log_offset = message.data.log.offset
-        self._render_all(new_log=message.data)
+        self.data = data
+        self._log_offset = data.log.offset
+        self._render_all(new_log=data)
 
-    def on_dashboard_screen_load_failed(self, message: LoadFailed) -> None:
+    def show_load_error(self, error: str) -> None:
         """Say why the job cannot be read; keep what is shown."""
-        self._loading = False
-        self._show_message(Text(tr("queue.db_error", self.lang, error=message.error), style="red"))
+        self._show_message(Text(tr("queue.db_error", self.lang, error=error), style="red"))
 
     # ---- rendering -------------------------------------------------------------------------
 
@@ -312,42 +263,28 @@ class DashboardScreen(Screen):
         name = self.data.job.name if self.data and self.data.job else ""
         question = tr("queue.confirm_cancel", self.lang, id=self.job_id, name=name)
 
+        job_id, lang = self.job_id, self.lang
+
+        def cancel(db: Any) -> str:
+            from tunequeue.jobqueue import jobs
+
+            jobs.request_cancel(db, job_id)
+            return tr("queue.cancelled", lang, id=job_id)
+
         def answered(yes: bool | None) -> None:
             if yes:
-                self._act("cancel")
+                self.run_action(cancel)
 
         self.app.push_screen(ConfirmDialog(question), answered)
 
     def action_retry_job(self) -> None:
         """Queue this failed or cancelled job again."""
-        self._act("retry")
+        job_id, lang = self.job_id, self.lang
 
-    @work(thread=True, exit_on_error=False, group="dashboard-action")
-    def _act(self, what: str) -> None:
-        from tunequeue.core.errors import UserError
-        from tunequeue.jobqueue import jobs
-        from tunequeue.jobqueue.db import open_db
+        def retry(db: Any) -> str:
+            from tunequeue.jobqueue import jobs
 
-        try:
-            db = open_db()
-            try:
-                if what == "cancel":
-                    jobs.request_cancel(db, self.job_id)
-                    text = tr("queue.cancelled", self.lang, id=self.job_id)
-                else:
-                    job = jobs.retry(db, self.job_id)
-                    text = tr("queue.retried", self.lang, id=self.job_id, attempt=job.attempt)
-            finally:
-                db.conn.close()
-        except UserError as error:
-            self.post_message(self.ActionDone(error.message, error=True))
-            return
-        except Exception as error:  # noqa: BLE001 - e.g. database locked too long
-            self.post_message(self.ActionDone(str(error), error=True))
-            return
-        self.post_message(self.ActionDone(text))
+            job = jobs.retry(db, job_id)
+            return tr("queue.retried", lang, id=job_id, attempt=job.attempt)
 
-    def on_dashboard_screen_action_done(self, message: ActionDone) -> None:
-        """Report the result; a retried job starts a fresh log view."""
-        self.notify(message.text, severity="error" if message.error else "information")
-        self.refresh_job()
+        self.run_action(retry)

@@ -15,8 +15,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from tunequeue.tui.data import GpuSummary, QueueData, RunnerInfo, load_queue
@@ -30,6 +28,7 @@ from tunequeue.tui.formatting import (
     state_of,
 )
 from tunequeue.tui.messages import LanguageChanged
+from tunequeue.tui.polling import PollingScreen
 from tunequeue.tui.text import localize_bindings, state_label, tr
 
 FILTERS: dict[str, set[str] | None] = {
@@ -43,7 +42,7 @@ COLUMNS = ("id", "name", "state", "gpus", "progress", "loss", "time")
 COLUMN_WIDTHS = {"id": 4, "name": 20, "state": 10, "gpus": 5, "progress": 5, "loss": 7, "time": 13}
 
 
-class QueueScreen(Screen):
+class QueueScreen(PollingScreen):
     """Jobs of this home, newest first, with the runner and GPU status above them."""
 
     DEFAULT_CSS = """
@@ -74,39 +73,11 @@ class QueueScreen(Screen):
         Binding("q", "quit", "Quit"),
     ]
 
-    class Loaded(Message):
-        """A fresh read of the queue."""
-
-        def __init__(self, data: QueueData) -> None:
-            super().__init__()
-            self.data = data
-
-    class LoadFailed(Message):
-        """The queue could not be read (e.g. the database is locked for longer than the timeout)."""
-
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
-
-    class ActionDone(Message):
-        """A job action finished: a message to show, and whether it was an error."""
-
-        def __init__(self, text: str, error: bool = False) -> None:
-            super().__init__()
-            self.text = text
-            self.error = error
-
     def __init__(self) -> None:
         super().__init__()
         self.filter_name = "all"
         self.data: QueueData | None = None
-        self._loading = False
         self._row_keys: list[str] = []
-
-    @property
-    def lang(self) -> str:
-        """The app's current language."""
-        return getattr(self.app, "lang", "en")
 
     def compose(self) -> ComposeResult:
         """Status line, job table, detail line of the selected job, footer."""
@@ -120,12 +91,12 @@ class QueueScreen(Screen):
         """Set up columns, read the queue now and then once a second."""
         self._setup_columns()
         localize_bindings(self, self.lang)
-        self.refresh_queue()
-        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.refresh_queue)
+        self.refresh_data()
+        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.refresh_data)
 
     def on_screen_resume(self) -> None:
         """Coming back from another screen: show the latest state at once."""
-        self.refresh_queue()
+        self.refresh_data()
 
     def _setup_columns(self) -> None:
         table = self.query_one("#jobs", DataTable)
@@ -136,38 +107,19 @@ class QueueScreen(Screen):
 
     # ---- reading ---------------------------------------------------------------------------
 
-    def refresh_queue(self) -> None:
-        """Start a background read of the queue unless one is still running."""
-        if self._loading:
-            return
-        self._loading = True
-        self._load(self.app.clock())
+    def refresh_data(self) -> None:
+        """Start a background read of the queue unless the previous one still runs."""
+        now = self.app.clock()
+        self.start_read(lambda db: load_queue(db, now))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="queue-load")
-    def _load(self, now: float) -> None:
-        from tunequeue.jobqueue.db import open_db
-
-        try:
-            db = open_db()
-            try:
-                data = load_queue(db, now)
-            finally:
-                db.conn.close()
-        except Exception as error:  # noqa: BLE001 - shown in the status line, the next tick retries
-            self.post_message(self.LoadFailed(str(error)))
-            return
-        self.post_message(self.Loaded(data))
-
-    def on_queue_screen_loaded(self, message: Loaded) -> None:
+    def show_data(self, data: QueueData) -> None:
         """Show a fresh read."""
-        self._loading = False
-        self.data = message.data
+        self.data = data
         self._render_all()
 
-    def on_queue_screen_load_failed(self, message: LoadFailed) -> None:
+    def show_load_error(self, error: str) -> None:
         """Say why the queue cannot be read; keep the last table."""
-        self._loading = False
-        self.query_one("#queue-status", Static).update(tr("queue.db_error", self.lang, error=message.error))
+        self.query_one("#queue-status", Static).update(tr("queue.db_error", self.lang, error=error))
 
     # ---- rendering -------------------------------------------------------------------------
 
@@ -361,7 +313,7 @@ class QueueScreen(Screen):
             again = jobs.retry(db, job.id)
             return tr("queue.retried", self.lang, id=job.id, attempt=again.attempt)
 
-        self._run_action(retry)
+        self.run_action(retry)
 
     def action_toggle_hold(self) -> None:
         """Hold a queued job, or release a held one."""
@@ -379,7 +331,7 @@ class QueueScreen(Screen):
             jobs.hold(db, job.id)
             return tr("queue.held", self.lang, id=job.id)
 
-        self._run_action(toggle)
+        self.run_action(toggle)
 
     def _change_priority(self, delta: int) -> None:
         job = self._require_job()
@@ -394,7 +346,7 @@ class QueueScreen(Screen):
             priority = getattr(updated, "priority", current.priority + delta)
             return tr("queue.priority", self.lang, id=job.id, priority=priority)
 
-        self._run_action(change)
+        self.run_action(change)
 
     def action_priority_up(self) -> None:
         """Raise the selected job's priority by one (higher starts first)."""
@@ -434,7 +386,7 @@ class QueueScreen(Screen):
 
         def submitted(job_id: int | None) -> None:
             # the wizard reports the new job itself; show it in the table at once
-            self.refresh_queue()
+            self.refresh_data()
 
         self.app.push_screen(WizardScreen(**kwargs), submitted)
 
@@ -492,33 +444,6 @@ class QueueScreen(Screen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._run_action(change)
+                self.run_action(change)
 
         self.app.push_screen(ConfirmDialog(question), answered)
-
-    def _run_action(self, change: Callable[[Any], str]) -> None:
-        self._act(change)
-
-    @work(thread=True, exit_on_error=False, group="queue-action")
-    def _act(self, change: Callable[[Any], str]) -> None:
-        from tunequeue.core.errors import UserError
-        from tunequeue.jobqueue.db import open_db
-
-        try:
-            db = open_db()
-            try:
-                text = change(db)
-            finally:
-                db.conn.close()
-        except UserError as error:
-            self.post_message(self.ActionDone(error.message, error=True))
-            return
-        except Exception as error:  # noqa: BLE001 - e.g. database locked too long: say so, keep running
-            self.post_message(self.ActionDone(str(error), error=True))
-            return
-        self.post_message(self.ActionDone(text))
-
-    def on_queue_screen_action_done(self, message: ActionDone) -> None:
-        """Report the result of an action and show its effect at once."""
-        self.notify(message.text, severity="error" if message.error else "information")
-        self.refresh_queue()

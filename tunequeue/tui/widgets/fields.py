@@ -148,6 +148,19 @@ def field_help(info: Any, lang: str) -> str:
     return "\n".join(lines)
 
 
+class _EditorMessage(Message):
+    """A message about one `FieldEditor` row, which is its `control`."""
+
+    def __init__(self, editor: FieldEditor) -> None:
+        super().__init__()
+        self.editor = editor
+
+    @property
+    def control(self) -> FieldEditor:
+        """The row the message is about."""
+        return self.editor
+
+
 class FieldEditor(Widget):
     """One generated row editing one task key."""
 
@@ -170,29 +183,11 @@ class FieldEditor(Widget):
     FieldEditor:focus-within .field-label { text-style: bold; color: $accent; }
     """
 
-    class Changed(Message):
+    class Changed(_EditorMessage):
         """The user changed the value (posted after the row re-checked itself)."""
 
-        def __init__(self, editor: FieldEditor) -> None:
-            super().__init__()
-            self.editor = editor
-
-        @property
-        def control(self) -> FieldEditor:
-            """The row that changed."""
-            return self.editor
-
-    class Focused(Message):
+    class Focused(_EditorMessage):
         """The row's editor got focus (the help pane follows it)."""
-
-        def __init__(self, editor: FieldEditor) -> None:
-            super().__init__()
-            self.editor = editor
-
-        @property
-        def control(self) -> FieldEditor:
-            """The row that got focus."""
-            return self.editor
 
     def __init__(self, info: Any, value: Any = None, *, lang: str = "en") -> None:
         """Build a row for ``info`` holding ``value``."""

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from tq_cli_testkit import wait_for
 
 from tunequeue.jobqueue import jobs, metrics
 

@@ -11,7 +11,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import wait_for
+from tq_cli_testkit import wait_for
 
 from tunequeue.jobqueue import jobs, metrics
 

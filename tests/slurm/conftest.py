@@ -7,10 +7,8 @@ the tests that need it are skipped with a message saying how to install it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -83,10 +81,7 @@ def slurm_home(slurm_cluster, tmp_path, monkeypatch) -> SlurmHome:
         monkeypatch.setenv(key, value)
     home = SlurmHome(root, {**os.environ, **settings})
     yield home
-    pid = home.runner_pid()
-    if pid is not None and pid > 0:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    home.kill_runner()
     # Leave the cluster empty for the next test (a test may have pointed SLURM_CONF elsewhere).
     cluster_env = {**os.environ, "SLURM_CONF": slurm_cluster}
     subprocess.run(["scancel", "--user", "root"], capture_output=True, timeout=30, env=cluster_env)

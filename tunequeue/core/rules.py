@@ -587,10 +587,9 @@ def _missing_dataset(task: TaskSpec | Mapping[str, Any]) -> Problem | None:
         return None
     return Problem(
         "dataset",
-        "dataset is required for training, evaluation and prediction (only an export task, do_train "
-        "false with export_dir, needs none): set it to names in dataset_info.json",
-        "训练、评估和预测任务必须填写dataset（只有导出任务，即do_train为false且设置了export_dir，"
-        "才无需数据集）：请填写dataset_info.json中的名称",
+        "dataset is required unless the task only exports (do_train false, export_dir set); "
+        "set it to names in dataset_info.json",
+        "除仅导出的任务（do_train为false且设置export_dir）外都必须填写dataset；请填写dataset_info.json中的名称",
     )
 
 

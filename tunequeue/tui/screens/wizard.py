@@ -28,7 +28,7 @@ from textual.widgets import Button, ContentSwitcher, Footer, Input, Select, Stat
 
 from tunequeue.core.errors import UserError
 from tunequeue.tui.dialogs import TextPrompt
-from tunequeue.tui.widgets.fields import FieldEditor, field_help, params_of_group
+from tunequeue.tui.widgets.fields import FieldEditor, field_help, params_of_group, word
 
 STEPS = ("basic", "task", "hyper", "lora", "other")
 PAGES = (*STEPS, "review")
@@ -461,6 +461,12 @@ class WizardScreen(Screen["int | None"]):
                     editors[problem.key].set_problem(error=problem.message(self.lang))
                     if problem.key not in bad:
                         bad.append(problem.key)
+        if "dataset" in editors and "dataset" not in bad:
+            # dataset has no default, yet every task but an export-only one needs it: the whole task tells
+            whole = _check(self.collect(), partial=False)
+            if whole is not None and whole.errors_for("dataset"):
+                editors["dataset"].set_problem(error=word("need_value", self.lang))
+                bad.append("dataset")
         return bad
 
     def _method_and_stage(self) -> tuple[Any, Any]:

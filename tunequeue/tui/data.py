@@ -1,5 +1,8 @@
 """What the queue, dashboard and GPUs screens show, read from the queue database and run files.
 
+For a job on a Slurm cluster the queue and dashboard reads also carry Slurm's view of it
+(`tunequeue.tui.cluster.ClusterInfo`, from RUN_DIR/slurm.json).
+
 Plain functions without Textual: each screen calls one of them from a thread worker with its own
 SQLite connection, and turns the returned snapshot into widgets on the main thread. They never write.
 """
@@ -12,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tunequeue.tui.cluster import ClusterInfo, read_cluster_info
 
 GPU_HISTORY_SECONDS = 300.0
 RECENT_SAMPLE_SECONDS = 15.0
@@ -49,6 +54,7 @@ class QueueData:
     metrics: dict[int, dict]
     runner: RunnerInfo
     gpus: GpuSummary
+    cluster: dict[int, ClusterInfo] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,6 +91,7 @@ class DashboardData:
     gpus: list[GpuHistory]
     log: LogChunk
     output_dir: str | None = None
+    cluster: ClusterInfo | None = None
 
 
 def runner_info() -> RunnerInfo:
@@ -134,7 +141,8 @@ def load_queue(db: Any, now: float) -> QueueData:
     all_jobs = jobs.list_jobs(db)
     all_jobs.sort(key=lambda job: job.id, reverse=True)
     latest = metrics.latest_metrics(db, [job.id for job in all_jobs]) if all_jobs else {}
-    return QueueData(all_jobs, latest, runner_info(), gpu_summary(db, now))
+    cluster = {job.id: info for job in all_jobs if (info := read_cluster_info(job)) is not None}
+    return QueueData(all_jobs, latest, runner_info(), gpu_summary(db, now), cluster)
 
 
 def read_log_tail(path: Path, offset: int) -> LogChunk:
@@ -217,7 +225,9 @@ def load_dashboard(db: Any, job_id: int, log_offset: int, now: float) -> Dashboa
         return DashboardData(None, [], [], LogChunk([], 0))
     rows = metrics.get_metrics(db, job_id)
     log = read_log_tail(Path(job.run_dir) / "train.log", log_offset) if job.run_dir else LogChunk([], 0)
-    return DashboardData(job, rows, gpu_histories(db, job, now), log, output_dir_of(job))
+    return DashboardData(
+        job, rows, gpu_histories(db, job, now), log, output_dir_of(job), read_cluster_info(job)
+    )
 
 
 @dataclass

@@ -3,7 +3,9 @@
 Once a second a thread worker reads the job, its metrics and GPU samples with its own SQLite
 connection and the new lines of train.log, and posts `DashboardScreen.Loaded`; a read never starts
 while the previous one runs. A failed job shows its exit code, reason and log tail; a finished job its
-whole history and where the result was saved.
+whole history and where the result was saved. A job on a Slurm cluster shows its Slurm job id, state
+or pending reason, node list and exit status; its GPUs are not this machine's, so instead of GPU
+panes (NVML data of local GPUs) a note says so.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, ProgressBar, Static
 
+from tunequeue.tui.cluster import ClusterInfo, cluster_line, gpu_note
+from tunequeue.tui.cluster import text as cluster_text
 from tunequeue.tui.data import DashboardData, GpuHistory, load_dashboard
 from tunequeue.tui.formatting import (
     STATE_STYLES,
@@ -49,6 +53,9 @@ class DashboardScreen(PollingScreen):
     DashboardScreen #dash-middle { height: 1fr; }
     DashboardScreen #gpu-panes { width: 28; height: 1fr; }
     DashboardScreen #gpu-panes.no-gpus { display: none; }
+    DashboardScreen #gpu-cluster-note { width: 28; height: 1fr; padding: 0 1; display: none; }
+    DashboardScreen #gpu-cluster-note { color: $text-muted; }
+    DashboardScreen #gpu-cluster-note.shown { display: block; }
     """
 
     BINDINGS = [
@@ -78,6 +85,7 @@ class DashboardScreen(PollingScreen):
         with Horizontal(id="dash-middle"):
             yield LossChart(id="loss-chart", lang=self.lang)
             yield VerticalScroll(id="gpu-panes", classes="no-gpus")
+            yield Static("", markup=False, id="gpu-cluster-note")
         yield LogTail(id="log-tail")
         yield Footer()
 
@@ -118,19 +126,21 @@ class DashboardScreen(PollingScreen):
             self._show_message(None)
             return
         state = state_of(job)
-        self.query_one("#dash-header", Static).update(self._header_text(job, state))
+        self.query_one("#dash-header", Static).update(self._header_text(job, state, data.cluster))
         latest = data.metrics[-1] if data.metrics else None
         self._render_progress(job, state, latest)
         self.query_one("#dash-stats", Static).update(self._stats_text(data.metrics))
-        self._show_message(self._message_text(job, state, data))
+        self._show_message(self._with_cluster_line(self._message_text(job, state, data), data.cluster))
         self.query_one(LossChart).show_metrics(data.metrics)
-        self._render_gpus(data.gpus)
+        self._render_gpus(data.gpus, data.cluster)
         if new_log is not None:
             self.query_one(LogTail).add_chunk(new_log.log, tr("dash.no_log", lang))
 
-    def _header_text(self, job: Any, state: str) -> Text:
+    def _header_text(self, job: Any, state: str, cluster: ClusterInfo | None) -> Text:
         lang = self.lang
-        if job.assigned_gpus:
+        if cluster is not None:
+            gpus = cluster_text("cluster.job", lang, id=cluster.job_id)
+        elif job.assigned_gpus:
             gpus = tr("dash.gpus", lang, list=",".join(str(i) for i in job.assigned_gpus))
         elif job.requested_gpus == 0 or job.started_at:
             gpus = tr("dash.cpu", lang)
@@ -209,12 +219,25 @@ class DashboardScreen(PollingScreen):
             return Text(tr("dash.succeeded", lang, path=path), style="green")
         return None
 
+    def _with_cluster_line(self, message: Text | None, cluster: ClusterInfo | None) -> Text | None:
+        """Add the Slurm job id, state or pending reason, node list and exit status of a cluster job."""
+        if cluster is None:
+            return message
+        line = Text(cluster_line(cluster, self.lang), style="cyan")
+        if message is None:
+            return line
+        return Text.assemble(message, "\n", line)
+
     def _show_message(self, text: Text | None) -> None:
         message = self.query_one("#dash-message", Static)
         message.update(text or "")
         message.set_class(text is not None, "shown")
 
-    def _render_gpus(self, histories: list[GpuHistory]) -> None:
+    def _render_gpus(self, histories: list[GpuHistory], cluster: ClusterInfo | None) -> None:
+        note = self.query_one("#gpu-cluster-note", Static)
+        show_note = cluster is not None and not histories
+        note.update(gpu_note(cluster, self.lang) if show_note else "")
+        note.set_class(show_note, "shown")
         container = self.query_one("#gpu-panes", VerticalScroll)
         indices = [history.index for history in histories]
         if indices != self._pane_indices:

@@ -3,7 +3,8 @@
 Once a second a thread worker reads the queue with its own SQLite connection and posts a
 `QueueScreen.Loaded` message; the table is updated in place so the cursor stays on its job. Actions
 (cancel, retry, delete, hold, priority) run in a thread worker too and report through a notification;
-cancel and delete ask first.
+cancel and delete ask first. The detail line of a job on a Slurm cluster adds its Slurm job id, state or
+pending reason, node list and exit status.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
+from tunequeue.tui.cluster import cluster_line
 from tunequeue.tui.data import GpuSummary, QueueData, RunnerInfo, load_queue
 from tunequeue.tui.formatting import (
     STATE_STYLES,
@@ -211,6 +213,9 @@ class QueueScreen(PollingScreen):
             text.append("  " + tr("queue.failed_because", lang, code=code, reason=job.reason or "-"), "red")
         elif state in ("succeeded", "running", "starting") and job.run_dir:
             text.append(f"  {short_path(job.run_dir)}")
+        cluster = self.data.cluster.get(job.id) if self.data is not None else None
+        if cluster is not None:
+            text.append("  " + cluster_line(cluster, lang), "cyan")
         detail.update(text)
 
     @on(DataTable.RowHighlighted, "#jobs")

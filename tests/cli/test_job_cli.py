@@ -92,3 +92,24 @@ def test_job_commands_happy_path(home, capsys):
     assert code == 0 and '"simulated": true' in out
     code, out, _ = _run(capsys, "runner", "status")
     assert code == 0 and "not running" in out
+
+
+def test_submit_refuses_a_name_still_queued_or_running(home, capsys):
+    task = _task(home)
+    code, out, _ = _run(capsys, "submit", task)
+    assert code == 0 and out.startswith("job 1 ok queued")
+    _one_line_error(capsys, "submit", task, contains="job 1 (queued) already has task_name 'ok'")
+    code, out, _ = _run(capsys, "submit", task, "--name", "ok-2")
+    assert code == 0 and out.startswith("job 2 ok-2 queued")
+    # A sweep whose second job's name is taken queues none of its jobs.
+    code, _, _ = _run(capsys, "submit", task, "--name", "sw-s2")
+    assert code == 0
+    sweep = ("--name", "sw", "--sweep", "learning_rate=1e-4,5e-5")
+    _one_line_error(capsys, "submit", task, *sweep, contains="sw-s2")
+    assert [job.name for job in jobs.list_jobs(open_db())] == ["ok", "ok-2", "sw-s2"]
+    db = open_db()
+    jobs.claim(db, 1, [0], ["GPU-sim-0"])
+    _one_line_error(capsys, "submit", task, contains="job 1 (starting)")
+    jobs.finish(db, 1, exit_code=0)
+    code, out, _ = _run(capsys, "submit", task)
+    assert code == 0 and out.startswith("job 4 ok queued")

@@ -179,11 +179,11 @@ def test_retry_starts_a_new_attempt_in_the_same_run_dir(db):
     start(db, job.id)
     assert jobs.events(db, job.id)[-1]["attempt"] == 2
 
-    cancelled = submit(db)
+    cancelled = submit(db, name="cancelled")
     jobs.request_cancel(db, cancelled.id)
     assert jobs.retry(db, cancelled.id).state == JobState.QUEUED
 
-    running = start(db, submit(db).id)
+    running = start(db, submit(db, name="running").id)
     with pytest.raises(InvalidTransition, match="only failed or cancelled jobs can be retried"):
         jobs.retry(db, running.id)
 
@@ -234,7 +234,7 @@ def test_hold_and_release(db):
     assert (held.state, held.reason) == (JobState.HELD, "Held")
     assert jobs.claim(db, job.id, [0], ["GPU-0"]) is None
     assert jobs.release(db, job.id).state == JobState.QUEUED
-    assert submit(db, hold=True).state == JobState.HELD
+    assert submit(db, name="held", hold=True).state == JobState.HELD
 
 
 def test_priority_changes_scheduling_order_without_an_event(db):
@@ -250,7 +250,7 @@ def test_priority_changes_scheduling_order_without_an_event(db):
 
 
 def test_wait_reasons_only_touch_queued_jobs(db):
-    queued, running = submit(db), start(db, submit(db).id)
+    queued, running = submit(db, name="queued"), start(db, submit(db, name="running").id)
     jobs.set_wait_reason(db, queued.id, "Resources (needs 2 GPUs, 1 free)")
     jobs.set_wait_reasons(db, {running.id: "Priority"})
     assert jobs.get(db, queued.id).reason == "Resources (needs 2 GPUs, 1 free)"
@@ -351,7 +351,7 @@ def _open_and_submit(db_path, home, results):
 
     os.environ["TUNEQUEUE_HOME"] = home
     db = queue_db.open_db(db_path)
-    results.put(jobs.submit(db, task_yaml="stage: sft\n", name="racer").id)
+    results.put(jobs.submit(db, task_yaml="stage: sft\n", name=f"racer-{os.getpid()}").id)
 
 
 def test_processes_creating_the_database_at_once_migrate_it_once(tmp_path, home):
@@ -399,3 +399,42 @@ def test_update_task_keeps_an_existing_run_dir(db, home):
     jobs.retry(db, job.id)
     renamed = jobs.update_task(db, job.id, job.task_yaml, name="second")
     assert renamed.name == "second" and renamed.run_dir == job.run_dir
+
+
+def test_a_name_is_unique_among_waiting_and_active_jobs_of_its_namespace(db):
+    queued = submit(db, name="same")
+    refusal = f"job {queued.id} \\(queued\\) already has task_name 'same'.*pick another task_name"
+    with pytest.raises(UserError, match=refusal):
+        submit(db, name="same")
+    jobs.hold(db, queued.id)
+    with pytest.raises(UserError, match="\\(held\\)"):
+        submit(db, name="same")
+    jobs.release(db, queued.id)
+    start(db, queued.id)
+    with pytest.raises(UserError, match="\\(running\\)"):
+        submit(db, name="same", hold=True)
+    other_namespace = submit(db, name="same", namespace="team-b")
+    assert other_namespace.namespace == "team-b"
+    assert len(jobs.list_jobs(db)) == 2
+
+    jobs.finish(db, queued.id, exit_code=0)
+    rerun = submit(db, name="same")
+    assert rerun.run_dir != queued.run_dir
+
+
+def test_edit_and_retry_respect_name_uniqueness(db):
+    edited = submit(db, name="edited")
+    taken = submit(db, name="taken")
+    assert jobs.update_task(db, edited.id, "stage: pt\n", name="edited").name == "edited"
+    with pytest.raises(UserError, match=f"job {taken.id} \\(queued\\) already has task_name 'taken'"):
+        jobs.update_task(db, edited.id, "stage: pt\n", name="taken")
+    moved = jobs.update_task(db, edited.id, "stage: pt\n", name="taken", namespace="team-b")
+    assert (moved.namespace, moved.name) == ("team-b", "taken")
+
+    failed = start(db, submit(db, name="flaky").id)
+    jobs.finish(db, failed.id, exit_code=1)
+    again = submit(db, name="flaky")
+    with pytest.raises(UserError, match=f"job {again.id} \\(queued\\) already has task_name 'flaky'"):
+        jobs.retry(db, failed.id)
+    jobs.request_cancel(db, again.id)
+    assert jobs.retry(db, failed.id).state == JobState.QUEUED

@@ -20,7 +20,7 @@ def db(tmp_path, monkeypatch):
 
 def make_job_in(db, state: JobState) -> int:
     """Bring a fresh job to ``state`` through the public API only."""
-    job = jobs.submit(db, task_yaml="stage: sft\n", name="job", hold=state == JobState.HELD)
+    job = jobs.submit(db, task_yaml="stage: sft\n", name=f"job-{state.value}", hold=state == JobState.HELD)
     if state in (JobState.QUEUED, JobState.HELD):
         return job.id
     if state == JobState.CANCELLED:

@@ -348,3 +348,34 @@ async def test_language_switch_rerenders_the_wizard(home):
         hint = str(screen.query_one("#field-task_name").query_one(".field-hint").render())
         assert "任务名称" in hint
         assert "任务名称" in str(screen.query_one("#wizard-help").render())
+
+
+async def test_a_name_still_queued_is_refused_and_an_edit_keeps_its_own(home):
+    database = jobdb.open_db()
+    task = {"task_name": "taken", "model_name_or_path": "tunequeue/tiny-llama", "dataset": "demo_alpaca"}
+    job = jobs.submit(database, task_yaml=yaml.safe_dump(task), name="taken")
+    database.conn.close()
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_wizard(pilot)
+        await fill_basic(pilot, "taken")
+        for _ in range(5):
+            await next_page(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is screen
+        status = str(screen.query_one("#wizard-status").render())
+        assert f"job {job.id} (queued) already has task_name 'taken'" in status
+        assert [j.id for j in queued_jobs()] == [job.id]
+
+        results = []
+        app.pop_screen()
+        app.push_screen(WizardScreen(edit_job_id=job.id), results.append)
+        await pilot.pause()
+        for _ in range(5):
+            await next_page(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert results == [job.id]
+    assert [(j.id, j.name) for j in queued_jobs()] == [(job.id, "taken")]
+

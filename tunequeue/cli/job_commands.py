@@ -137,6 +137,8 @@ def submit_file(
         prepared.append(report.spec)
     group_id = uuid.uuid4().hex[:12] if sweep else None
     db = _db()
+    for spec in prepared:  # refuse a taken name before queueing any job of a sweep
+        jobs.check_name_free(db, spec.namespace, spec.task_name)
     created = []
     for spec in prepared:
         created.append(

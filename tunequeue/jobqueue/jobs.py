@@ -300,6 +300,28 @@ def _check_name(name: str) -> None:
         )
 
 
+def _check_name_free(
+    conn: sqlite3.Connection, namespace: str, name: str, except_job: int | None = None
+) -> None:
+    """Refuse a name that a waiting or active job of the namespace has (finished jobs free theirs)."""
+    row = conn.execute(
+        "SELECT id, state FROM jobs WHERE state IN ('queued', 'held', 'starting', 'running', 'cancelling') "
+        "AND namespace = ? AND name = ? AND id IS NOT ? LIMIT 1",
+        (namespace, name, except_job),
+    ).fetchone()
+    if row is not None:
+        job_id, state = row
+        raise UserError(
+            f"job {job_id} ({state}) already has task_name {name!r} in namespace {namespace!r}; "
+            f"pick another task_name (or --name), or cancel/delete job {job_id} or let it finish"
+        )
+
+
+def check_name_free(db: sqlite_utils.Database, namespace: str, name: str) -> None:
+    """Raise `UserError` when a queued, held or active job already has ``(namespace, name)``."""
+    _check_name_free(db.conn, namespace, name)
+
+
 def submit(
     db: sqlite_utils.Database,
     *,
@@ -316,7 +338,10 @@ def submit(
     preset_ref: str | None = None,
     group_id: str | None = None,
 ) -> Job:
-    """Queue a new job (held when ``hold``) and return it. Writes no files; the runner creates the run dir."""
+    """Queue a new job (held when ``hold``) and return it. Writes no files; the runner creates the run dir.
+
+    ``(namespace, name)`` must not belong to a queued, held or active job (a finished job's name is free).
+    """
     _check_name(name)
     if kind not in JOB_KINDS:
         raise UserError(f"job kind {kind!r} is unknown; use one of {', '.join(JOB_KINDS)}")
@@ -330,6 +355,7 @@ def submit(
     state = JobState.HELD if hold else JobState.QUEUED
     now = time.time()
     with write_txn(db) as conn:
+        _check_name_free(conn, namespace, name)
         for dep in dependencies:
             if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (dep,)).fetchone() is None:
                 raise UserError(f"no job {dep} to wait for; `tunequeue ls` lists job ids")
@@ -509,9 +535,14 @@ def request_cancel(db: sqlite_utils.Database, job_id: int) -> Job:
 
 
 def retry(db: sqlite_utils.Database, job_id: int) -> Job:
-    """Queue a failed or cancelled job again as a new attempt; its run dir (and checkpoints) are kept."""
+    """Queue a failed or cancelled job again as a new attempt; its run dir (and checkpoints) are kept.
+
+    Refused while another queued, held or active job has the same namespace and name.
+    """
     with write_txn(db) as conn:
         job = _fetch(conn, job_id)
+        if job.state in FINAL_STATES:
+            _check_name_free(conn, job.namespace, job.name, except_job=job_id)
         return _apply_transition(
             conn,
             job_id,
@@ -576,11 +607,13 @@ def update_task(
     task_yaml: str,
     name: str | None = None,
     *,
+    namespace: str | None = None,
     gpus: int | None = None,
     vram_gib: float | None = None,
     allow_share: bool | None = None,
 ) -> Job:
-    """Replace the task of a queued or held job (edited in the wizard); optionally its name and resources.
+    """Replace the task of a queued or held job (edited in the wizard); optionally its name, namespace
+    and resources. The job may keep its own name; another waiting or active job's name is refused.
 
     The run dir follows a new name only while it does not exist yet (a retried job keeps its checkpoints).
     Not a state change: no event.
@@ -596,6 +629,10 @@ def update_task(
                 f"job {job_id} is {job.state.value}; only queued or held jobs can be edited"
             )
         changes: dict[str, Any] = {"task_yaml": task_yaml, "updated_at": time.time()}
+        new_namespace = job.namespace if namespace is None else namespace
+        _check_name_free(conn, new_namespace, job.name if name is None else name, except_job=job_id)
+        if new_namespace != job.namespace:
+            changes["namespace"] = new_namespace
         if name is not None and name != job.name:
             changes["name"] = name
             if not Path(job.run_dir).exists():

@@ -645,7 +645,7 @@ class WizardScreen(Screen["int | None"]):
         try:
             if self.edit_job_id is not None:
                 job = jobs.update_task(
-                    database, self.edit_job_id, task_yaml, name=spec.task_name,
+                    database, self.edit_job_id, task_yaml, name=spec.task_name, namespace=spec.namespace,
                     gpus=int(spec.gpu_count) * int(spec.nnodes),
                 )
                 message = self.t("updated", id=job.id)

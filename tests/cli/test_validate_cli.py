@@ -76,6 +76,27 @@ def test_cutoff_beyond_model_context_warns(tmp_path, capsys):
         assert "estimated peak VRAM per GPU" in out
 
 
+def test_missing_chat_template_warns_until_template_is_set(tmp_path, capsys):
+    model = tmp_path / "plain-model"
+    model.mkdir()
+    (model / "tokenizer_config.json").write_text('{"eos_token": "</s>"}', encoding="utf-8")
+    task = GOOD.replace("tunequeue/tiny-llama", str(model))
+    assert main(["validate", _write(tmp_path, task)]) == 0
+    out = capsys.readouterr().out
+    assert f"the tokenizer in {model} has no chat template" in out and "set template" in out
+    assert main(["validate", _write(tmp_path, task), "--json", "--lang", "zh"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    assert any(w["key"] == "template" and "对话模板" in w["message"] for w in warnings)
+
+    assert main(["validate", _write(tmp_path, task + "template: llama3\n")]) == 0
+    assert "chat template" not in capsys.readouterr().out
+    (model / "chat_template.jinja").write_text("{{ messages }}", encoding="utf-8")
+    assert main(["validate", _write(tmp_path, task)]) == 0
+    assert "chat template" not in capsys.readouterr().out
+    assert main(["validate", _write(tmp_path, GOOD)]) == 0  # the bundled tiny model has one
+    assert "chat template" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [

@@ -10,10 +10,12 @@ from tunequeue.core.errors import UserError
 from tunequeue.core.rules import (
     Problem,
     ValidationReport,
+    check_chat_template,
     check_dataset_fits_stage,
     check_task,
     effective_batch,
     estimate_total_steps,
+    local_model_dir,
     suggested_learning_rate,
 )
 from tunequeue.core.spec import TaskSpec
@@ -407,3 +409,29 @@ def test_report_helpers():
     assert good.to_dict()["task"]["task_name"] == "demo"
     assert Problem("k", "en text", "中文").message("zh") == "中文"
     assert isinstance(good, ValidationReport)
+
+
+def test_chat_template_rule_reads_the_model_dir(tmp_path):
+    from tunequeue.core.paths import DATA_DIR
+
+    model = tmp_path / "model"
+    model.mkdir()
+    assert local_model_dir(str(model)) == model
+    assert local_model_dir(str(model / "config.json")) is None
+    (model / "config.json").write_text("{}", encoding="utf-8")
+    assert local_model_dir(str(model / "config.json")) == model
+    assert local_model_dir("tunequeue/tiny-llama") == DATA_DIR / "tiny-llama"
+    assert local_model_dir("org/hub-model") is None
+
+    [warning] = check_chat_template(None, model)  # no tokenizer files at all
+    assert warning.key == "template" and "set template" in warning.message("en")
+    assert "对话模板" in warning.message("zh")
+    (model / "tokenizer_config.json").write_text('{"chat_template": ""}', encoding="utf-8")
+    assert check_chat_template("auto", model) == [warning]
+    assert check_chat_template("llama3", model) == []
+    assert check_chat_template(None, None) == []
+    (model / "tokenizer_config.json").write_text('{"chat_template": "{{ x }}"}', encoding="utf-8")
+    assert check_chat_template(None, model) == []
+    (model / "tokenizer_config.json").unlink()
+    (model / "chat_template.jinja").write_text("{{ x }}", encoding="utf-8")
+    assert check_chat_template(None, model) == []

@@ -379,3 +379,18 @@ async def test_a_name_still_queued_is_refused_and_an_edit_keeps_its_own(home):
         assert results == [job.id]
     assert [(j.id, j.name) for j in queued_jobs()] == [(job.id, "taken")]
 
+
+async def test_review_warns_when_the_model_has_no_chat_template(home, tmp_path):
+    model = tmp_path / "plain-model"
+    model.mkdir()
+    (model / "tokenizer_config.json").write_text("{}", encoding="utf-8")
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_wizard(pilot)
+        await fill_basic(pilot, "no-template")
+        await type_into(pilot, "model_name_or_path", str(model))
+        for _ in range(5):
+            await next_page(pilot)
+        assert page_of(screen) == "review"
+        warnings = str(screen.query_one("#review-warnings").render())
+        assert "has no chat template" in warnings and "set template" in warnings

@@ -168,12 +168,15 @@ def validate_command(
     """Check a task file: show the resolved task, warnings, errors and VRAM estimate; exit 2 on errors."""
     from tunequeue.cli.output import print_json
     from tunequeue.core import i18n
-    from tunequeue.core.rules import check_task
+    from tunequeue.core.rules import check_chat_template, check_task, local_model_dir
 
     language = _language(lang)
     data, import_warnings = load_task_mapping(file)
     model_config = _model_config(data.get("model_name_or_path"))
     report = check_task(data, model_config=model_config, host_gpus=_host_gpus())
+    if report.spec is not None:
+        model_dir = local_model_dir(report.spec.model_name_or_path)
+        report.warnings.extend(check_chat_template(report.spec.template, model_dir))
     problems = dataset_problems(report.spec)
     if problems:
         report.errors.extend(problems)

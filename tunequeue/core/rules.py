@@ -3,8 +3,8 @@
 `check_task` turns a plain mapping of task keys into a `ValidationReport`: the resolved `TaskSpec` (when
 there are no errors), the *errors* (the task cannot be queued) and the *warnings* (allowed, but shown).
 Every `Problem` is one sentence in English and Chinese that says what to change. Rules that need files
-(dataset columns, a tokenizer's chat template) live elsewhere; `check_dataset_fits_stage` is the
-dataset-vs-stage rule for callers that have read dataset_info.json.
+are separate functions for callers that have them: `check_dataset_fits_stage` (dataset-vs-stage, from
+dataset_info.json) and `check_chat_template` (a local model's tokenizer files).
 
 Also here: the learning-rate suggestion per method and stage, the effective batch and the estimate of
 total optimizer steps used by the wizard and by the step-count warnings.
@@ -13,9 +13,11 @@ total optimizer steps used by the wizard and by the step-count warnings.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -197,6 +199,54 @@ def check_dataset_fits_stage(
                 )
             )
     return problems
+
+
+def local_model_dir(model_name_or_path: Any) -> Path | None:
+    """The local directory of a model reference (``tunequeue/tiny-llama``, a directory or its config.json).
+
+    None for anything else (a hub ID, a missing path): checks that read model files then skip.
+    """
+    from tunequeue.core.estimate import TINY_MODEL_ALIAS
+    from tunequeue.core.paths import DATA_DIR
+
+    if not isinstance(model_name_or_path, str) or not model_name_or_path:
+        return None
+    if model_name_or_path == TINY_MODEL_ALIAS:
+        candidate = DATA_DIR / "tiny-llama"
+    else:
+        candidate = Path(model_name_or_path).expanduser()
+        if candidate.is_file():
+            candidate = candidate.parent
+    return candidate if candidate.is_dir() else None
+
+
+def has_chat_template(model_dir: Path) -> bool:
+    """Whether the tokenizer in ``model_dir`` ships a chat template (chat_template.jinja or in its config)."""
+    if (model_dir / "chat_template.jinja").is_file():
+        return True
+    try:
+        config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and bool(config.get("chat_template"))
+
+
+def check_chat_template(template: str | None, model_dir: Path | None) -> list[Problem]:
+    """Warn (§2.7 rule 2) when ``template`` is unset or ``auto`` and the tokenizer has no chat template.
+
+    Nothing when the model directory is unknown (not a local model).
+    """
+    if template not in (None, "", "auto") or model_dir is None or has_chat_template(model_dir):
+        return []
+    return [
+        Problem(
+            "template",
+            f"the tokenizer in {model_dir} has no chat template, so training would stop; set template "
+            "to the model family's format (e.g. llama3, qwen)",
+            f"{model_dir}中的分词器没有对话模板，训练将无法进行；请将template设为模型系列对应的格式"
+            "（如llama3、qwen）",
+        )
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------

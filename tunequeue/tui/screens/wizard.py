@@ -565,6 +565,11 @@ class WizardScreen(Screen["int | None"]):
         """Check the whole task and show its YAML, errors, warnings and the VRAM estimate."""
         values = self.collect()
         report = _check(values, partial=False)
+        if report is not None and report.spec is not None:
+            from tunequeue.core.rules import check_chat_template, local_model_dir
+
+            model_dir = local_model_dir(report.spec.model_name_or_path)
+            report.warnings.extend(check_chat_template(report.spec.template, model_dir))
         self.last_report = report
         errors = [] if report is None else report.errors
         warnings = [] if report is None else report.warnings

@@ -136,7 +136,7 @@ EXPECTED_DEFAULTS = {
     "do_eval": False,
     "do_predict": False,
     "predict_with_generate": False,
-    "do_sample": False,
+    "do_sample": True,
     "eval_strategy": "no",
     "eval_steps": None,
     "per_device_eval_batch_size": 1,

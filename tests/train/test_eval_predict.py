@@ -110,7 +110,9 @@ def test_do_sample_is_a_task_key_and_older_files_keep_it_in_extra():
     def settings(**keys):
         return generation_settings(TaskSpec.from_mapping({**base, **keys}), tokenizer)
 
-    greedy = settings()
+    default = settings()
+    assert default["do_sample"] is True and (default["temperature"], default["top_p"]) == (0.95, 0.7)
+    greedy = settings(do_sample=False)
     assert greedy["do_sample"] is False and greedy["temperature"] is None and greedy["top_p"] is None
     sampled = settings(do_sample=True, temperature=0.5, top_p=0.9)
     assert sampled["do_sample"] is True and (sampled["temperature"], sampled["top_p"]) == (0.5, 0.9)

@@ -999,8 +999,8 @@ class EvalPredictSettings(_Group):
         1024, en="Max tokens generated per answer.", zh="每个回答最多生成的token数。", ge=1
     )
     do_sample: bool = param(
-        False,
-        en="Sample answers using temperature and top_p; off = greedy decoding (same answer every run).",
+        True,
+        en="Sample answers using temperature and top_p (LLaMA-Factory's default); off = greedy decoding.",
         zh="生成回答时按temperature和top_p采样；关闭则贪心解码，每次结果相同。",
     )
     temperature: float = param(0.95, en="Sampling temperature.", zh="采样温度。", ge=0)

@@ -5,10 +5,11 @@ Data: ``eval_dataset`` when set, else ``dataset`` (names in dataset_info.json), 
 - eval (``do_train: false``, ``do_eval: true``): mean next-token loss over the answers →
   ``eval_results.json`` ({"eval_loss", "eval_samples", "eval_perplexity"}).
 - predict (``do_train: false``, ``do_predict: true``): with ``predict_with_generate`` every prompt is
-  answered with ``generate`` (``max_new_tokens``, ``top_p``, ``temperature``, ``do_sample`` — off by
-  default; older task files keep it in ``extra``, which is still read; temperature 0 means greedy)
-  and compared with the reference answer: ``generated_predictions.jsonl`` (one {"prompt", "predict",
-  "label"} per line) and ``predict_results.json`` (``predict_bleu-4``, ``predict_rouge-1/2/l`` in percent; see
+  answered with ``generate`` (``max_new_tokens``, ``top_p``, ``temperature``, ``do_sample`` — on by
+  default, as in LLaMA-Factory; older task files keep it in ``extra``, which is still read; temperature 0
+  means greedy) and compared with the reference answer: ``generated_predictions.jsonl`` (one {"prompt",
+  "predict", "label"} per line) and ``predict_results.json`` (``predict_bleu-4``, ``predict_rouge-1/2/l`` in
+  percent; see
   `tunequeue.train.metrics_text`). Without it, the loss is reported as ``predict_loss``.
 
 Both write progress lines to ``trainer_log.jsonl`` (current_steps = batches done) so the queue and

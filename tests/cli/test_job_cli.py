@@ -52,6 +52,8 @@ def test_bad_submit_inputs_queue_nothing(home, capsys):
     )
     _one_line_error(capsys, "submit", _task(home), "--after", "99", contains="99")
     _one_line_error(capsys, "submit", _task(home), "--gpus", "-1", contains="--gpus")
+    _one_line_error(capsys, "submit", _task(home, dataset="demo_alpacca"), contains="demo_alpaca")
+    _one_line_error(capsys, "submit", _task(home, stage="dpo"), contains="ranking")
     assert jobs.list_jobs(open_db()) == []
 
 

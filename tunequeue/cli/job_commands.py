@@ -42,11 +42,13 @@ def load_task(path: Path) -> tuple[dict[str, Any], list[str]]:
 
 
 def check(data: dict[str, Any], source: str):
-    """Validate a task mapping; raise `UserError` with the first error (one line) when it has any."""
-    from tunequeue.core.rules import check_task
+    """Preflight a task mapping (keys, model, datasets); raise `UserError` with the first error, one line."""
+    from tunequeue.cli.task_commands import host_gpus
+    from tunequeue.core.validate import preflight
     from tunequeue.runner.backends import multi_node_allowed
 
-    report = check_task(data, multi_node=multi_node_allowed())
+    on_cluster = multi_node_allowed()  # a cluster's GPUs are not this machine's
+    report = preflight(data, host_gpus=None if on_cluster else host_gpus(), multi_node=on_cluster).report
     if report.errors:
         first = report.errors[0]
         more = len(report.errors) - 1

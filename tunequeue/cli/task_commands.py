@@ -168,20 +168,13 @@ def validate_command(
     """Check a task file: show the resolved task, warnings, errors and VRAM estimate; exit 2 on errors."""
     from tunequeue.cli.output import print_json
     from tunequeue.core import i18n
-    from tunequeue.core.rules import check_chat_template, check_task, local_model_dir
+    from tunequeue.core.validate import preflight
 
     language = _language(lang)
     data, import_warnings = load_task_mapping(file)
-    model_config = _model_config(data.get("model_name_or_path"))
-    report = check_task(data, model_config=model_config, host_gpus=_host_gpus())
-    if report.spec is not None:
-        model_dir = local_model_dir(report.spec.model_name_or_path)
-        report.warnings.extend(check_chat_template(report.spec.template, model_dir))
-    problems = dataset_problems(report.spec)
-    if problems:
-        report.errors.extend(problems)
-        report.spec = None
-    estimate, estimate_reason = vram_estimate(report.spec, model_config)
+    checked = preflight(data, host_gpus=host_gpus())
+    report = checked.report
+    estimate, estimate_reason = vram_estimate(report.spec, checked.model_config)
 
     if as_json:
         payload = report.to_dict(language)
@@ -236,35 +229,7 @@ def load_task_mapping(path: Path) -> tuple[dict[str, Any], list[str]]:
     return dict(data), list(warnings)
 
 
-def dataset_problems(spec: Any) -> list[Any]:
-    """Problems of the task's datasets: unknown names and datasets that do not fit the stage."""
-    from tunequeue.core.compat import dataset_entries
-    from tunequeue.core.errors import UserError
-    from tunequeue.core.rules import Problem, check_dataset_fits_stage
-
-    if spec is None or not spec.dataset:
-        return []
-    try:
-        entries = dataset_entries(spec.dataset, spec.dataset_dir)
-    except UserError as err:
-        return [Problem("dataset", err.message, err.message)]
-    return check_dataset_fits_stage(spec.stage, entries)
-
-
-def _model_config(model: Any) -> dict | None:
-    """The model's config.json when it is a readable local model (else None: checks that need it skip)."""
-    if not isinstance(model, str) or not model:
-        return None
-    from tunequeue.core.errors import UserError
-    from tunequeue.core.estimate import read_model_config
-
-    try:
-        return read_model_config(model)
-    except UserError:
-        return None
-
-
-def _host_gpus() -> list | None:
+def host_gpus() -> list | None:
     """GPUs of this machine for the precision and GPU-count rules; None when none can be read."""
     try:
         from tunequeue.gpus import read_gpus

@@ -455,16 +455,15 @@ class WizardScreen(Screen["int | None"]):
         editors = {e.key: e for e in self.visible_editors(step)}
         bad = [key for key, editor in editors.items() if not editor.check(strict=True)]
         report = _check(self.collect(), partial=True)
-        if report is not None:
-            for problem in report.errors:
-                if problem.key in editors:
-                    editors[problem.key].set_problem(error=problem.message(self.lang))
-                    if problem.key not in bad:
-                        bad.append(problem.key)
+        for problem in report.errors:
+            if problem.key in editors:
+                editors[problem.key].set_problem(error=problem.message(self.lang))
+                if problem.key not in bad:
+                    bad.append(problem.key)
         if "dataset" in editors and "dataset" not in bad:
             # dataset has no default, yet every task but an export-only one needs it: the whole task tells
             whole = _check(self.collect(), partial=False)
-            if whole is not None and whole.errors_for("dataset"):
+            if whole.errors_for("dataset"):
                 editors["dataset"].set_problem(error=word("need_value", self.lang))
                 bad.append("dataset")
         return bad
@@ -563,16 +562,13 @@ class WizardScreen(Screen["int | None"]):
 
     def refresh_review(self) -> None:
         """Check the whole task and show its YAML, errors, warnings and the VRAM estimate."""
-        values = self.collect()
-        report = _check(values, partial=False)
-        if report is not None and report.spec is not None:
-            from tunequeue.core.rules import check_chat_template, local_model_dir
+        from tunequeue.core.validate import preflight
 
-            model_dir = local_model_dir(report.spec.model_name_or_path)
-            report.warnings.extend(check_chat_template(report.spec.template, model_dir))
+        values = self.collect()
+        report = preflight(values).report
         self.last_report = report
-        errors = [] if report is None else report.errors
-        warnings = [] if report is None else report.warnings
+        errors = report.errors
+        warnings = report.warnings
         error_box = self.query_one("#review-errors", Static)
         error_box.display = bool(errors)
         error_box.update(
@@ -590,12 +586,12 @@ class WizardScreen(Screen["int | None"]):
 
     def task_mapping(self, report: Any, values: dict[str, Any]) -> dict[str, Any]:
         """The task as it will be stored: the resolved spec's YAML mapping, or the raw values on errors."""
-        if report is not None and report.spec is not None:
+        if report.spec is not None:
             return report.spec.to_yaml_dict()
         return values
 
     def _estimate_text(self, report: Any) -> str:
-        if report is None or report.spec is None:
+        if report.spec is None:
             return ""
         lines = []
         try:
@@ -628,8 +624,8 @@ class WizardScreen(Screen["int | None"]):
         """The checked spec, or None after telling the user what is wrong."""
         self.refresh_review()
         report = self.last_report
-        if report is None or report.errors or report.spec is None:
-            first = report.errors[0].message(self.lang) if report is not None and report.errors else ""
+        if report.errors or report.spec is None:
+            first = report.errors[0].message(self.lang) if report.errors else ""
             self.set_status(first, error=True)
             return None
         return report.spec
@@ -804,9 +800,7 @@ def _problem_line(problem: Any, lang: str) -> str:
 
 
 def _check(values: dict[str, Any], *, partial: bool) -> Any:
-    """The model's rules on ``values`` (None while the rules module is unavailable)."""
-    try:
-        from tunequeue.core.rules import check_task
-    except ImportError:
-        return None
+    """The model's rules on ``values``."""
+    from tunequeue.core.rules import check_task
+
     return check_task(values, partial=partial)

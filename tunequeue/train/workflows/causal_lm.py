@@ -35,8 +35,11 @@ def run_causal_lm(
     tokenizer = load_tokenizer(spec)
     template = get_template(spec.template, tokenizer)
     data = prepare_datasets(spec, tokenizer, template, stage=stage)
-    collator = make_collator(tokenizer, packing=uses_packing(spec, stage))
     precision = resolve_precision(spec)
+    # Tensor cores want sequence lengths in multiples of 8; on CPU any rounding is wasted work.
+    collator = make_collator(
+        tokenizer, packing=uses_packing(spec, stage), pad_to_multiple_of=8 if precision.on_cuda else None
+    )
     model = load_model(spec, precision)
     checkpointing = needs_gradient_checkpointing(model, spec, precision)
     model = prepare_for_training(model, spec, gradient_checkpointing=checkpointing)

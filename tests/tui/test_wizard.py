@@ -394,3 +394,124 @@ async def test_review_warns_when_the_model_has_no_chat_template(home, tmp_path):
         assert page_of(screen) == "review"
         warnings = str(screen.query_one("#review-warnings").render())
         assert "has no chat template" in warnings and "set template" in warnings
+
+
+async def open_section(pilot, group_id: str, limit: int = 60) -> None:
+    """Tab to the title of an advanced section on step 5 and open it with Enter."""
+    for _ in range(limit):
+        focused = pilot.app.focused
+        if focused is not None and focused.parent is not None and focused.parent.id == f"advanced-{group_id}":
+            await pilot.press("enter")
+            await pilot.pause()
+            assert not focused.parent.collapsed
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"Tab never reached the {group_id} section title")
+
+
+def shown_sections(screen: WizardScreen) -> set[str]:
+    from textual.widgets import Collapsible
+
+    return {
+        section.id.removeprefix("advanced-")
+        for section in screen.query(Collapsible)
+        if section.id and section.id.startswith("advanced-") and section.display
+    }
+
+
+async def test_preference_section_sets_dpo_loss_and_beta_of_the_queued_task(home):
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_wizard(pilot)
+        await fill_basic(pilot, "wiz-dpo")
+        await type_into(pilot, "dataset", "demo_pairwise")
+        assert "preference" not in shown_sections(screen)
+        await choose(pilot, "stage", "dpo")
+        for _ in range(4):
+            await next_page(pilot)
+        assert page_of(screen) == "other"
+        assert shown_sections(screen) == {"lora_extras", "preference", "dataset", "output", "eval", "export"}
+        assert screen.query_one("#advanced-preference").collapsed, "sections start collapsed"
+        await open_section(pilot, "preference")
+        await type_into(pilot, "pref_beta", "0.2")
+        await choose(pilot, "pref_loss", "orpo")
+        await next_page(pilot)
+        assert page_of(screen) == "review"
+        review_yaml = str(screen.query_one("#review-yaml").render())
+        assert "pref_loss: orpo" in review_yaml and "pref_beta: 0.2" in review_yaml
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, WizardScreen)
+
+    [job] = queued_jobs()
+    task = yaml.safe_load(job.task_yaml)
+    assert task["stage"] == "dpo" and task["dataset"] == "demo_pairwise"
+    assert task["pref_loss"] == "orpo" and task["pref_beta"] == 0.2
+    # untouched advanced rows keep their defaults without being spelled out
+    assert "export_size" not in task and "simpo_gamma" not in task
+    assert "packing" not in task, "packing left unset stays unset (auto), not false"
+
+
+async def test_freeze_task_shows_the_freeze_section_and_its_bounds_block_next(home):
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_wizard(pilot)
+        await fill_basic(pilot, "wiz-freeze")
+        await choose(pilot, "finetuning_type", "freeze")
+        for _ in range(4):
+            await next_page(pilot)
+        assert page_of(screen) == "other"
+        shown = shown_sections(screen)
+        assert "freeze" in shown and "lora_extras" not in shown
+        assert not {"galore", "badam", "preference"} & shown
+        assert {"dataset", "output", "eval", "export"} <= shown
+
+        await open_section(pilot, "freeze")
+        await type_into(pilot, "freeze_trainable_layers", "0")
+        await next_page(pilot)
+        assert page_of(screen) == "other"
+        assert "freeze_trainable_layers" in str(screen.query_one("#wizard-status").render())
+        row = screen.query_one("#field-freeze_trainable_layers", FieldEditor)
+        assert "must not be 0" in str(row.query_one(".field-message").render())
+
+        await type_into(pilot, "freeze_trainable_layers", "4")
+        await next_page(pilot)
+        assert page_of(screen) == "review"
+        assert "freeze_trainable_layers: 4" in str(screen.query_one("#review-yaml").render())
+
+        # back to LoRA: the freeze section goes, LoRA extras come, and the freeze value is dropped
+        await pilot.press("ctrl+p", "ctrl+p", "ctrl+p", "ctrl+p", "ctrl+p")
+        await pilot.pause()
+        await choose(pilot, "finetuning_type", "lora")
+        shown = shown_sections(screen)
+        assert "lora_extras" in shown and "freeze" not in shown
+        assert "freeze_trainable_layers" not in screen.collect()
+
+
+async def test_advanced_values_from_the_start_fill_rows_and_a_bad_one_opens_its_section(home):
+    values = {"task_name": "wiz-ppo", "model_name_or_path": "tunequeue/tiny-llama",
+              "dataset": "demo_pairwise", "stage": "ppo", "reward_model": "/models/rm", "pref_beta": 0.3,
+              "ppo_epochs": 0, "val_size": 0.1, "export_dir": "/tmp/exported"}
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(WizardScreen(values=values))
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#field-pref_beta", FieldEditor).read() == pytest.approx(0.3)
+        assert screen.query_one("#field-export_dir", FieldEditor).read() == "/tmp/exported"
+        for _ in range(4):
+            await next_page(pilot)
+        assert page_of(screen) == "other"
+        section = screen.query_one("#advanced-preference")
+        assert section.collapsed
+        await next_page(pilot)
+        assert page_of(screen) == "other", "ppo_epochs 0 is out of bounds"
+        await pilot.pause()
+        assert not section.collapsed, "the section holding the bad row opens"
+        assert app.focused is not None and app.focused.id == "edit-ppo_epochs"
+        await pilot.press("ctrl+u", "2")
+        await next_page(pilot)
+        assert page_of(screen) == "review"
+        task = yaml.safe_load(str(screen.query_one("#review-yaml").render()).split("\n", 1)[1])
+        assert task["ppo_epochs"] == 2 and task["reward_model"] == "/models/rm"
+        assert task["export_dir"] == "/tmp/exported"

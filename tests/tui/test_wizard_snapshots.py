@@ -73,3 +73,21 @@ def test_step3_chinese(snap_compare, tq_home, app_factory):
 
 def test_review_chinese(snap_compare, tq_home, app_factory):
     assert snap_compare(app_factory(lang="zh"), terminal_size=SIZE, run_before=walk(5, FILLED))
+
+
+def test_step5_advanced_preference_section_open(snap_compare, tq_home, app_factory):
+    """Step 5 of a dpo task with the RLHF / preference section opened (the step scrolls to it)."""
+    values = {**FILLED, "dataset": "demo_pairwise", "stage": "dpo"}
+
+    async def run_before(pilot) -> None:
+        await walk(4, values)(pilot)
+        pilot.app.screen.query_one("#advanced-preference").collapsed = False
+        await settle(pilot)
+        pilot.app.screen.query_one("#edit-pref_loss").focus()
+        await settle(pilot)
+
+    assert snap_compare(app_factory(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_step5_advanced_chinese(snap_compare, tq_home, app_factory):
+    assert snap_compare(app_factory(lang="zh"), terminal_size=SIZE, run_before=walk(4, FILLED))

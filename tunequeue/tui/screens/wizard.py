@@ -1,8 +1,11 @@
 """The five-step task wizard (seed 001) and its review step.
 
 Steps, in order: basic info, task config, hyperparameters, LoRA settings (LoRA rows only for
-``finetuning_type: lora``; the advanced quantization / RoPE / booster block always), other settings;
-then a review with the final YAML, warnings, the VRAM estimate and the GPUs it fits on, and three
+``finetuning_type: lora``; the advanced quantization / RoPE / booster block always), other settings.
+Below the rows of step 5 an "Advanced" area holds one collapsible section per advanced group of the
+task model that applies to the chosen method and stage (freeze, LoRA extras, preference, GaLore and
+BAdam) plus dataset, output, evaluate/predict and export, which always apply. Then comes a review
+with the final YAML, warnings, the VRAM estimate and the GPUs it fits on, and three
 ways out: submit to the queue, save as a preset, save as a YAML file.
 
 Every row is generated from the task model (`tunequeue.widgets.fields.FieldEditor`). A value out of
@@ -22,10 +25,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.events import DescendantFocus
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, ContentSwitcher, Footer, Input, Select, Static
+from textual.widgets import Button, Collapsible, ContentSwitcher, Footer, Input, Select, Static
 
+from tunequeue.core import spec as task_spec
 from tunequeue.core.errors import UserError
 from tunequeue.tui.dialogs import TextPrompt
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, params_of_group, word
@@ -34,6 +39,10 @@ STEPS = ("basic", "task", "hyper", "lora", "other")
 PAGES = (*STEPS, "review")
 # Rows of the LoRA step that exist only for finetuning_type lora; the rest is the advanced block.
 LORA_ONLY_PREFIXES = ("lora_", "loraplus_")
+# Groups of the task model beyond the five steps; step 5 shows the ones that apply as collapsible sections.
+ADVANCED_GROUPS = tuple(gid for gid, *_rest in task_spec.GROUPS if gid not in task_spec.WIZARD_GROUPS)
+ALWAYS_ADVANCED = ("dataset", "output", "eval", "export")
+PREFERENCE_STAGES = ("rm", "ppo", "dpo", "kto")
 
 _STRINGS: dict[str, tuple[str, str]] = {
     "title.new": ("New task", "新建任务"),
@@ -65,6 +74,14 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "advanced": (
         "Advanced: quantization (LoRA only) · RoPE scaling · booster",
         "高级配置：量化（仅LoRA）· RoPE插值 · 加速方式",
+    ),
+    "advanced.area": (
+        "Advanced settings (Enter on a title opens it; shown for {ft} / {stage})",
+        "高级设置（在标题上按Enter展开；按 {ft} / {stage} 显示）",
+    ),
+    "advanced.section": (
+        "Enter opens or closes this section. Keys: {keys}",
+        "按Enter展开或收起本节。参数：{keys}",
     ),
     "lora.hidden": (
         "LoRA rows are hidden: finetuning_type is {ft}. Choose lora in step 1 to set them.",
@@ -122,6 +139,20 @@ def _is_lora_only(key: str) -> bool:
     return key.startswith(LORA_ONLY_PREFIXES)
 
 
+def advanced_groups_for(finetuning_type: Any, stage: Any) -> tuple[str, ...]:
+    """The advanced groups that apply to a task with this method and stage, in the model's order."""
+    wanted = set(ALWAYS_ADVANCED)
+    if finetuning_type == "freeze":
+        wanted.add("freeze")
+    elif finetuning_type == "lora":
+        wanted.add("lora_extras")
+    elif finetuning_type == "full":
+        wanted.update(("galore", "badam"))
+    if stage in PREFERENCE_STAGES:
+        wanted.add("preference")
+    return tuple(gid for gid in ADVANCED_GROUPS if gid in wanted)
+
+
 def dump_yaml(data: dict[str, Any]) -> str:
     """Task YAML text as the queue stores it (key order kept, unicode as is)."""
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
@@ -159,6 +190,10 @@ class WizardScreen(Screen["int | None"]):
     WizardScreen #wizard-status.-error { color: $error; }
     WizardScreen .section { height: 1; margin-top: 1; text-style: bold; color: $accent; }
     WizardScreen .note { height: auto; color: $text-muted; }
+    WizardScreen #advanced-area-title { height: auto; }
+    WizardScreen Collapsible.advanced { border-top: none; padding: 0; background: $surface; }
+    WizardScreen Collapsible.advanced Contents { padding: 0 0 1 2; }
+    WizardScreen Collapsible.advanced CollapsibleTitle { padding: 0 1 0 0; }
     WizardScreen #preset-bar { height: 1; margin-bottom: 1; }
     WizardScreen #preset-bar Static { width: auto; padding: 0 1 0 0; }
     WizardScreen #preset-select { width: 32; }
@@ -202,6 +237,7 @@ class WizardScreen(Screen["int | None"]):
         self._suggested_lr: float | None = None
         self._lr_basis: tuple[Any, Any] | None = None
         self._help_for: FieldEditor | None = None
+        self._advanced_keys: set[str] = set()
         self.last_report: Any = None
 
     # ------------------------------------------------------------------ building
@@ -249,6 +285,8 @@ class WizardScreen(Screen["int | None"]):
                             lora_block_started = True
                         value = values.get(info.key, info.default if not info.required else None)
                         yield FieldEditor(info, value, lang=self.lang)
+                    if step == "other":
+                        yield from self._compose_advanced(values)
                     if step == "basic":
                         with Horizontal(id="preview-bar"):
                             yield Button("", id="preview-button", compact=True)
@@ -268,6 +306,19 @@ class WizardScreen(Screen["int | None"]):
             yield Button("", id="next", variant="primary", compact=True)
             yield Static("", id="wizard-status", markup=False)
         yield Footer()
+
+    def _compose_advanced(self, values: dict[str, Any]) -> ComposeResult:
+        """The Advanced area of step 5: one collapsed section of generated rows per advanced group."""
+        yield Static("", id="advanced-area-title", classes="section")
+        for group_id in ADVANCED_GROUPS:
+            with Collapsible(
+                title=task_spec.group_title(group_id, self.lang), collapsed=True,
+                id=f"advanced-{group_id}", classes="advanced",
+            ):
+                for info in params_of_group(group_id):
+                    self._advanced_keys.add(info.key)
+                    value = values.get(info.key, info.default if not info.required else None)
+                    yield FieldEditor(info, value, lang=self.lang)
 
     def _compose_preset_bar(self) -> ComposeResult:
         options: list[tuple[str, str]] = []
@@ -294,6 +345,7 @@ class WizardScreen(Screen["int | None"]):
         self.render_language()
         self.show_page(0)
         self._update_lora_visibility()
+        self._update_advanced_visibility()
 
     def on_resize(self) -> None:
         """Help pane beside the form on wide terminals, under it on narrow ones."""
@@ -317,11 +369,15 @@ class WizardScreen(Screen["int | None"]):
         self.query_one("#preset-label", Static).update(self.t("preset"))
         self.query_one("#preset-select", Select).prompt = self.t("preset.none")
         self.query_one("#advanced-title", Static).update(self.t("advanced"))
+        for section in self.query(Collapsible).results(Collapsible):
+            if section.id and section.id.startswith("advanced-"):
+                section.title = task_spec.group_title(section.id.removeprefix("advanced-"), self.lang)
         self.query_one("#wizard-help", Static).update(self.t("help.start"))
         for binding_key, action in (("ctrl+n", "next"), ("ctrl+p", "back"), ("ctrl+r", "preview"),
                                     ("escape", "cancel")):
             self._relabel_binding(binding_key, self.t(f"bind.{action}"))
         self._update_lora_visibility()
+        self._update_advanced_visibility()
         self.show_page(self.page)
         if self._help_for is not None and PAGES[self.page] != "review":
             self.query_one("#wizard-help", Static).update(field_help(self._help_for.info, self.lang))
@@ -397,9 +453,16 @@ class WizardScreen(Screen["int | None"]):
         if bad:
             self.set_status(self.t("blocked", keys=", ".join(bad)), error=True)
             editor = self.query_one(f"#field-{bad[0]}", FieldEditor)
-            editor.editor.focus()
+            self._reveal(editor)
             return
         self.show_page(self.page + 1)
+
+    def _reveal(self, editor: FieldEditor) -> None:
+        """Open the collapsed section holding ``editor`` (if any) and focus its editor."""
+        for ancestor in editor.ancestors:
+            if isinstance(ancestor, Collapsible):
+                ancestor.collapsed = False
+        self.call_after_refresh(editor.editor.focus)
 
     def action_back(self) -> None:
         """Previous step (no checks)."""
@@ -434,13 +497,25 @@ class WizardScreen(Screen["int | None"]):
         return editors
 
     def collect(self) -> dict[str, Any]:
-        """The task as a mapping: carried-over keys plus every visible row that parses."""
+        """The task as a mapping: carried-over keys plus every visible row that parses.
+
+        Rows of the Advanced area count only when they differ from the default or the task came with
+        the key, so the stored YAML does not spell out every advanced default.
+        """
         values = {k: v for k, v in self.base_values.items() if k not in self._hidden_keys()}
         for editor in self.visible_editors():
             try:
-                values[editor.key] = editor.read()
+                value = editor.read()
             except ValueError:
                 values.pop(editor.key, None)
+                continue
+            if (
+                editor.key in self._advanced_keys
+                and editor.key not in self.base_values
+                and value == editor.info.default
+            ):
+                continue
+            values[editor.key] = value
         for key in [k for k, v in values.items() if v is None]:
             del values[key]
         if self.preset_ref:
@@ -487,6 +562,7 @@ class WizardScreen(Screen["int | None"]):
         """Follow method/stage changes: LoRA rows, suggested learning rate."""
         if message.editor.key in ("finetuning_type", "stage"):
             self._update_lora_visibility()
+            self._update_advanced_visibility()
             self._resuggest_learning_rate()
 
     def _update_lora_visibility(self) -> None:
@@ -501,6 +577,37 @@ class WizardScreen(Screen["int | None"]):
         note = self.query_one("#lora-hidden-note", Static)
         note.display = not is_lora
         note.update(self.t("lora.hidden", ft=method))
+
+    def _update_advanced_visibility(self) -> None:
+        """Show the advanced sections that apply to the chosen method and stage; hide (and drop) the rest."""
+        try:
+            method = self.query_one("#field-finetuning_type", FieldEditor).read()
+            stage = self.query_one("#field-stage", FieldEditor).read()
+        except Exception:  # noqa: BLE001 - rows missing while composing
+            return
+        shown = advanced_groups_for(method, stage)
+        for group_id in ADVANCED_GROUPS:
+            section = self.query_one(f"#advanced-{group_id}", Collapsible)
+            section.display = group_id in shown
+            # Hidden rows take no part in the task, as the LoRA rows of a non-LoRA task.
+            for editor in section.query(FieldEditor):
+                editor.display = group_id in shown
+        self.query_one("#advanced-area-title", Static).update(self.t("advanced.area", ft=method, stage=stage))
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        """A section title got focus: say what the section holds in the help pane."""
+        # A section's title is its only direct child that takes focus; rows sit inside its Contents.
+        section = event.widget.parent
+        if not isinstance(section, Collapsible):
+            return
+        section_id = section.id or ""
+        if not section_id.startswith("advanced-"):
+            return
+        group_id = section_id.removeprefix("advanced-")
+        keys = ", ".join(info.key for info in params_of_group(group_id))
+        self.query_one("#wizard-help", Static).update(
+            f"[b]{task_spec.group_title(group_id, self.lang)}[/b]\n" + self.t("advanced.section", keys=keys)
+        )
 
     def _resuggest_learning_rate(self) -> None:
         """An untouched learning rate follows the method and stage (1e-4 LoRA, 1e-5 full, 5e-6 dpo/kto)."""
@@ -554,6 +661,7 @@ class WizardScreen(Screen["int | None"]):
                 self.base_values[key] = value
         self.preset_ref = ref
         self._update_lora_visibility()
+        self._update_advanced_visibility()
         self._suggested_lr = self._current_lr()
         self._lr_basis = self._method_and_stage()
         self.set_status(self.t("preset.applied", ref=ref))

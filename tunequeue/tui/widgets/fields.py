@@ -1,9 +1,10 @@
 """Field editors generated from the task model's metadata (`tunequeue.core.spec.ParamInfo`).
 
 One `FieldEditor` is one compact row: the key, an editor chosen by the field's kind (a Select for
-choices, a Checkbox for booleans, an Input for numbers and text, parsed and type-checked here), the
-recommended range with the short explanation, and a message line under it that shows the reason when
-the value is out of bounds (an error, blocking) or outside the recommended range (a warning, allowed).
+choices and for booleans that may be left unset, a Checkbox for other booleans, an Input for numbers
+and text, parsed and type-checked here), the recommended range with the short explanation, and a
+message line under it that shows the reason when the value is out of bounds (an error, blocking) or
+outside the recommended range (a warning, allowed).
 `field_help` builds the full explanation shown in the help pane for the focused field.
 """
 
@@ -148,6 +149,19 @@ def field_help(info: Any, lang: str) -> str:
     return "\n".join(lines)
 
 
+def select_values(info: Any) -> tuple[Any, ...] | None:
+    """The values a Select offers for ``info``, or None when the field is not edited with a Select.
+
+    A boolean that may stay unset (``packing``: empty means "decided by the stage") gets true/false
+    and a blank, since a checkbox could not say "unset".
+    """
+    if info.kind == "choice":
+        return tuple(info.choices)
+    if info.kind == "bool" and info.nullable:
+        return (True, False)
+    return None
+
+
 class _EditorMessage(Message):
     """A message about one `FieldEditor` row, which is its `control`."""
 
@@ -207,9 +221,10 @@ class FieldEditor(Widget):
         info = self.info
         with Horizontal():
             yield Label(field_label(info, self.lang), classes="field-label")
-            if info.kind == "choice":
-                options = [(format_value(c), c) for c in info.choices]
-                initial = self._initial if self._initial in info.choices else Select.NULL
+            choices = select_values(info)
+            if choices is not None:
+                options = [(format_value(c), c) for c in choices]
+                initial = next((c for c in choices if _same(c, self._initial)), Select.NULL)
                 yield Select(
                     options,
                     value=initial,
@@ -262,8 +277,10 @@ class FieldEditor(Widget):
         """Set the editor to ``value`` (None clears it)."""
         editor = self.editor
         if isinstance(editor, Select):
-            if value in self.info.choices:
-                editor.value = value
+            choices = select_values(self.info) or ()
+            matches = [c for c in choices if _same(c, value)]
+            if matches:
+                editor.value = matches[0]
             elif self.info.nullable or value is None:
                 editor.clear()
         elif isinstance(editor, Checkbox):
@@ -343,6 +360,11 @@ class FieldEditor(Widget):
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         """Tell the screen which field is focused, for the help pane."""
         self.post_message(self.Focused(self))
+
+
+def _same(choice: Any, value: Any) -> bool:
+    """``value`` is ``choice`` (True is not taken for 1, nor False for 0)."""
+    return choice == value and isinstance(choice, bool) == isinstance(value, bool)
 
 
 PLACEHOLDERS = {

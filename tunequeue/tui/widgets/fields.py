@@ -367,10 +367,11 @@ def _same(choice: Any, value: Any) -> bool:
     return choice == value and isinstance(choice, bool) == isinstance(value, bool)
 
 
+# Shown greyed in empty inputs; the "e.g." keeps an example from reading as a value already filled in.
 PLACEHOLDERS = {
-    "task_name": "my-first-task",
-    "model_name_or_path": "tunequeue/tiny-llama",
-    "dataset": "demo_alpaca",
+    "task_name": "e.g. my-first-task",
+    "model_name_or_path": "/path/to/model",
+    "dataset": "e.g. demo_alpaca",
     "template": "auto",
     "dataset_dir": "bundled demo data",
 }

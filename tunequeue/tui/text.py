@@ -33,6 +33,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "bind.back": {"en": "Back", "zh": "返回"},
     "bind.job_info": {"en": "Task", "zh": "任务"},
     "bind.show_help": {"en": "Keys", "zh": "按键"},
+    "bind.chat": {"en": "Chat", "zh": "对话"},
+    "bind.clear_chat": {"en": "Clear", "zh": "清空"},
     # queue screen
     "queue.title": {"en": "Queue", "zh": "队列"},
     "queue.col.id": {"en": "ID", "zh": "ID"},
@@ -162,6 +164,35 @@ STRINGS: dict[str, dict[str, str]] = {
     # job task screen
     "job.title": {"en": "Job {id} task", "zh": "任务 {id} 配置"},
     "job.events": {"en": "History", "zh": "历史"},
+    # chat screen
+    "chat.title": {"en": "Job {id} · chat", "zh": "任务 {id} · 对话"},
+    "chat.placeholder": {
+        "en": "Type a message, Enter sends (ctrl+l clears, Esc goes back)",
+        "zh": "输入消息，回车发送（ctrl+l 清空，Esc 返回）",
+    },
+    "chat.loading": {"en": "loading model…", "zh": "正在加载模型…"},
+    "chat.ready": {"en": "Model loaded from {path}.", "zh": "模型已从 {path} 加载。"},
+    "chat.load_failed": {"en": "Cannot load the model: {error}", "zh": "无法加载模型：{error}"},
+    "chat.reply_failed": {"en": "The reply failed: {error}", "zh": "生成回复失败：{error}"},
+    "chat.still_loading": {"en": "The model is still loading.", "zh": "模型仍在加载。"},
+    "chat.busy": {"en": "Wait for the reply to finish.", "zh": "请等待当前回复结束。"},
+    "chat.cleared": {"en": "History cleared.", "zh": "历史已清空。"},
+    "chat.user": {"en": "You: ", "zh": "你："},
+    "chat.assistant": {"en": "Assistant: ", "zh": "助手："},
+    "chat.empty_reply": {"en": "(empty reply)", "zh": "（空回复）"},
+    "chat.no_job": {"en": "The job is not read yet.", "zh": "尚未读取任务。"},
+    "chat.not_succeeded": {
+        "en": "Chat needs a job that finished successfully.",
+        "zh": "只能与成功完成的任务对话。",
+    },
+    "chat.not_train": {
+        "en": "Chat needs a training job; this job did not train a model.",
+        "zh": "只能与训练任务对话；此任务没有训练模型。",
+    },
+    "chat.no_output": {
+        "en": "This job's result holds no adapter or model to chat with.",
+        "zh": "此任务的结果中没有可对话的适配器或模型。",
+    },
 }
 
 

@@ -5,7 +5,8 @@ connection and the new lines of train.log, and posts `DashboardScreen.Loaded`; a
 while the previous one runs. A failed job shows its exit code, reason and log tail; a finished job its
 whole history and where the result was saved. A job on a Slurm cluster shows its Slurm job id, state
 or pending reason, node list and exit status; its GPUs are not this machine's, so instead of GPU
-panes (NVML data of local GPUs) a note says so.
+panes (NVML data of local GPUs) a note says so. `a` opens a chat with what a succeeded training job
+produced (`tunequeue.tui.screens.chat`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class DashboardScreen(PollingScreen):
         Binding("c", "cancel_job", "Cancel"),
         Binding("r", "retry_job", "Retry"),
         Binding("t", "job_info", "Task"),
+        Binding("a", "chat", "Chat"),
         Binding("g", "gpus", "GPUs", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -278,6 +280,16 @@ class DashboardScreen(PollingScreen):
         from tunequeue.tui.screens.job import JobScreen
 
         self.app.push_screen(JobScreen(self.job_id))
+
+    def action_chat(self) -> None:
+        """Chat with the adapter or model a succeeded training job produced; else say why not."""
+        from tunequeue.tui.screens.chat import ChatScreen, chat_target
+
+        target = chat_target(self.data.job if self.data else None)
+        if isinstance(target, str):
+            self.notify(tr(target, self.lang), severity="warning")
+            return
+        self.app.push_screen(ChatScreen(self.job_id))
 
     def action_cancel_job(self) -> None:
         """Ask, then cancel this job."""

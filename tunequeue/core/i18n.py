@@ -118,18 +118,14 @@ def normalize_language(value: str | None) -> str | None:
 
 
 def _saved_language() -> str | None:
-    from tunequeue.core import paths
-
-    path = paths.settings_path()
-    if not path.is_file():
-        return None
-    import yaml
+    from tunequeue.core.errors import UserError
+    from tunequeue.core.settings_file import read_settings
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        data = read_settings()
+    except (OSError, UserError):
         return None
-    return normalize_language(data.get("language")) if isinstance(data, dict) else None
+    return normalize_language(data.get("language"))
 
 
 def current_language(explicit: str | None = None) -> str:
@@ -154,20 +150,12 @@ def set_language(lang: str) -> None:
         from tunequeue.core.errors import UserError
 
         raise UserError(f"language must be en or zh; got '{lang}'")
-    import yaml
+    from tunequeue.core.errors import UserError
+    from tunequeue.core.settings_file import read_settings, write_settings
 
-    from tunequeue.core import paths
-
-    path = paths.settings_path()
-    data: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError:
-            loaded = None
-        if isinstance(loaded, dict):
-            data = loaded
+    try:
+        data = read_settings()
+    except UserError:
+        data = {}  # an unreadable file is replaced, as before: the language choice must not fail the UI
     data["language"] = chosen
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_settings(data)

@@ -24,8 +24,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunequeue.core import paths
 from tunequeue.core.errors import UserError
+from tunequeue.core.settings_file import read_settings
 
 
 @dataclass
@@ -71,16 +71,7 @@ _INT_SETTINGS = ("gpu_free_memory_mib", "max_cpu_jobs")
 
 
 def _file_values() -> dict[str, Any]:
-    path = paths.settings_path()
-    if not path.exists():
-        return {}
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{path} is not valid YAML ({err.__class__.__name__}); fix or delete it") from None
-    runner = data.get("runner") if isinstance(data, dict) else None
+    runner = read_settings().get("runner")
     return runner if isinstance(runner, dict) else {}
 
 

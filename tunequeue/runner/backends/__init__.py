@@ -9,7 +9,6 @@ active under the other one is refused: each backend only supervises the jobs it 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from tunequeue.core.errors import UserError
@@ -57,9 +56,7 @@ def configure(backend: str | None, slurm_changes: dict[str, Any]) -> tuple[str, 
     ``slurm_changes`` maps SlurmOptions keys to new values (None leaves a key as it was). Refuses a
     backend switch while jobs of the other backend are active, and Slurm options for the local backend.
     """
-    import yaml
-
-    from tunequeue.core import paths
+    from tunequeue.core.settings_file import read_settings, write_settings
     from tunequeue.runner.backends.slurm import SlurmOptions
     from tunequeue.runner.settings import load_settings
 
@@ -83,21 +80,11 @@ def configure(backend: str | None, slurm_changes: dict[str, Any]) -> tuple[str, 
                 f"job(s) {ids} are active under the {current.backend} backend; wait for them or cancel "
                 f"them before switching the runner to {chosen}"
             )
-    path = paths.settings_path()
-    data: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError:
-            raise UserError(f"{path} is not valid YAML; fix or delete it") from None
-        if isinstance(loaded, dict):
-            data = loaded
+    data = read_settings()
     runner = data.get("runner") if isinstance(data.get("runner"), dict) else {}
     runner["backend"] = chosen
     if slurm:
         runner["slurm"] = slurm
     data["runner"] = runner
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_settings(data)
     return chosen, slurm

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import settle
+from tq_tui_testkit import settle
 
 from tunequeue.tui.screens.queue import QueueScreen
 

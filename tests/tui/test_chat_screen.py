@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_NOW, settle
+from tq_tui_testkit import FIXED_NOW, settle
 
 from tunequeue.tui.screens.chat import UI_MAX_NEW_TOKENS, ChatScreen, chat_target
 from tunequeue.tui.screens.dashboard import DashboardScreen

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_NOW, TRAIN_LOG, settle, trainer_rows
 from textual.widgets import ProgressBar
+from tq_tui_testkit import FIXED_NOW, TRAIN_LOG, settle, trainer_rows
 
 from tunequeue.tui.formatting import ema
 from tunequeue.tui.screens.dashboard import DashboardScreen

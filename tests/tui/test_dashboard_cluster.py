@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import settle
+from tq_tui_testkit import settle
 
 from tunequeue.tui.cluster import ClusterInfo, cluster_line, gpu_note, read_cluster_info
 from tunequeue.tui.screens.dashboard import DashboardScreen

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_before_settled, settle
+from tq_tui_testkit import run_before_settled, settle
 
 from tunequeue.tui.screens.gpus import GpusScreen
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import settle
 from textual.widgets import Input
+from tq_tui_testkit import settle
 
 SIZE = (80, 24)
 

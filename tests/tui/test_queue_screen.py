@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import settle
+from tq_tui_testkit import settle
 
 from tunequeue.tui.dialogs import ConfirmDialog
 from tunequeue.tui.screens.queue import QueueScreen
@@ -40,7 +40,7 @@ def _cell_texts(app, job_id: int) -> list[str]:
 
 
 async def test_table_shows_jobs_with_progress_loss_and_times(populated_home, app_factory):
-    from conftest import trainer_rows
+    from tq_tui_testkit import trainer_rows
 
     rows = trainer_rows()
     last_loss = next(row["loss"] for row in reversed(rows) if "loss" in row)

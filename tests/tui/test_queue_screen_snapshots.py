@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_before_settled
+from tq_tui_testkit import run_before_settled
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def anyio_backend():
 
 @pytest.fixture
 def home(tq_home):
-    """A fresh tunequeue home (from conftest: temp dir, two simulated GPUs, English)."""
+    """A fresh tunequeue home (from the tui conftest: temp dir, two simulated GPUs, English)."""
     return tq_home
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import settle
 from textual.widgets import Input
+from tq_tui_testkit import settle
 
 from tunequeue.tui.screens.wizard import WizardScreen
 

@@ -1,0 +1,183 @@
+"""Helpers of the TUI tests: fixed clock, the real tiny run's logs, a populated queue, settling a Pilot.
+
+Test modules import these by name (`from tq_tui_testkit import settle`); the fixtures that wrap
+them live in `tests/tui/conftest.py`. `build_populated_home` builds a real SQLite queue through
+`tunequeue.jobqueue` (submit, claim, mark_running, finish, hold) and then pins every timestamp to
+`FIXED_NOW` so that snapshots never change. The metrics come from `tests/fixtures/tui/trainer_log.jsonl`,
+written by a real tiny training run of the bundled model (see `scripts/tui_fixture.py`), ingested with
+`jobqueue.metrics.add_metrics`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tui"
+TRAINER_LOG = FIXTURES / "trainer_log.jsonl"
+TRAIN_LOG = FIXTURES / "train.log"
+FIXED_NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+SIM_UUID = "GPU-00000000-0000-4000-8000-sim{:09d}"
+
+
+def fixed_clock() -> float:
+    """The clock every snapshot test runs with."""
+    return FIXED_NOW
+
+
+def trainer_rows() -> list[dict]:
+    """The trainer_log.jsonl rows of the real tiny run."""
+    return [json.loads(line) for line in TRAINER_LOG.read_text().splitlines() if line.strip()]
+
+
+@dataclass
+class PopulatedHome:
+    """Ids of the jobs of `populated_home`, by what they show."""
+
+    home: Path
+    succeeded: int
+    running: int
+    queued: int
+    held: int
+    failed: int
+
+
+TASK_YAML = """\
+task_name: {name}
+model_name_or_path: tunequeue/tiny-llama
+stage: sft
+finetuning_type: lora
+template: qwen
+dataset: demo_alpaca
+learning_rate: 0.001
+num_train_epochs: 1
+"""
+
+
+def _task(name: str) -> str:
+    return TASK_YAML.format(name=name)
+
+
+def _pin_times(db, job_id: int, **times: float | None) -> None:
+    from tunequeue.jobqueue.db import write_txn
+
+    columns = ", ".join(f"{key} = ?" for key in times)
+    with write_txn(db) as conn:
+        conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*times.values(), job_id))
+        conn.execute("UPDATE job_events SET time = ? WHERE job_id = ?", (FIXED_NOW - 4000, job_id))
+
+
+def _gpu_samples(index: int, job_id: int | None, count: int, end: float) -> list[dict]:
+    samples = []
+    for i in range(count):
+        samples.append(
+            {
+                "time": end - (count - 1 - i) * 2.0,
+                "uuid": SIM_UUID.format(index),
+                "gpu_index": index,
+                "utilization": float((i * 37) % 100) if job_id else 0.0,
+                "memory_used_mib": 6000.0 + 150.0 * (i % 7) if job_id else 0.0,
+                "memory_total_mib": 24576.0,
+                "temperature": 55.0 + (i % 5),
+                "power_w": 180.0 + 5 * (i % 4),
+                "job_id": job_id,
+                "simulated": True,
+            }
+        )
+    return samples
+
+
+def build_populated_home(home: Path) -> PopulatedHome:
+    """Fill the queue of the current TUNEQUEUE_HOME (`home`) with the jobs `populated_home` describes."""
+    from tunequeue.jobqueue import jobs, metrics
+    from tunequeue.jobqueue.db import open_db
+
+    rows = trainer_rows()
+    db = open_db()
+    try:
+        done = jobs.submit(db, task_yaml=_task("lora-demo"), name="lora-demo")
+        jobs.claim(db, done.id, [0], [SIM_UUID.format(0)])
+        jobs.mark_running(db, done.id, 999_001, 999_001, FIXED_NOW - 3500)
+        metrics.add_metrics(db, done.id, 1, rows)
+        metrics.add_gpu_samples(db, _gpu_samples(0, done.id, 30, FIXED_NOW - 3300))
+        jobs.finish(db, done.id, exit_code=0)
+        _pin_times(
+            db,
+            done.id,
+            submitted_at=FIXED_NOW - 3600,
+            started_at=FIXED_NOW - 3500,
+            finished_at=FIXED_NOW - 3300,
+            updated_at=FIXED_NOW - 3300,
+        )
+
+        running = jobs.submit(db, task_yaml=_task("sft-live"), name="sft-live")
+        jobs.claim(db, running.id, [1], [SIM_UUID.format(1)])
+        jobs.mark_running(db, running.id, 999_002, 999_002, FIXED_NOW - 125)
+        half = rows[: max(2, len(rows) // 2)]
+        metrics.add_metrics(db, running.id, 1, half)
+        metrics.add_gpu_samples(db, _gpu_samples(1, running.id, 40, FIXED_NOW - 1))
+        metrics.add_gpu_samples(db, _gpu_samples(0, None, 40, FIXED_NOW - 1))
+        _pin_times(
+            db,
+            running.id,
+            submitted_at=FIXED_NOW - 200,
+            started_at=FIXED_NOW - 120,
+            updated_at=FIXED_NOW - 120,
+        )
+
+        queued = jobs.submit(db, task_yaml=_task("full-ft-big"), name="full-ft-big", gpus=2, priority=5)
+        jobs.set_wait_reason(db, queued.id, "Resources (needs 2 GPUs, 1 free)")
+        _pin_times(db, queued.id, submitted_at=FIXED_NOW - 100, updated_at=FIXED_NOW - 100)
+
+        held = jobs.submit(db, task_yaml=_task("later-run"), name="later-run", hold=True)
+        _pin_times(db, held.id, submitted_at=FIXED_NOW - 90, updated_at=FIXED_NOW - 90)
+
+        failed = jobs.submit(db, task_yaml=_task("oom-run"), name="oom-run")
+        jobs.claim(db, failed.id, [0], [SIM_UUID.format(0)])
+        jobs.mark_running(db, failed.id, 999_003, 999_003, FIXED_NOW - 80)
+        metrics.add_metrics(db, failed.id, 1, rows[:2])
+        jobs.finish(db, failed.id, exit_code=1, reason="out of memory (CUDA out of memory)")
+        _pin_times(
+            db,
+            failed.id,
+            submitted_at=FIXED_NOW - 85,
+            started_at=FIXED_NOW - 80,
+            finished_at=FIXED_NOW - 60,
+            updated_at=FIXED_NOW - 60,
+        )
+        all_jobs = {job.id: job for job in jobs.list_jobs(db)}
+    finally:
+        db.conn.close()
+
+    full_log = TRAIN_LOG.read_text()
+    done_dir = Path(all_jobs[done.id].run_dir)
+    done_dir.mkdir(parents=True, exist_ok=True)
+    (done_dir / "train.log").write_text(full_log)
+    # the running job has written its log up to the last step it logged so far
+    last_step = half[-1]["current_steps"]
+    cut = full_log.index(f"step {last_step}/")
+    running_dir = Path(all_jobs[running.id].run_dir)
+    running_dir.mkdir(parents=True, exist_ok=True)
+    (running_dir / "train.log").write_text(full_log[: full_log.index("\n", cut) + 1])
+    failed_dir = Path(all_jobs[failed.id].run_dir)
+    failed_dir.mkdir(parents=True, exist_ok=True)
+    (failed_dir / "train.log").write_text(
+        "loading model tunequeue/tiny-llama\n"
+        "Traceback (most recent call last):\n"
+        '  File "train.py", line 12, in <module>\n'
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    )
+    return PopulatedHome(home, done.id, running.id, queued.id, held.id, failed.id)
+
+
+async def settle(pilot, rounds: int = 3) -> None:
+    """Let thread workers finish and their messages be handled (a few rounds: reads start reads)."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def run_before_settled(pilot):
+    """`snap_compare` hook: wait until the screen shows its data."""
+    return settle(pilot)

@@ -32,7 +32,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,7 +113,7 @@ def bundled_dataset_dir() -> Path:
     return DATA_DIR / "datasets"
 
 
-def _closest(name: str, options: list[str] | tuple[str, ...] | frozenset[str]) -> str:
+def _closest(name: str, options: Collection[str]) -> str:
     near = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.6)
     return f"; did you mean '{near[0]}'?" if near else ""
 

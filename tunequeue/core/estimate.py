@@ -206,7 +206,8 @@ def read_model_config(path: str | Path) -> dict:
 
 def model_shape(config: Mapping[str, Any]) -> ModelShape:
     """Extract the dimensions from a transformers config.json (text_config used for multimodal models)."""
-    cfg = config.get("text_config") if isinstance(config.get("text_config"), Mapping) else config
+    text_config = config.get("text_config")
+    cfg: Mapping[str, Any] = text_config if isinstance(text_config, Mapping) else config
     try:
         hidden = int(_first(cfg, "hidden_size", "n_embd", "d_model"))
         layers = int(_first(cfg, "num_hidden_layers", "n_layer", "num_layers"))

@@ -49,7 +49,7 @@ def param(
     pydantic constraints (``val_size``). Remaining keyword arguments are pydantic constraints (ge, gt, le, lt,
     pattern, min_length, max_length).
     """
-    extra = {
+    extra: dict[str, Any] = {
         "help_en": en,
         "help_zh": zh,
         "rec": list(rec) if isinstance(rec, tuple) else rec,
@@ -1339,7 +1339,9 @@ def all_params() -> list[ParamInfo]:
     infos: list[ParamInfo] = []
     for group_id, model, _en, _zh in GROUPS:
         for key, finfo in model.model_fields.items():
-            extra = finfo.json_schema_extra if isinstance(finfo.json_schema_extra, dict) else {}
+            extra: dict[str, Any] = (
+                finfo.json_schema_extra if isinstance(finfo.json_schema_extra, dict) else {}
+            )
             kind, nullable, choices = _describe_annotation(finfo.annotation)
             bounds: dict[str, Any] = {}
             for meta in finfo.metadata:

@@ -195,7 +195,8 @@ def get_gpu_samples(
     since: float | None = None,
 ) -> list[dict[str, Any]]:
     """GPU samples, oldest first, filtered by GPU uuid, job and/or time (``since`` inclusive)."""
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if uuid is not None:
         clauses.append("uuid = ?")
         params.append(uuid)

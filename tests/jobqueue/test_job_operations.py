@@ -188,6 +188,20 @@ def test_retry_starts_a_new_attempt_in_the_same_run_dir(db):
         jobs.retry(db, running.id)
 
 
+def test_requeue_after_oom_keeps_dependents_and_turns_sharing_off(db):
+    job = start(db, submit(db, vram_gib=10, allow_share=True).id)
+    dependent = submit(db, name="dependent", after=[job.id])
+    again = jobs.requeue(db, job.id, reason="CUDA out of memory while sharing GPU 0; queued again")
+    assert (again.state, again.attempt, again.allow_share) == (JobState.QUEUED, 2, False)
+    assert (again.pid, again.assigned_gpus, again.started_at) == (None, [], None)
+    last = jobs.events(db, job.id)[-1]
+    assert (last["from_state"], last["to_state"], last["attempt"]) == ("running", "queued", 2)
+    assert last["reason"] == "CUDA out of memory while sharing GPU 0; queued again"
+    assert jobs.get(db, dependent.id).state == JobState.QUEUED
+    with pytest.raises(InvalidTransition, match="only running jobs can be queued again"):
+        jobs.requeue(db, job.id, reason="twice")
+
+
 def test_delete_removes_row_history_and_run_dir(db, home):
     from tunequeue.jobqueue import metrics
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tunequeue.core import paths
 from tunequeue.core.errors import UserError
 from tunequeue.jobqueue import jobs, metrics
 from tunequeue.jobqueue.db import open_db
@@ -175,3 +176,78 @@ def test_install_service_writes_user_unit(runner, tmp_path, monkeypatch):
     assert path == tmp_path / "config" / "systemd" / "user" / "tunequeue-runner.service"
     assert "runner start --foreground" in text and "KillMode=process" in text
     assert f"TUNEQUEUE_HOME={tmp_path}" in text
+
+
+OOM_ONCE = """
+import sys, time
+from pathlib import Path
+run_dir = Path(sys.argv[1]).parent
+marker = run_dir / "oom-once"
+if "oom" in run_dir.name and not marker.exists():
+    marker.write_text("x")
+    print("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", flush=True)
+    sys.exit(1)
+if "oom" not in run_dir.name:
+    while not (run_dir.parent / "release").exists():
+        time.sleep(0.05)
+print("done", flush=True)
+"""
+
+
+@pytest.fixture
+def oom_runner(runner, tmp_path):
+    script = tmp_path / "oom_once.py"
+    script.write_text(OOM_ONCE)
+    runner.settings.train_command = [sys.executable, str(script)]
+    yield runner
+    release = paths.home() / "runs" / "release"  # lets the waiting stand-ins end before the group kill
+    release.parent.mkdir(parents=True, exist_ok=True)
+    release.touch()
+
+
+def _place_on(runner, job, gpus):
+    claimed = jobs.claim(runner.db, job.id, gpus, [f"GPU-sim-{i}" for i in gpus])
+    runner._launch(claimed, TickReport())
+
+
+def test_cuda_oom_while_sharing_is_retried_once_on_a_whole_gpu(oom_runner):
+    runner = oom_runner
+    tenant = _submit(runner, "tenant", vram_gib=8, allow_share=True)
+    oom = _submit(runner, "oom-joiner", vram_gib=8, allow_share=True)
+    _place_on(runner, tenant, [0])
+    _place_on(runner, oom, [0])
+    _tick_until(runner, lambda: jobs.get(runner.db, oom.id).attempt == 2)
+    requeued = jobs.get(runner.db, oom.id)
+    assert requeued.allow_share is False
+    event = [e for e in jobs.events(runner.db, oom.id) if e["from_state"] == "running"][0]
+    assert event["to_state"] == "queued"
+    assert event["reason"] == "CUDA out of memory while sharing GPU 0; queued again to run on a whole GPU"
+    _tick_until(runner, lambda: jobs.get(runner.db, oom.id).is_final)
+    done = jobs.get(runner.db, oom.id)
+    assert done.state.value == "succeeded" and done.attempt == 2 and done.assigned_gpus == [1]
+    assert jobs.get(runner.db, tenant.id).state.value == "running"
+
+
+def test_cuda_oom_alone_on_a_gpu_is_a_plain_failure(oom_runner):
+    runner = oom_runner
+    oom = _submit(runner, "oom-alone", vram_gib=8, allow_share=True)
+    _tick_until(runner, lambda: jobs.get(runner.db, oom.id).is_final)
+    done = jobs.get(runner.db, oom.id)
+    assert done.state.value == "failed" and done.attempt == 1
+    assert done.reason.startswith("out of memory")
+
+
+def test_runner_remembers_when_a_job_was_first_blocked(oom_runner):
+    runner = oom_runner
+    holder = _submit(runner, "holder")
+    runner.tick()
+    assert jobs.get(runner.db, holder.id).assigned_gpus == [0]
+    wide = _submit(runner, "wide", gpus=2)
+    runner.tick()
+    first = runner.blocked_since[wide.id]
+    assert jobs.get(runner.db, wide.id).reason == "Resources (needs 2 GPUs, 1 free)"
+    runner.tick()
+    assert runner.blocked_since == {wide.id: first}
+    jobs.request_cancel(runner.db, wide.id)
+    runner.tick()
+    assert runner.blocked_since == {}

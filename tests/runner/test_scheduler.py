@@ -6,13 +6,20 @@ import pytest
 
 from tunequeue.gpus import Gpu, GpuProcess
 from tunequeue.jobqueue.jobs import Job, JobState
-from tunequeue.runner.scheduler import Decision, SchedulerSettings, schedule, task_allows_cpu
+from tunequeue.runner.scheduler import (
+    Decision,
+    SchedulerSettings,
+    died_of_cuda_oom,
+    schedule,
+    share_oom_retry,
+    task_allows_cpu,
+)
 
 NOW = 10_000.0
 GIB = 1024
 
 
-def gpu(index, total_gib=80, used_mib=0, processes=(), **flags):
+def gpu(index, total_gib=80, used_mib=0, processes=(), util=0.0, **flags):
     return Gpu(
         index=index,
         uuid=f"GPU-{index}",
@@ -20,7 +27,7 @@ def gpu(index, total_gib=80, used_mib=0, processes=(), **flags):
         pci_bus_id=f"00000000:{index + 1:02X}:00.0",
         memory_total_mib=total_gib * GIB,
         memory_used_mib=used_mib,
-        utilization_pct=0.0,
+        utilization_pct=util,
         temperature_c=30.0,
         power_w=50.0,
         compute_capability=(9, 0),
@@ -53,15 +60,21 @@ def active(job_id, gpus_on, vram=None, share=False):
     )
 
 
-def run(queued, gpus, busy=None, active_jobs=(), dependency=None, **settings):
+_INPUTS = ("gpu_utilization", "blocked_since", "eta", "expected_seconds")
+
+
+def run(queued, gpus, busy=None, active_jobs=(), dependency=None, **options):
+    """Schedule with ``options`` split into scheduler settings and the runner's other inputs."""
+    inputs = {key: options.pop(key) for key in _INPUTS if key in options}
     return schedule(
         queued,
         gpus,
         busy=busy or {},
-        settings=SchedulerSettings(**settings),
+        settings=SchedulerSettings(**options),
         now=NOW,
         dependency=dependency,
         active_jobs=active_jobs,
+        **inputs,
     )
 
 
@@ -180,59 +193,106 @@ CASES = [
         {1: "Resources (needs 2 GPUs, 1 free)"},
     ),
     (
-        "no starvation: after max wait the big job reserves the GPUs",
-        [job(1, gpus=2, priority=5, submitted=NOW - 4000), job(2)],
+        "no starvation: blocked for max wait, the big job reserves every GPU while ETAs are unknown",
+        [job(1, gpus=2, priority=5), job(2)],
         [gpu(0), gpu(1)],
         {1: [50]},
         [active(50, [1])],
-        {"max_wait_seconds": 3600},
+        {"max_wait_seconds": 3600, "blocked_since": {1: NOW - 4000}},
         [],
         {1: "Resources (needs 2 GPUs, 1 free)", 2: "Priority (GPUs reserved for job 1)"},
     ),
     (
-        "a reservation does not hold CPU jobs back",
-        [job(1, gpus=2, submitted=NOW - 4000), job(2, gpus=0)],
+        "the reservation clock starts when the job was first blocked, not at submission",
+        [job(1, gpus=2, priority=5, submitted=NOW - 99999), job(2)],
         [gpu(0), gpu(1)],
         {1: [50]},
         [active(50, [1])],
-        {"max_wait_seconds": 3600},
+        {"max_wait_seconds": 3600, "blocked_since": {1: NOW - 60}},
+        [(2, [0])],
+        {1: "Resources (needs 2 GPUs, 1 free)"},
+    ),
+    (
+        "backfill on a reserved GPU by a job that ends before the reserved job's earliest start",
+        [job(1, gpus=2, priority=5), job(2), job(3)],
+        [gpu(0), gpu(1), gpu(2)],
+        {1: [50], 2: [51]},
+        [active(50, [1]), active(51, [2])],
+        {
+            "blocked_since": {1: NOW - 4000},
+            "eta": {50: 600.0, 51: 5000.0},
+            "expected_seconds": {2: 900.0, 3: 500.0},
+        },
+        [(3, [0])],
+        {1: "Resources (needs 2 GPUs, 1 free)", 2: "Priority (GPUs reserved for job 1)"},
+    ),
+    (
+        "backfill on GPUs outside the reservation has no time limit",
+        [job(1, priority=5, vram=60), job(2, vram=10, share=True)],
+        [gpu(0, used_mib=70 * GIB, util=40), gpu(1, used_mib=10 * GIB, util=40)],
+        {0: [50], 1: [51]},
+        [active(50, [0], vram=70), active(51, [1], vram=10, share=True)],
+        {"blocked_since": {1: NOW - 4000}, "eta": {50: 600.0, 51: 5000.0}},
+        [(2, [1])],
+        {1: "Resources (needs 1 GPU with 60 GiB free, 0 free)"},
+    ),
+    (
+        "no join on a reserved GPU: it would slow the job the reservation waits for",
+        [job(1, priority=5, vram=60), job(2, vram=10, share=True)],
+        [gpu(0, used_mib=10 * GIB, util=40), gpu(1, used_mib=70 * GIB)],
+        {0: [50], 1: [51]},
+        [active(50, [0], vram=10, share=True), active(51, [1], vram=70)],
+        {"blocked_since": {1: NOW - 4000}, "eta": {50: 600.0, 51: 5000.0}, "expected_seconds": {2: 60.0}},
+        [],
+        {
+            1: "Resources (needs 1 GPU with 60 GiB free, 0 free)",
+            2: "Priority (GPUs reserved for job 1)",
+        },
+    ),
+    (
+        "a reservation does not hold CPU jobs back",
+        [job(1, gpus=2), job(2, gpus=0)],
+        [gpu(0), gpu(1)],
+        {1: [50]},
+        [active(50, [1])],
+        {"max_wait_seconds": 3600, "blocked_since": {1: NOW - 4000}},
         [(2, [])],
         {1: "Resources (needs 2 GPUs, 1 free)"},
     ),
     (
         "an impossible job never reserves",
-        [job(1, gpus=8, submitted=NOW - 99999), job(2)],
+        [job(1, gpus=8), job(2)],
         [gpu(0), gpu(1)],
         {},
         [],
-        {"max_wait_seconds": 1},
+        {"max_wait_seconds": 1, "blocked_since": {1: NOW - 99999}},
         [(2, [0])],
         {1: "Resources (needs 8 GPUs, only 2 usable)"},
     ),
     (
-        "VRAM sharing: three small jobs on one large GPU",
+        "spread before packing: sharing jobs take whole free GPUs first",
         [job(1, vram=20, share=True), job(2, vram=20, share=True), job(3, vram=20, share=True)],
-        [gpu(0, total_gib=80)],
+        [gpu(0), gpu(1)],
         {},
         [],
         {},
-        [(1, [0]), (2, [0]), (3, [0])],
-        {},
-    ),
-    (
-        "VRAM sharing stops when the estimates no longer fit",
-        [job(1, vram=30, share=True), job(2, vram=30, share=True), job(3, vram=30, share=True)],
-        [gpu(0, total_gib=80)],
-        {},
-        [],
-        {},
-        [(1, [0]), (2, [0])],
+        [(1, [0]), (2, [1])],
         {3: "Priority"},
     ),
     (
-        "VRAM sharing joins our sharing job",
-        [job(1, vram=40, share=True)],
-        [gpu(0, used_mib=10 * GIB), gpu(1)],
+        "a sharing job takes a free GPU rather than join a joinable one",
+        [job(1, vram=20, share=True)],
+        [gpu(0, used_mib=25 * GIB, util=40), gpu(1)],
+        {0: [50]},
+        [active(50, [0], vram=30, share=True)],
+        {},
+        [(1, [1])],
+        {},
+    ),
+    (
+        "joins a small sharing job when no whole GPU is free",
+        [job(1, vram=20, share=True)],
+        [gpu(0, used_mib=25 * GIB, util=40)],
         {0: [50]},
         [active(50, [0], vram=30, share=True)],
         {},
@@ -240,23 +300,167 @@ CASES = [
         {},
     ),
     (
-        "VRAM sharing counts the estimate of our job before NVML sees its memory",
-        [job(1, vram=60, share=True)],
-        [gpu(0, used_mib=10 * GIB), gpu(1)],
+        "the estimate of our job counts before NVML sees its memory",
+        [job(1, vram=44, share=True)],
+        [gpu(0, used_mib=2 * GIB, util=40)],
         {0: [50]},
         [active(50, [0], vram=30, share=True)],
         {},
+        [],
+        {1: "Resources (needs 1 GPU with 44 GiB free, 0 with room)"},
+    ),
+    (
+        "headroom: 10 % of the GPU stays above the estimates",
+        [job(1, vram=34, share=True)],
+        [gpu(0, used_mib=40 * GIB, util=40)],
+        {0: [50]},
+        [active(50, [0], vram=30, share=True)],
+        {},
+        [],
+        {1: "Resources (needs 1 GPU with 34 GiB free, 0 with room)"},
+    ),
+    (
+        "headroom is configurable",
+        [job(1, vram=34, share=True)],
+        [gpu(0, used_mib=40 * GIB, util=40)],
+        {0: [50]},
+        [active(50, [0], vram=30, share=True)],
+        {"memory_headroom_fraction": 0.0},
+        [(1, [0])],
+        {},
+    ),
+    (
+        "a big job is never joined (estimate over half the GPU)",
+        [job(1, vram=10, share=True)],
+        [gpu(0, used_mib=45 * GIB, util=40)],
+        {0: [50]},
+        [active(50, [0], vram=45, share=True)],
+        {},
+        [],
+        {1: "Resources (needs 1 GPU with 10 GiB free, 0 with room)"},
+    ),
+    (
+        "the joinable fraction is configurable",
+        [job(1, vram=10, share=True)],
+        [gpu(0, used_mib=45 * GIB, util=40)],
+        {0: [50]},
+        [active(50, [0], vram=45, share=True)],
+        {"joinable_fraction": 0.6},
+        [(1, [0])],
+        {},
+    ),
+    (
+        "a big sharing job may join a small one when it fits",
+        [job(1, vram=45, share=True)],
+        [gpu(0, used_mib=20 * GIB, util=40)],
+        {0: [50]},
+        [active(50, [0], vram=20, share=True)],
+        {},
+        [(1, [0])],
+        {},
+    ),
+    (
+        "at most two jobs on one GPU by default",
+        [job(1, vram=10, share=True)],
+        [gpu(0, used_mib=20 * GIB, util=40)],
+        {0: [50, 51]},
+        [active(50, [0], vram=10, share=True), active(51, [0], vram=10, share=True)],
+        {},
+        [],
+        {1: "Resources (needs 1 GPU with 10 GiB free, 0 with room)"},
+    ),
+    (
+        "the jobs-per-GPU limit is configurable",
+        [job(1, vram=10, share=True)],
+        [gpu(0, used_mib=20 * GIB, util=40)],
+        {0: [50, 51]},
+        [active(50, [0], vram=10, share=True), active(51, [0], vram=10, share=True)],
+        {"max_jobs_per_gpu": 3},
+        [(1, [0])],
+        {},
+    ),
+    (
+        "the least crowded joinable GPU first",
+        [job(1, vram=10, share=True)],
+        [gpu(0, used_mib=20 * GIB, util=40), gpu(1, used_mib=30 * GIB, util=40)],
+        {0: [50, 51], 1: [52]},
+        [
+            active(50, [0], vram=10, share=True),
+            active(51, [0], vram=10, share=True),
+            active(52, [1], vram=30, share=True),
+        ],
+        {"max_jobs_per_gpu": 3},
         [(1, [1])],
         {},
     ),
     (
-        "VRAM sharing fills shared GPUs before free ones",
-        [job(1, vram=20, share=True)],
-        [gpu(0), gpu(1, used_mib=25 * GIB)],
-        {1: [50]},
-        [active(50, [1], vram=30, share=True)],
+        "one newcomer per GPU and tick: its utilisation is not measured yet",
+        [job(1, vram=10, share=True), job(2, vram=10, share=True)],
+        [gpu(0, used_mib=10 * GIB, util=40)],
+        {0: [50]},
+        [active(50, [0], vram=10, share=True)],
+        {"max_jobs_per_gpu": 3},
+        [(1, [0])],
+        {2: "Priority"},
+    ),
+    (
+        "no join on a compute-bound GPU (utilisation above 80 %)",
+        [job(1, vram=10, share=True)],
+        [gpu(0, used_mib=10 * GIB, util=95)],
+        {0: [50]},
+        [active(50, [0], vram=10, share=True)],
         {},
-        [(1, [1])],
+        [],
+        {1: "Resources (needs 1 GPU with 10 GiB free, 0 with room)"},
+    ),
+    (
+        "the utilisation threshold is configurable",
+        [job(1, vram=10, share=True)],
+        [gpu(0, used_mib=10 * GIB, util=95)],
+        {0: [50]},
+        [active(50, [0], vram=10, share=True)],
+        {"share_max_utilization_pct": 97},
+        [(1, [0])],
+        {},
+    ),
+    (
+        "the runner's utilisation summary wins over the momentary reading",
+        [job(1, vram=10, share=True)],
+        [gpu(0, used_mib=10 * GIB, util=20)],
+        {0: [50]},
+        [active(50, [0], vram=10, share=True)],
+        {"gpu_utilization": {0: 90.0}},
+        [],
+        {1: "Resources (needs 1 GPU with 10 GiB free, 0 with room)"},
+    ),
+    (
+        "a calm summary allows a join despite a momentary peak",
+        [job(1, vram=10, share=True)],
+        [gpu(0, used_mib=10 * GIB, util=100)],
+        {0: [50]},
+        [active(50, [0], vram=10, share=True)],
+        {"gpu_utilization": {0: 35.0}},
+        [(1, [0])],
+        {},
+    ),
+    (
+        "unknown utilisation counts as busy",
+        [job(1, vram=10, share=True)],
+        [gpu(0, used_mib=10 * GIB, util=20)],
+        {0: [50]},
+        [active(50, [0], vram=10, share=True)],
+        {"gpu_utilization": {0: None}},
+        [],
+        {1: "Resources (needs 1 GPU with 10 GiB free, 0 with room)"},
+    ),
+    (
+        "a two-GPU sharing job takes the free GPU and joins for the other",
+        [job(1, gpus=2, vram=10, share=True)],
+        [gpu(0, used_mib=10 * GIB, util=40), gpu(1), gpu(2, used_mib=70 * GIB)],
+        {0: [50], 2: [51]},
+        [active(50, [0], vram=10, share=True), active(51, [2], vram=70)],
+        {},
+        [(1, [0, 1])],
         {},
     ),
     (
@@ -418,11 +622,15 @@ def test_without_active_jobs_busy_gpus_count_as_fully_taken():
 
 def test_big_job_starts_once_its_gpus_are_released():
     """Over three ticks: reserved while a small job runs, then started when the GPU comes back."""
-    big = job(1, gpus=2, submitted=NOW - 4000)
+    big = job(1, gpus=2)
     small = job(2)
-    first = run([big, small], [gpu(0), gpu(1)], busy={1: [50]}, active_jobs=[active(50, [1])])
+    blocked = {1: NOW - 4000}
+    first = run(
+        [big, small], [gpu(0), gpu(1)], busy={1: [50]}, active_jobs=[active(50, [1])], blocked_since=blocked
+    )
     assert first.start == []
-    second = run([big, small], [gpu(0), gpu(1)])
+    assert first.reserved_for == 1
+    second = run([big, small], [gpu(0), gpu(1)], blocked_since=blocked)
     assert second.start == [(1, [0, 1])]
     assert second.waiting == {2: "Priority"}
 
@@ -448,3 +656,48 @@ def test_scheduler_is_pure():
 )
 def test_task_allows_cpu(task, allowed):
     assert task_allows_cpu(job(1, task=task)) is allowed
+
+
+def test_blocked_lists_jobs_waiting_for_gpus_only():
+    queued = [job(1), job(2), job(3, after=[9]), job(4, gpus=0), job(5, gpus=0)]
+    decision = run(queued, [gpu(0)], dependency={3: ("waiting", "Dependency (job 9)")}, max_cpu_jobs=1)
+    assert decision.start == [(1, [0]), (4, [])]
+    assert decision.blocked == [2]
+    assert decision.reserved_for is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "log_lines", "oom"),
+    [
+        ("exit code 1", ["torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"], True),
+        ("exit code 1", ["RuntimeError: CUDA out of memory."], True),
+        ("exit code 1", ["torch.cuda.OutOfMemoryError: ..."], True),
+        ("exit code 1", ["ValueError: bad dataset"], False),
+        ("killed by SIGKILL", ["Killed"], False),
+        ("exit code 1: RuntimeError: CUDA out of memory.", [], True),
+    ],
+)
+def test_died_of_cuda_oom(reason, log_lines, oom):
+    assert died_of_cuda_oom(reason, log_lines) is oom
+
+
+OOM_LOG = ["torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"]
+
+
+@pytest.mark.parametrize(
+    ("state", "share", "was_sharing", "log_lines", "retried"),
+    [
+        (JobState.RUNNING, True, True, OOM_LOG, True),
+        (JobState.RUNNING, True, False, OOM_LOG, False),  # alone on its GPU: a whole GPU won't help
+        (JobState.RUNNING, False, True, OOM_LOG, False),  # already the retry: runs with sharing off
+        (JobState.RUNNING, True, True, ["ValueError: bad dataset"], False),
+        (JobState.CANCELLING, True, True, OOM_LOG, False),
+    ],
+)
+def test_share_oom_retry(state, share, was_sharing, log_lines, retried):
+    running = job(1, vram=20, share=share, state=state, assigned_gpus=[3])
+    reason = share_oom_retry(running, was_sharing=was_sharing, reason="exit code 1", log_lines=log_lines)
+    if retried:
+        assert reason == "CUDA out of memory while sharing GPU 3; queued again to run on a whole GPU"
+    else:
+        assert reason is None

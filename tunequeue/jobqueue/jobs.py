@@ -7,6 +7,8 @@ States (Slurm's vocabulary where it has one)::
       ▼  │        └──► cancelling ◄──┘  (then cancelled, or succeeded if it finished first)
      held
 
+and running ──► queued when the runner retries a job that ran out of memory on a shared GPU (`requeue`).
+
 Every change goes through `transition` (or a helper built on it), is checked against
 `ALLOWED_TRANSITIONS`, and writes a ``job_events`` row in the same ``BEGIN IMMEDIATE`` transaction.
 A refused change raises `InvalidTransition`, a `UserError` whose message says what the user can do.
@@ -66,7 +68,14 @@ ALLOWED_TRANSITIONS: dict[JobState, set[JobState]] = {
         JobState.FAILED,
         JobState.CANCELLED,
     },
-    JobState.RUNNING: {JobState.CANCELLING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED},
+    # running → queued: the runner's automatic retry of a job that ran out of memory on a shared GPU.
+    JobState.RUNNING: {
+        JobState.QUEUED,
+        JobState.CANCELLING,
+        JobState.SUCCEEDED,
+        JobState.FAILED,
+        JobState.CANCELLED,
+    },
     JobState.CANCELLING: {JobState.SUCCEEDED, JobState.CANCELLED},
     JobState.SUCCEEDED: set(),
     JobState.FAILED: {JobState.QUEUED},
@@ -562,6 +571,37 @@ def retry(db: sqlite_utils.Database, job_id: int) -> Job:
                 "gpu_uuids": [],
             },
             action="retried",
+        )
+
+
+def requeue(db: sqlite_utils.Database, job_id: int, *, reason: str) -> Job:
+    """Queue a running job whose process just ended again, as a new attempt that never shares a GPU.
+
+    The runner's automatic retry after a CUDA out-of-memory on a shared GPU: unlike a failure, the
+    jobs waiting for this one stay queued; the run dir (and checkpoints) are kept, ``reason`` is recorded.
+    """
+    with write_txn(db) as conn:
+        job = _fetch(conn, job_id)
+        return _apply_transition(
+            conn,
+            job_id,
+            JobState.QUEUED,
+            reason=reason,
+            expect=JobState.RUNNING,
+            fields={
+                "attempt": job.attempt + 1,
+                "allow_share": False,
+                "pid": None,
+                "pgid": None,
+                "proc_start_time": None,
+                "started_at": None,
+                "finished_at": None,
+                "exit_code": None,
+                "signal": None,
+                "assigned_gpus": [],
+                "gpu_uuids": [],
+            },
+            action="queued again",
         )
 
 

@@ -32,7 +32,7 @@ from tunequeue.runner import launch as launcher
 from tunequeue.runner.backends import create_backend
 from tunequeue.runner.ingest import ingest_job
 from tunequeue.runner.settings import RunnerSettings, load_settings
-from tunequeue.runner.wrapper import log_tail, read_exit_file
+from tunequeue.runner.wrapper import LOG_FILE, log_tail, read_exit_file
 
 log = logging.getLogger("tunequeue.runner")
 
@@ -48,6 +48,7 @@ class TickReport:
     """What one tick did (for logs and tests)."""
 
     finished: list[int] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)
     adopted: list[int] = field(default_factory=list)
     started: list[int] = field(default_factory=list)
     signalled: list[int] = field(default_factory=list)
@@ -67,6 +68,8 @@ class Runner:
         self.children: dict[int, subprocess.Popen] = {}
         self.term_sent_at: dict[int, float] = {}
         self.known_alive: set[int] = set()
+        self.blocked_since: dict[int, float] = {}  # queued job id → when it was first blocked by resources
+        self.shared_jobs: set[int] = set()  # jobs that were put on a GPU together with another of ours
         self.last_sample_at = 0.0
         self.last_prune_at = 0.0
         self.stop_requested = False
@@ -140,6 +143,8 @@ class Runner:
     def _finish(self, job, exit_code, signal_number, reason: str, report: TickReport) -> None:
         from tunequeue.jobqueue import jobs
 
+        if exit_code and self._requeue_after_share_oom(job, reason, report):
+            return
         try:
             done = jobs.finish(self.db, job.id, exit_code=exit_code, signal=signal_number, reason=reason)
         except jobs.InvalidTransition as err:
@@ -148,8 +153,34 @@ class Runner:
         self.children.pop(job.id, None)
         self.term_sent_at.pop(job.id, None)
         self.known_alive.discard(job.id)
+        self.shared_jobs.discard(job.id)
         report.finished.append(job.id)
         log.info("job %s %s %s", job.id, done.state.value, f"({reason})" if reason else "")
+
+    def _requeue_after_share_oom(self, job, reason: str, report: TickReport) -> bool:
+        """Queue a job that died of CUDA out-of-memory on a shared GPU again, once, for a whole GPU."""
+        from tunequeue.jobqueue import jobs
+        from tunequeue.runner.scheduler import share_oom_retry
+
+        was_sharing = job.id in self.shared_jobs or any(
+            other.id != job.id and set(other.assigned_gpus) & set(job.assigned_gpus)
+            for other in self._active_jobs()
+        )
+        lines = log_tail(Path(job.run_dir) / LOG_FILE, 40)
+        retry = share_oom_retry(job, was_sharing=was_sharing, reason=reason, log_lines=lines)
+        if retry is None:
+            return False
+        try:
+            jobs.requeue(self.db, job.id, reason=retry)
+        except jobs.InvalidTransition as err:
+            log.warning("job %s: could not queue it again: %s", job.id, err)
+            return False
+        self.children.pop(job.id, None)
+        self.known_alive.discard(job.id)
+        self.shared_jobs.discard(job.id)
+        report.requeued.append(job.id)
+        log.info("job %s: %s", job.id, retry)
+        return True
 
     def _resume_start(self, job, report: TickReport) -> None:
         """A claimed job with no recorded process: adopt what an earlier runner launched, else launch it."""
@@ -229,10 +260,12 @@ class Runner:
     def schedule(self, report: TickReport, snapshot, now: float) -> None:
         """Ask the scheduler which queued jobs start where; record why the others wait; launch."""
         from tunequeue.jobqueue import jobs
+        from tunequeue.runner import observed
         from tunequeue.runner.scheduler import schedule
 
         queued = jobs.list_jobs(self.db, states=[jobs.JobState.QUEUED])
         if not queued:
+            self.blocked_since = {}
             return
         active = self._active_jobs()
         busy: dict[int, list[int]] = {}
@@ -248,7 +281,12 @@ class Runner:
             now=now,
             dependency=dependency,
             active_jobs=active,
+            gpu_utilization=observed.gpu_utilization(self.db, active, now),
+            blocked_since=self.blocked_since,
+            eta=observed.job_etas(self.db, active, now),
+            expected_seconds=observed.expected_run_seconds(self.db, queued),
         )
+        self.blocked_since = {job_id: self.blocked_since.get(job_id, now) for job_id in decision.blocked}
         by_id = {job.id: job for job in queued}
         for job_id, reason in decision.dependency_failed:
             with contextlib.suppress(jobs.InvalidTransition):
@@ -264,6 +302,9 @@ class Runner:
                 self.db, job_id, list(gpu_indices), [uuid_of.get(i, "") for i in gpu_indices]
             )
             if claimed is not None:
+                tenants = {other for index in gpu_indices for other in busy.get(index, ())}
+                if tenants:
+                    self.shared_jobs.update(tenants | {job_id})
                 self._launch(claimed, report)
 
     def _launch(self, job, report: TickReport) -> None:

@@ -12,6 +12,14 @@ which win (tests and systemd units set them):
 - ``TUNEQUEUE_GPU_FREE_MEMORY_MIB`` a GPU with more memory in use counts as busy (default 1024)
 - ``TUNEQUEUE_MAX_CPU_JOBS``       CPU-only jobs running at once (default 2)
 
+GPU sharing (``runner:`` keys of settings.yaml, see `tunequeue.runner.scheduler`):
+
+- ``max_jobs_per_gpu``          our jobs on one GPU at most (default 2; 1 turns sharing off)
+- ``joinable_fraction``         a running job may be joined when its VRAM estimate is at most this
+  share of its GPU (default 0.5)
+- ``share_max_utilization_pct`` no job joins a GPU whose recent utilisation is above this (default 80)
+- ``memory_headroom_fraction``  share of a GPU kept free above the estimates of its jobs (default 0.10)
+
 ``backend`` is ``local`` (start jobs on this machine's GPUs) or ``slurm`` (submit them with sbatch);
 ``slurm`` holds that backend's options (see `tunequeue.runner.backends.slurm.SlurmOptions`). Both are
 set by ``tunequeue runner start --backend ...`` and kept in settings.yaml.
@@ -41,6 +49,10 @@ class RunnerSettings:
     allowed_gpus: list[int] | None = None
     max_wait_seconds: float = 3600.0
     max_cpu_jobs: int = 2
+    max_jobs_per_gpu: int = 2
+    joinable_fraction: float = 0.5
+    share_max_utilization_pct: float = 80.0
+    memory_headroom_fraction: float = 0.10
     backend: str = "local"
     slurm: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +66,10 @@ class RunnerSettings:
             allowed_gpus=self.allowed_gpus,
             max_wait_seconds=self.max_wait_seconds,
             max_cpu_jobs=self.max_cpu_jobs,
+            max_jobs_per_gpu=self.max_jobs_per_gpu,
+            joinable_fraction=self.joinable_fraction,
+            share_max_utilization_pct=self.share_max_utilization_pct,
+            memory_headroom_fraction=self.memory_headroom_fraction,
         )
 
 

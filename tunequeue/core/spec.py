@@ -190,8 +190,11 @@ class TaskConfig(_Group):
     )
     allow_share: bool = param(
         False,
-        en="Let this job share a GPU with other jobs when the VRAM estimates fit.",
-        zh="显存估算允许时，与其他任务共用一张GPU。",
+        en=(
+            "Let this job join a GPU another small, lightly loaded job already uses, but only when no whole "
+            "GPU is free and the VRAM estimates fit with headroom."
+        ),
+        zh="没有空闲整卡时，允许在显存估算（含余量）足够的前提下，加入另一个小而负载不高的任务所在的GPU。",
         tq=True,
     )
 

@@ -15,7 +15,7 @@ import pytest
 from tunequeue.core.errors import UserError
 from tunequeue.jobqueue import jobs, metrics
 from tunequeue.jobqueue.db import open_db
-from tunequeue.runner import daemon
+from tunequeue.runner import daemon, launch, procs
 from tunequeue.runner.daemon import Runner, TickReport
 from tunequeue.runner.settings import RunnerSettings
 
@@ -41,7 +41,7 @@ def runner(tmp_path, monkeypatch):
     yield made
     for job in jobs.list_jobs(made.db):
         if job.pgid:
-            daemon.launcher.kill_group(job.pgid)
+            procs.kill_group(job.pgid)
 
 
 def _submit(runner, name: str, steps: int = 4, **kwargs):
@@ -86,13 +86,13 @@ def test_cancel_while_starting_stops_the_just_launched_process(runner):
     claimed = jobs.claim(runner.db, job.id, [0], ["GPU-sim-0"])
     jobs.request_cancel(runner.db, job.id)
     report = TickReport()
-    runner._launch(claimed, report)
+    runner.backend.launch(runner, claimed, report)
     done = jobs.get(runner.db, job.id)
     assert (
         report.started == [] and done.state.value == "cancelled" and done.reason == "cancelled while starting"
     )
     pid = json.loads((Path(done.run_dir) / "process.json").read_text())["pid"]
-    assert not daemon.launcher.is_alive(pid, None)
+    assert not procs.is_alive(pid, None)
 
 
 def test_sigkill_after_grace_when_sigterm_is_ignored(runner, tmp_path):
@@ -117,12 +117,13 @@ def test_sigkill_after_grace_when_sigterm_is_ignored(runner, tmp_path):
     _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
     done = jobs.get(runner.db, job.id)
     assert done.state.value == "cancelled" and time.time() - started >= 0.5
-    assert not daemon.launcher.group_alive(done.pgid)
+    assert not procs.group_alive(done.pgid)
 
 
 def test_dead_process_without_exit_record_is_lost(runner):
     job = _submit(runner, "ghost")
-    jobs.claim(runner.db, job.id, [1], ["GPU-sim-1"])
+    claimed = jobs.claim(runner.db, job.id, [1], ["GPU-sim-1"])
+    Path(claimed.run_dir).mkdir(parents=True)
     sleeper = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
     sleeper.wait()
     jobs.mark_running(runner.db, job.id, sleeper.pid, sleeper.pid, time.time() - 1000)
@@ -134,8 +135,7 @@ def test_dead_process_without_exit_record_is_lost(runner):
 def test_claimed_job_launched_by_a_dead_runner_is_adopted_not_relaunched(runner):
     job = _submit(runner, "orphan", steps=40)
     claimed = jobs.claim(runner.db, job.id, [0], ["GPU-sim-0"])
-    process = daemon.launcher.launch(claimed, runner.settings)
-    daemon._write_process_file(Path(claimed.run_dir), claimed.attempt, process)
+    process = launch.launch(claimed, runner.settings)
     fresh = Runner(runner.db, runner.settings)
     report = fresh.tick()
     adopted = jobs.get(runner.db, job.id)
@@ -164,7 +164,7 @@ def test_lock_refuses_second_holder(runner):
         with pytest.raises(UserError, match="already running"):
             daemon.acquire_lock()
     finally:
-        os.close(fd)
+        daemon.release_lock(fd)
     assert daemon.running_pid() is None
 
 

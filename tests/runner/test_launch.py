@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tunequeue.runner import launch
+from tunequeue.runner import launch, procs
 from tunequeue.runner.settings import RunnerSettings, load_settings
 from tunequeue.runner.wrapper import exit_reason, read_exit_file
 
@@ -71,7 +71,7 @@ def test_launch_success_records_exit_and_log(tmp_path, monkeypatch):
         print("visible", os.environ["CUDA_VISIBLE_DEVICES"], "task", sys.argv[1])
     """)
     proc = launch.launch(job, RunnerSettings(train_command=command))
-    assert proc.pgid == proc.pid and proc.start_time is not None
+    assert proc.pgid == proc.pid and proc.start_ticks is not None
     assert os.getpgid(proc.pid) == proc.pid and os.getsid(proc.pid) == proc.pid
     proc.popen.wait(20)
     record = _wait_exit(Path(job.run_dir))
@@ -116,15 +116,15 @@ def test_terminate_forwards_sigterm_to_group_and_kill(tmp_path, monkeypatch):
     deadline = time.time() + 20
     while "ready" not in log.read_text() and time.time() < deadline:
         time.sleep(0.05)
-    assert launch.is_alive(proc.pid, proc.start_time)
-    assert not launch.is_alive(proc.pid, proc.start_time - 100)
-    launch.terminate(proc.pid, proc.start_time, proc.pgid)
+    assert procs.is_alive(proc.pid, proc.start_ticks)
+    assert not procs.is_alive(proc.pid, proc.start_ticks - 100)
+    procs.terminate(proc.pid, proc.start_ticks, proc.pgid)
     proc.popen.wait(20)
     record = _wait_exit(Path(job.run_dir))
     assert record["exit_code"] == 3
     assert log.read_text().count("got SIGTERM") == 1
-    assert not launch.is_alive(proc.pid, proc.start_time)
-    assert not launch.group_alive(proc.pgid)
+    assert not procs.is_alive(proc.pid, proc.start_ticks)
+    assert not procs.group_alive(proc.pgid)
 
 
 def test_sigkill_of_training_child_is_recorded(tmp_path, monkeypatch):
@@ -158,4 +158,4 @@ def test_missing_command_is_recorded(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("pid", [None, 0, 2**22 + 17])
 def test_is_alive_false_for_missing(pid):
-    assert not launch.is_alive(pid, None)
+    assert not procs.is_alive(pid, None)

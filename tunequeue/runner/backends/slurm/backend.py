@@ -103,79 +103,94 @@ class SlurmBackend:
     def __init__(self, options: SlurmOptions) -> None:
         self.options = options
         self.seen: set[int] = set()
-        self.cancel_sent: dict[int, float] = {}
+        self.cancel_sent: dict[int, float] = {}  # monotonic time of the last scancel of each job
+        self.cluster: dict[str, SlurmJob] | None = None  # this tick's squeue view
         self.last_error = ""
 
-    # one pass ---------------------------------------------------------------------------------------
+    # the phases of a tick ---------------------------------------------------------------------------
 
-    def tick(self, runner, report, now: float, *, schedule: bool = True) -> None:
-        """Follow active jobs (re-attaching, cancelling, finishing), ingest metrics, submit queued jobs."""
+    def reap(self, runner, report, now: float) -> None:
+        """Read ``squeue --json`` once; follow the jobs this runner tracks (finish, cancel, state)."""
         from tunequeue.jobqueue import jobs
 
-        active = jobs.list_jobs(runner.db, states=list(jobs.ACTIVE_STATES))
-        cluster: dict[str, SlurmJob] | None = None
-        if active:
-            try:
-                cluster = squeue_all(self.options.query_timeout)
-            except SlurmError as err:
-                self._log_error(str(err))
-        if cluster is not None:
-            for job in active:
-                try:
-                    self._follow(runner, job, cluster, report, now)
-                except SlurmError as err:
-                    self._log_error(f"job {job.id}: {err}")
-        runner.sample_gpus(report, now)
+        self.cluster = None
+        active = runner.active_jobs()
+        if not active:
+            return
+        try:
+            self.cluster = squeue_all(self.options.query_timeout)
+        except SlurmError as err:
+            self._log_error(str(err))
+            return
+        for job in active:
+            if not job.backend_job_id and job.state == jobs.JobState.CANCELLING:
+                reason = "cancelled before it was submitted to Slurm"
+                self._finish(runner, job, report, jobs.JobState.CANCELLED, None, None, reason)
+            elif job.backend_job_id and job.id in self.seen:
+                self._guarded_follow(runner, job, report)
+
+    def adopt(self, runner, report) -> None:
+        """Re-attach to Slurm jobs of an earlier runner: by recorded id, or by the submission's comment.
+
+        A claimed job that no Slurm job carries the comment of was never submitted: submit it now.
+        """
+        from tunequeue.jobqueue import jobs
+
+        if self.cluster is None:
+            return
+        for job in runner.active_jobs():
+            if job.backend_job_id and job.id in self.seen:
+                continue
+            if not job.backend_job_id:
+                comment = submission_comment(paths.home(), job.id, job.attempt)
+                found = next(
+                    (info for info in self.cluster.values() if comment_matches(info.comment, comment)), None
+                )
+                if found is None:
+                    if job.state == jobs.JobState.STARTING:
+                        self.launch(runner, job, report)
+                    continue
+                job = jobs.set_backend_job(runner.db, job.id, found.job_id, pending_reason(found))
+                if job is None:
+                    continue
+                log.info("job %s: found its Slurm job %s after a runner restart", job.id, found.job_id)
+            self.seen.add(job.id)
+            report.adopted.append(job.id)
+            log.info("job %s: re-attached to Slurm job %s", job.id, job.backend_job_id)
+            self._guarded_follow(runner, job, report)
+
+    def ingest(self, runner, report) -> None:
+        """Store new trainer_log.jsonl rows of running Slurm jobs (the run dir is on a shared filesystem)."""
+        from tunequeue.jobqueue import jobs
+
         for job in jobs.list_jobs(runner.db, states=[jobs.JobState.RUNNING, jobs.JobState.CANCELLING]):
             if job.backend_job_id:
                 report.metrics_rows += ingest_or_warn(runner.db, job)
-        if schedule:
-            self._schedule(runner, report)
+
+    def _guarded_follow(self, runner, job, report) -> None:
+        try:
+            self._follow(runner, job, report)
+        except SlurmError as err:
+            self._log_error(f"job {job.id}: {err}")
 
     def _log_error(self, message: str) -> None:
         if message != self.last_error:
             log.warning("%s", message)
         self.last_error = message
 
-    def _follow(self, runner, job, cluster: dict[str, SlurmJob], report, now: float) -> None:
+    def _follow(self, runner, job, report) -> None:
+        """Bring one submitted job's state in line with what Slurm says about it."""
         from tunequeue.jobqueue import jobs
 
-        if not job.backend_job_id:
-            if job.state == jobs.JobState.CANCELLING:
-                self._finish(
-                    runner,
-                    job,
-                    report,
-                    jobs.JobState.CANCELLED,
-                    None,
-                    None,
-                    "cancelled before it was submitted to Slurm",
-                )
-                return
-            comment = submission_comment(paths.home(), job.id, job.attempt)
-            found = next((info for info in cluster.values() if comment_matches(info.comment, comment)), None)
-            if found is None:
-                if job.state == jobs.JobState.STARTING:
-                    self._submit(runner, job, report)
-                return
-            job = jobs.set_backend_job(runner.db, job.id, found.job_id, pending_reason(found))
-            if job is None:
-                return
-            log.info("job %s: found its Slurm job %s after a runner restart", job.id, found.job_id)
-        info = cluster.get(job.backend_job_id)
+        info = self.cluster.get(job.backend_job_id) if self.cluster is not None else None
         if info is None:
             info = scontrol_show(job.backend_job_id, self.options.query_timeout)
-        if job.id not in self.seen:
-            self.seen.add(job.id)
-            if job.id not in report.started:
-                report.adopted.append(job.id)
-                log.info("job %s: re-attached to Slurm job %s", job.id, job.backend_job_id)
         if info is None:
             self._lost(runner, job, report)
             return
         self._write_state(job, info)
         if job.state == jobs.JobState.CANCELLING and not info.is_final:
-            self._cancel(job, report, now, runner.settings.cancel_grace_seconds)
+            self._cancel(job, report, runner.settings.cancel_grace_seconds)
             return
         if info.state in PENDING_STATES:
             reason = pending_reason(info)
@@ -293,12 +308,12 @@ class SlurmBackend:
             "see train.log, then retry",
         )
 
-    def _cancel(self, job, report, now: float, grace: float) -> None:
+    def _cancel(self, job, report, grace: float) -> None:
         sent = self.cancel_sent.get(job.id)
-        if sent is not None and now - sent < max(grace, 5.0):
+        if sent is not None and time.monotonic() - sent < max(grace, 5.0):
             return
         scancel(job.backend_job_id, self.options.query_timeout)
-        self.cancel_sent[job.id] = now
+        self.cancel_sent[job.id] = time.monotonic()
         report.signalled.append(job.id)
         log.info("job %s: scancel %s (cancel requested)", job.id, job.backend_job_id)
 
@@ -316,12 +331,14 @@ class SlurmBackend:
 
     # submitting -------------------------------------------------------------------------------------
 
-    def _schedule(self, runner, report) -> None:
+    def schedule(self, runner, report, snapshot, now: float) -> list:
+        """Claim every queued job whose dependencies are met (Slurm does the placing); return them."""
         from tunequeue.jobqueue import jobs
 
         queued = jobs.list_jobs(runner.db, states=[jobs.JobState.QUEUED], order="priority")
         if not queued:
-            return
+            return []
+        claimed_jobs = []
         dependency = jobs.dependency_statuses(runner.db, queued)
         waiting: dict[int, str] = {}
         for job in queued:
@@ -335,10 +352,12 @@ class SlurmBackend:
             else:
                 claimed = jobs.claim(runner.db, job.id, [], [])
                 if claimed is not None:
-                    self._submit(runner, claimed, report)
+                    claimed_jobs.append(claimed)
         jobs.set_wait_reasons(runner.db, waiting)
+        return claimed_jobs
 
-    def _submit(self, runner, job, report) -> None:
+    def launch(self, runner, job, report) -> None:
+        """Render the claimed job's batch script and submit it with sbatch."""
         from tunequeue.jobqueue import jobs
         from tunequeue.runner.launch import write_task_file
         from tunequeue.runner.wrapper import EXIT_FILE

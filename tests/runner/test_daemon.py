@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -175,3 +176,75 @@ def test_install_service_writes_user_unit(runner, tmp_path, monkeypatch):
     assert path == tmp_path / "config" / "systemd" / "user" / "tunequeue-runner.service"
     assert "runner start --foreground" in text and "KillMode=process" in text
     assert f"TUNEQUEUE_HOME={tmp_path}" in text
+
+
+_REAL_TIME, _REAL_TIME_NS = time.time, time.time_ns
+
+
+def _stepped_clock(monkeypatch, seconds: float) -> None:
+    """Set the wall clock this process sees ``seconds`` away from the real one (as an NTP step would)."""
+    monkeypatch.setattr(time, "time", lambda: _REAL_TIME() + seconds)
+    monkeypatch.setattr(time, "time_ns", lambda: _REAL_TIME_NS() + int(seconds * 1e9))
+
+
+def test_a_wall_clock_step_never_kills_or_loses_a_healthy_job(runner, monkeypatch):
+    runner.settings.cancel_grace_seconds = 60.0
+    monkeypatch.setenv("STAND_IN_STEP_SECONDS", "0.5")
+    job = _submit(runner, "steady", steps=400)
+    assert runner.tick().started == [job.id]
+    running = jobs.get(runner.db, job.id)
+    identity = procs.identify(running.pid)
+    assert identity is not None and identity.start_ticks == running.proc_start_time
+    for step in (10 * 86400.0, -10 * 86400.0, 3600.0):
+        _stepped_clock(monkeypatch, step)
+        rows_before = len(metrics.get_metrics(runner.db, job.id))
+        deadline = time.monotonic() + 30
+        while len(metrics.get_metrics(runner.db, job.id)) <= rows_before:
+            report = runner.tick()
+            assert report.finished == [] and report.signalled == []
+            assert time.monotonic() < deadline, "the job stopped making progress"
+            time.sleep(0.05)
+        assert jobs.get(runner.db, job.id).state.value == "running"
+        assert procs.identify(running.pid) == identity
+        assert procs.is_alive(running.pid, running.proc_start_time, procs.boot_id())
+    # A cancel's grace period runs on the monotonic clock: a step forward right after the SIGTERM must
+    # not turn into an immediate SIGKILL; the job stops by itself after saving a checkpoint.
+    jobs.request_cancel(runner.db, job.id)
+    assert runner.tick().signalled == [job.id]
+    _stepped_clock(monkeypatch, 30 * 86400.0)
+    _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
+    done = jobs.get(runner.db, job.id)
+    assert done.state.value == "cancelled" and done.exit_code == 3 and done.signal is None
+
+
+def test_a_process_of_another_boot_or_start_time_is_not_the_job(runner):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        me = procs.identify(sleeper.pid)
+        with open(f"/proc/{sleeper.pid}/stat") as handle:
+            raw = handle.read()
+        assert me.start_ticks == int(raw[raw.rfind(")") + 2 :].split()[19])
+        assert me.boot_id == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        assert procs.is_alive(sleeper.pid, me.start_ticks, me.boot_id)
+        assert not procs.is_alive(sleeper.pid, me.start_ticks + 1, me.boot_id)
+        other_boot = (
+            "0" * 8 + me.boot_id[8:] if not me.boot_id.startswith("0" * 8) else "f" * 8 + me.boot_id[8:]
+        )
+        assert not procs.is_alive(sleeper.pid, me.start_ticks, other_boot)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not procs.is_alive(sleeper.pid, me.start_ticks, me.boot_id)
+
+
+def test_a_run_dir_deleted_under_a_running_job_is_reported_as_such(runner):
+    job = _submit(runner, "doomed", steps=400)
+    runner.tick()
+    running = jobs.get(runner.db, job.id)
+    assert running.state.value == "running"
+    shutil.rmtree(running.run_dir)
+    _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
+    done = jobs.get(runner.db, job.id)
+    assert done.state.value == "failed"
+    assert done.reason.startswith(f"run dir deleted: {running.run_dir} was removed while the job ran")
+    assert not done.reason.startswith("lost")

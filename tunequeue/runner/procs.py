@@ -199,6 +199,31 @@ def read_record(run_dir: Path) -> ProcessRecord | None:
         return None
 
 
+def legacy_start_time(run_dir: Path) -> float | None:
+    """The epoch ``start_time`` of a process.json written by an earlier version (no start ticks), or None."""
+    try:
+        data = json.loads((Path(run_dir) / PROCESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or "start_ticks" in data or not isinstance(data.get("start_time"), float):
+        return None
+    return data["start_time"]
+
+
+def matches_legacy_start_time(pid: int | None, epoch: float) -> bool:
+    """True when ``pid`` runs and started at ``epoch`` (±2 s) by the btime-based reckoning of earlier
+    versions; only for jobs launched before an upgrade, until they end."""
+    ticks = start_ticks(pid)
+    if ticks is None or not _running(int(pid)):
+        return False
+    btime = 0.0
+    with contextlib.suppress(OSError), open("/proc/stat", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("btime "):
+                btime = float(line.split()[1])
+    return abs(btime + ticks / os.sysconf("SC_CLK_TCK") - epoch) <= 2.0
+
+
 def own_record(attempt: int) -> ProcessRecord:
     """The record of the calling process (the wrapper, a session and group leader)."""
     me = identify(os.getpid())

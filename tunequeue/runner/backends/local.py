@@ -73,6 +73,10 @@ class LocalBackend:
 
     def _alive(self, job) -> bool:
         record = procs.read_record(Path(job.run_dir))
+        if record is None:
+            legacy = procs.legacy_start_time(Path(job.run_dir))
+            if legacy is not None and job.proc_start_time == legacy:
+                return procs.matches_legacy_start_time(job.pid, legacy)
         boot = record.boot_id if record and record.pid == job.pid else None
         return procs.is_alive(job.pid, job.proc_start_time, boot)
 

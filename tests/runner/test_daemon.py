@@ -248,3 +248,30 @@ def test_a_run_dir_deleted_under_a_running_job_is_reported_as_such(runner):
     assert done.state.value == "failed"
     assert done.reason.startswith(f"run dir deleted: {running.run_dir} was removed while the job ran")
     assert not done.reason.startswith("lost")
+
+
+def test_a_job_launched_by_an_earlier_version_keeps_its_epoch_identity(runner):
+    """process.json and the queue of a job started before start ticks were recorded (epoch start time)."""
+    job = _submit(runner, "legacy")
+    claimed = jobs.claim(runner.db, job.id, [0], ["GPU-sim-0"])
+    run_dir = Path(claimed.run_dir)
+    run_dir.mkdir(parents=True)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        btime = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        epoch = btime + procs.start_ticks(sleeper.pid) / os.sysconf("SC_CLK_TCK") + 0.25
+        record = {"attempt": 1, "pid": sleeper.pid, "pgid": sleeper.pid, "start_time": epoch}
+        (run_dir / "process.json").write_text(json.dumps(record))
+        jobs.mark_running(runner.db, job.id, sleeper.pid, sleeper.pid, epoch)
+        report = runner.tick()
+        assert report.adopted == [job.id] and report.finished == []
+        assert jobs.get(runner.db, job.id).state.value == "running"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
+    assert jobs.get(runner.db, job.id).reason.startswith("lost:")

@@ -134,11 +134,11 @@ class LocalBackend:
         from tunequeue.jobqueue.jobs import JobState
 
         for job in runner.active_jobs():
-            if job.id in self.known_alive or job.id in self.children:
-                continue
             if job.pid is None:
                 if job.state == JobState.STARTING:
                     self._resume_start(runner, job, report)
+                continue
+            if job.id in self.known_alive or job.id in self.children:
                 continue
             if job.state in (JobState.RUNNING, JobState.CANCELLING) and self._alive(job):
                 self.known_alive.add(job.id)
@@ -152,30 +152,33 @@ class LocalBackend:
         launched; a record of this attempt whose process has ended means it ran while no runner watched,
         so its exit is recorded instead of starting it again.
         """
-        from tunequeue.jobqueue import jobs
-
         run_dir = Path(job.run_dir)
-        record = procs.read_record(run_dir)
-        if record is not None and record.attempt != job.attempt:
-            record = None  # left by an earlier attempt
-        recorded = (
-            None if record is None else launcher.LaunchedProcess.from_identity(record.identity, record.pgid)
-        )
+        record = self._record_of_attempt(run_dir, job.attempt)
         if record is not None and record.alive():
-            self._adopt_launched(runner, job, recorded, report)
+            process = launcher.LaunchedProcess.from_identity(record.identity, record.pgid)
+            self._adopt_launched(runner, job, process, report)
             return
         found = procs.find_wrapper(run_dir)
         if found is not None:
-            self._adopt_launched(
-                runner, job, launcher.LaunchedProcess.from_identity(found, found.pid), report
-            )
+            process = launcher.LaunchedProcess.from_identity(found, found.pid)
+            self._adopt_launched(runner, job, process, report)
             return
-        if recorded is not None:
-            if self._mark_running(runner, job, recorded):
-                log.info("job %s: its process ended while no runner ran; recording its exit", job.id)
-                self._reap_ended(runner, jobs.get(runner.db, job.id), report)
+        # Read again: a wrapper that ended between the two looks has left its record by now.
+        record = self._record_of_attempt(run_dir, job.attempt)
+        if record is not None:
+            process = launcher.LaunchedProcess.from_identity(record.identity, record.pgid)
+            if record.alive():
+                self._adopt_launched(runner, job, process, report)
+            elif self._mark_running(runner, job, process):
+                # The next reap records its exit (once the whole process group is gone).
+                log.info("job %s: its process %s ended while no runner ran", job.id, process.pid)
             return
         self.launch(runner, job, report)
+
+    @staticmethod
+    def _record_of_attempt(run_dir: Path, attempt: int) -> procs.ProcessRecord | None:
+        record = procs.read_record(run_dir)
+        return record if record is not None and record.attempt == attempt else None
 
     def _adopt_launched(self, runner, job, process, report) -> None:
         if self._mark_running(runner, job, process):

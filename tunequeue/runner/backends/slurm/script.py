@@ -269,14 +269,13 @@ def shared_filesystem_warning(run_dir: Path) -> str | None:
 
 
 def _filesystem_type(path: Path) -> str | None:
+    import psutil
+
     best, fstype = "", None
-    with contextlib.suppress(OSError), open("/proc/mounts", encoding="utf-8") as mounts:
-        for line in mounts:
-            fields = line.split()
-            if len(fields) < 3:
-                continue
-            mount_point = fields[1].replace("\\040", " ")
+    with contextlib.suppress(OSError):
+        for part in psutil.disk_partitions(all=True):
+            mount_point = part.mountpoint
             inside = str(path) == mount_point or str(path).startswith(mount_point.rstrip("/") + "/")
             if inside and len(mount_point) >= len(best):
-                best, fstype = mount_point, fields[2]
+                best, fstype = mount_point, part.fstype
     return fstype

@@ -21,8 +21,13 @@ from tunequeue.runner.wrapper import exit_reason, read_exit_file
 def _job(tmp_path: Path, gpus: list[int], script: str) -> SimpleNamespace:
     stand_in = tmp_path / "stand_in.py"
     stand_in.write_text(textwrap.dedent(script))
-    return SimpleNamespace(id=7, attempt=1, run_dir=str(tmp_path / "runs" / "7-demo"), assigned_gpus=gpus,
-                           task_yaml="task_name: demo\n"), [sys.executable, str(stand_in)]
+    return SimpleNamespace(
+        id=7,
+        attempt=1,
+        run_dir=str(tmp_path / "runs" / "7-demo"),
+        assigned_gpus=gpus,
+        task_yaml="task_name: demo\n",
+    ), [sys.executable, str(stand_in)]
 
 
 def _wait_exit(run_dir: Path, timeout: float = 20.0) -> dict:
@@ -66,10 +71,14 @@ def test_settings_from_env(monkeypatch, tmp_path):
 
 def test_launch_success_records_exit_and_log(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
-    job, command = _job(tmp_path, [1], """
+    job, command = _job(
+        tmp_path,
+        [1],
+        """
         import os, sys
         print("visible", os.environ["CUDA_VISIBLE_DEVICES"], "task", sys.argv[1])
-    """)
+    """,
+    )
     proc = launch.launch(job, RunnerSettings(train_command=command))
     assert proc.pgid == proc.pid and proc.start_ticks is not None
     assert os.getpgid(proc.pid) == proc.pid and os.getsid(proc.pid) == proc.pid
@@ -83,12 +92,16 @@ def test_launch_success_records_exit_and_log(tmp_path, monkeypatch):
 
 def test_failure_reason_has_log_tail_and_oom(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
-    job, command = _job(tmp_path, [], """
+    job, command = _job(
+        tmp_path,
+        [],
+        """
         import sys
         print("step 1")
         print("ValueError: the dataset column 'output' is missing", file=sys.stderr)
         sys.exit(1)
-    """)
+    """,
+    )
     launch.launch(job, RunnerSettings(train_command=command)).popen.wait(20)
     record = _wait_exit(Path(job.run_dir))
     assert record["exit_code"] == 1
@@ -101,7 +114,10 @@ def test_failure_reason_has_log_tail_and_oom(tmp_path, monkeypatch):
 
 def test_terminate_forwards_sigterm_to_group_and_kill(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
-    job, command = _job(tmp_path, [], """
+    job, command = _job(
+        tmp_path,
+        [],
+        """
         import signal, sys, time
         def stop(*_):
             print("got SIGTERM", flush=True)
@@ -110,7 +126,8 @@ def test_terminate_forwards_sigterm_to_group_and_kill(tmp_path, monkeypatch):
         print("ready", flush=True)
         while True:
             time.sleep(0.05)
-    """)
+    """,
+    )
     proc = launch.launch(job, RunnerSettings(train_command=command))
     log = Path(job.run_dir) / "train.log"
     deadline = time.time() + 20
@@ -129,11 +146,15 @@ def test_terminate_forwards_sigterm_to_group_and_kill(tmp_path, monkeypatch):
 
 def test_sigkill_of_training_child_is_recorded(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
-    job, command = _job(tmp_path, [], """
+    job, command = _job(
+        tmp_path,
+        [],
+        """
         import os, time
         print("child", os.getpid(), flush=True)
         time.sleep(60)
-    """)
+    """,
+    )
     proc = launch.launch(job, RunnerSettings(train_command=command))
     log = Path(job.run_dir) / "train.log"
     deadline = time.time() + 20

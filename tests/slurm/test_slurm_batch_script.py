@@ -141,15 +141,25 @@ def test_multi_node_run_dir_on_a_local_filesystem_is_warned_about(tmp_path):
 
 def test_squeue_json_entries_of_old_and_new_slurm_parse_alike():
     old = parse_squeue_entry(
-        {"job_id": 12, "job_state": "FAILED", "state_reason": "NonZeroExitCode", "nodes": "n1",
-         "exit_code": 768, "comment": "tunequeue:abc:3:1"}
+        {
+            "job_id": 12,
+            "job_state": "FAILED",
+            "state_reason": "NonZeroExitCode",
+            "nodes": "n1",
+            "exit_code": 768,
+            "comment": "tunequeue:abc:3:1",
+        }
     )
     assert (old.job_id, old.state, old.exit_code, old.signal, old.is_final) == ("12", "FAILED", 3, None, True)
     cancelled = parse_squeue_entry({"job_id": 13, "job_state": "CANCELLED", "exit_code": 15})
     assert (cancelled.exit_code, cancelled.signal) == (0, 15)
     new = parse_squeue_entry(
-        {"job_id": {"set": True, "number": 14}, "job_state": ["PENDING"], "state_reason": "Resources",
-         "exit_code": {"status": ["PENDING"], "return_code": {"set": True, "number": 0}}}
+        {
+            "job_id": {"set": True, "number": 14},
+            "job_state": ["PENDING"],
+            "state_reason": "Resources",
+            "exit_code": {"status": ["PENDING"], "return_code": {"set": True, "number": 0}},
+        }
     )
     assert new == SlurmJob(job_id="14", state="PENDING", reason="Resources", exit_code=0)
     assert not new.is_final
@@ -173,7 +183,10 @@ def test_no_sbatch_on_path_fails_the_job_and_the_cli_with_one_line(home, tmp_pat
     env = {"PATH": str(empty), "TUNEQUEUE_HOME": str(home)}
     started = subprocess.run(
         [sys.executable, "-m", "tunequeue", "runner", "start", "--backend", "slurm"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert started.returncode == 2
     assert started.stderr.strip().splitlines() == [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ from tunequeue.core import paths
 from tunequeue.core.errors import UserError
 from tunequeue.jobqueue import jobs, metrics
 from tunequeue.jobqueue.db import open_db
-from tunequeue.runner import daemon
+from tunequeue.runner import daemon, launch, procs
 from tunequeue.runner.daemon import Runner, TickReport
 from tunequeue.runner.settings import RunnerSettings
 
@@ -42,7 +43,7 @@ def runner(tmp_path, monkeypatch):
     yield made
     for job in jobs.list_jobs(made.db):
         if job.pgid:
-            daemon.launcher.kill_group(job.pgid)
+            procs.kill_group(job.pgid)
 
 
 def _submit(runner, name: str, steps: int = 4, **kwargs):
@@ -87,13 +88,13 @@ def test_cancel_while_starting_stops_the_just_launched_process(runner):
     claimed = jobs.claim(runner.db, job.id, [0], ["GPU-sim-0"])
     jobs.request_cancel(runner.db, job.id)
     report = TickReport()
-    runner._launch(claimed, report)
+    runner.backend.launch(runner, claimed, report)
     done = jobs.get(runner.db, job.id)
     assert (
         report.started == [] and done.state.value == "cancelled" and done.reason == "cancelled while starting"
     )
     pid = json.loads((Path(done.run_dir) / "process.json").read_text())["pid"]
-    assert not daemon.launcher.is_alive(pid, None)
+    assert not procs.is_alive(pid, None)
 
 
 def test_sigkill_after_grace_when_sigterm_is_ignored(runner, tmp_path):
@@ -118,12 +119,13 @@ def test_sigkill_after_grace_when_sigterm_is_ignored(runner, tmp_path):
     _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
     done = jobs.get(runner.db, job.id)
     assert done.state.value == "cancelled" and time.time() - started >= 0.5
-    assert not daemon.launcher.group_alive(done.pgid)
+    assert not procs.group_alive(done.pgid)
 
 
 def test_dead_process_without_exit_record_is_lost(runner):
     job = _submit(runner, "ghost")
-    jobs.claim(runner.db, job.id, [1], ["GPU-sim-1"])
+    claimed = jobs.claim(runner.db, job.id, [1], ["GPU-sim-1"])
+    Path(claimed.run_dir).mkdir(parents=True)
     sleeper = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
     sleeper.wait()
     jobs.mark_running(runner.db, job.id, sleeper.pid, sleeper.pid, time.time() - 1000)
@@ -135,8 +137,7 @@ def test_dead_process_without_exit_record_is_lost(runner):
 def test_claimed_job_launched_by_a_dead_runner_is_adopted_not_relaunched(runner):
     job = _submit(runner, "orphan", steps=40)
     claimed = jobs.claim(runner.db, job.id, [0], ["GPU-sim-0"])
-    process = daemon.launcher.launch(claimed, runner.settings)
-    daemon._write_process_file(Path(claimed.run_dir), claimed.attempt, process)
+    process = launch.launch(claimed, runner.settings)
     fresh = Runner(runner.db, runner.settings)
     report = fresh.tick()
     adopted = jobs.get(runner.db, job.id)
@@ -165,7 +166,7 @@ def test_lock_refuses_second_holder(runner):
         with pytest.raises(UserError, match="already running"):
             daemon.acquire_lock()
     finally:
-        os.close(fd)
+        daemon.release_lock(fd)
     assert daemon.running_pid() is None
 
 
@@ -207,7 +208,7 @@ def oom_runner(runner, tmp_path):
 
 def _place_on(runner, job, gpus):
     claimed = jobs.claim(runner.db, job.id, gpus, [f"GPU-sim-{i}" for i in gpus])
-    runner._launch(claimed, TickReport())
+    runner.backend.launch(runner, claimed, TickReport())
 
 
 def test_cuda_oom_while_sharing_is_retried_once_on_a_whole_gpu(oom_runner):
@@ -244,10 +245,109 @@ def test_runner_remembers_when_a_job_was_first_blocked(oom_runner):
     assert jobs.get(runner.db, holder.id).assigned_gpus == [0]
     wide = _submit(runner, "wide", gpus=2)
     runner.tick()
-    first = runner.blocked_since[wide.id]
+    first = runner.backend.blocked_since[wide.id]
     assert jobs.get(runner.db, wide.id).reason == "Resources (needs 2 GPUs, 1 free)"
     runner.tick()
-    assert runner.blocked_since == {wide.id: first}
+    assert runner.backend.blocked_since == {wide.id: first}
     jobs.request_cancel(runner.db, wide.id)
     runner.tick()
-    assert runner.blocked_since == {}
+    assert runner.backend.blocked_since == {}
+
+
+_REAL_TIME, _REAL_TIME_NS = time.time, time.time_ns
+
+
+def _stepped_clock(monkeypatch, seconds: float) -> None:
+    """Set the wall clock this process sees ``seconds`` away from the real one (as an NTP step would)."""
+    monkeypatch.setattr(time, "time", lambda: _REAL_TIME() + seconds)
+    monkeypatch.setattr(time, "time_ns", lambda: _REAL_TIME_NS() + int(seconds * 1e9))
+
+
+def test_a_wall_clock_step_never_kills_or_loses_a_healthy_job(runner, monkeypatch):
+    runner.settings.cancel_grace_seconds = 60.0
+    monkeypatch.setenv("STAND_IN_STEP_SECONDS", "0.5")
+    job = _submit(runner, "steady", steps=400)
+    assert runner.tick().started == [job.id]
+    running = jobs.get(runner.db, job.id)
+    identity = procs.identify(running.pid)
+    assert identity is not None and identity.start_ticks == running.proc_start_time
+    for step in (10 * 86400.0, -10 * 86400.0, 3600.0):
+        _stepped_clock(monkeypatch, step)
+        rows_before = len(metrics.get_metrics(runner.db, job.id))
+        deadline = time.monotonic() + 30
+        while len(metrics.get_metrics(runner.db, job.id)) <= rows_before:
+            report = runner.tick()
+            assert report.finished == [] and report.signalled == []
+            assert time.monotonic() < deadline, "the job stopped making progress"
+            time.sleep(0.05)
+        assert jobs.get(runner.db, job.id).state.value == "running"
+        assert procs.identify(running.pid) == identity
+        assert procs.is_alive(running.pid, running.proc_start_time, procs.boot_id())
+    # A cancel's grace period runs on the monotonic clock: a step forward right after the SIGTERM must
+    # not turn into an immediate SIGKILL; the job stops by itself after saving a checkpoint.
+    jobs.request_cancel(runner.db, job.id)
+    assert runner.tick().signalled == [job.id]
+    _stepped_clock(monkeypatch, 30 * 86400.0)
+    _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
+    done = jobs.get(runner.db, job.id)
+    assert done.state.value == "cancelled" and done.exit_code == 3 and done.signal is None
+
+
+def test_a_process_of_another_boot_or_start_time_is_not_the_job(runner):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        me = procs.identify(sleeper.pid)
+        with open(f"/proc/{sleeper.pid}/stat") as handle:
+            raw = handle.read()
+        assert me.start_ticks == int(raw[raw.rfind(")") + 2 :].split()[19])
+        assert me.boot_id == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        assert procs.is_alive(sleeper.pid, me.start_ticks, me.boot_id)
+        assert not procs.is_alive(sleeper.pid, me.start_ticks + 1, me.boot_id)
+        other_boot = (
+            "0" * 8 + me.boot_id[8:] if not me.boot_id.startswith("0" * 8) else "f" * 8 + me.boot_id[8:]
+        )
+        assert not procs.is_alive(sleeper.pid, me.start_ticks, other_boot)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not procs.is_alive(sleeper.pid, me.start_ticks, me.boot_id)
+
+
+def test_a_run_dir_deleted_under_a_running_job_is_reported_as_such(runner):
+    job = _submit(runner, "doomed", steps=400)
+    runner.tick()
+    running = jobs.get(runner.db, job.id)
+    assert running.state.value == "running"
+    shutil.rmtree(running.run_dir)
+    _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
+    done = jobs.get(runner.db, job.id)
+    assert done.state.value == "failed"
+    assert done.reason.startswith(f"run dir deleted: {running.run_dir} was removed while the job ran")
+    assert not done.reason.startswith("lost")
+
+
+def test_a_job_launched_by_an_earlier_version_keeps_its_epoch_identity(runner):
+    """process.json and the queue of a job started before start ticks were recorded (epoch start time)."""
+    job = _submit(runner, "legacy")
+    claimed = jobs.claim(runner.db, job.id, [0], ["GPU-sim-0"])
+    run_dir = Path(claimed.run_dir)
+    run_dir.mkdir(parents=True)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        btime = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        epoch = btime + procs.start_ticks(sleeper.pid) / os.sysconf("SC_CLK_TCK") + 0.25
+        record = {"attempt": 1, "pid": sleeper.pid, "pgid": sleeper.pid, "start_time": epoch}
+        (run_dir / "process.json").write_text(json.dumps(record))
+        jobs.mark_running(runner.db, job.id, sleeper.pid, sleeper.pid, epoch)
+        report = runner.tick()
+        assert report.adopted == [job.id] and report.finished == []
+        assert jobs.get(runner.db, job.id).state.value == "running"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
+    assert jobs.get(runner.db, job.id).reason.startswith("lost:")

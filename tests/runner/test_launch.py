@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tunequeue.runner import launch
+from tunequeue.runner import launch, procs
 from tunequeue.runner.settings import RunnerSettings, load_settings
 from tunequeue.runner.wrapper import exit_reason, read_exit_file
 
@@ -21,8 +21,13 @@ from tunequeue.runner.wrapper import exit_reason, read_exit_file
 def _job(tmp_path: Path, gpus: list[int], script: str) -> SimpleNamespace:
     stand_in = tmp_path / "stand_in.py"
     stand_in.write_text(textwrap.dedent(script))
-    return SimpleNamespace(id=7, attempt=1, run_dir=str(tmp_path / "runs" / "7-demo"), assigned_gpus=gpus,
-                           task_yaml="task_name: demo\n"), [sys.executable, str(stand_in)]
+    return SimpleNamespace(
+        id=7,
+        attempt=1,
+        run_dir=str(tmp_path / "runs" / "7-demo"),
+        assigned_gpus=gpus,
+        task_yaml="task_name: demo\n",
+    ), [sys.executable, str(stand_in)]
 
 
 def _wait_exit(run_dir: Path, timeout: float = 20.0) -> dict:
@@ -66,12 +71,16 @@ def test_settings_from_env(monkeypatch, tmp_path):
 
 def test_launch_success_records_exit_and_log(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
-    job, command = _job(tmp_path, [1], """
+    job, command = _job(
+        tmp_path,
+        [1],
+        """
         import os, sys
         print("visible", os.environ["CUDA_VISIBLE_DEVICES"], "task", sys.argv[1])
-    """)
+    """,
+    )
     proc = launch.launch(job, RunnerSettings(train_command=command))
-    assert proc.pgid == proc.pid and proc.start_time is not None
+    assert proc.pgid == proc.pid and proc.start_ticks is not None
     assert os.getpgid(proc.pid) == proc.pid and os.getsid(proc.pid) == proc.pid
     proc.popen.wait(20)
     record = _wait_exit(Path(job.run_dir))
@@ -83,12 +92,16 @@ def test_launch_success_records_exit_and_log(tmp_path, monkeypatch):
 
 def test_failure_reason_has_log_tail_and_oom(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
-    job, command = _job(tmp_path, [], """
+    job, command = _job(
+        tmp_path,
+        [],
+        """
         import sys
         print("step 1")
         print("ValueError: the dataset column 'output' is missing", file=sys.stderr)
         sys.exit(1)
-    """)
+    """,
+    )
     launch.launch(job, RunnerSettings(train_command=command)).popen.wait(20)
     record = _wait_exit(Path(job.run_dir))
     assert record["exit_code"] == 1
@@ -101,7 +114,10 @@ def test_failure_reason_has_log_tail_and_oom(tmp_path, monkeypatch):
 
 def test_terminate_forwards_sigterm_to_group_and_kill(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
-    job, command = _job(tmp_path, [], """
+    job, command = _job(
+        tmp_path,
+        [],
+        """
         import signal, sys, time
         def stop(*_):
             print("got SIGTERM", flush=True)
@@ -110,30 +126,35 @@ def test_terminate_forwards_sigterm_to_group_and_kill(tmp_path, monkeypatch):
         print("ready", flush=True)
         while True:
             time.sleep(0.05)
-    """)
+    """,
+    )
     proc = launch.launch(job, RunnerSettings(train_command=command))
     log = Path(job.run_dir) / "train.log"
     deadline = time.time() + 20
     while "ready" not in log.read_text() and time.time() < deadline:
         time.sleep(0.05)
-    assert launch.is_alive(proc.pid, proc.start_time)
-    assert not launch.is_alive(proc.pid, proc.start_time - 100)
-    launch.terminate(proc.pid, proc.start_time, proc.pgid)
+    assert procs.is_alive(proc.pid, proc.start_ticks)
+    assert not procs.is_alive(proc.pid, proc.start_ticks - 100)
+    procs.terminate(proc.pid, proc.start_ticks, proc.pgid)
     proc.popen.wait(20)
     record = _wait_exit(Path(job.run_dir))
     assert record["exit_code"] == 3
     assert log.read_text().count("got SIGTERM") == 1
-    assert not launch.is_alive(proc.pid, proc.start_time)
-    assert not launch.group_alive(proc.pgid)
+    assert not procs.is_alive(proc.pid, proc.start_ticks)
+    assert not procs.group_alive(proc.pgid)
 
 
 def test_sigkill_of_training_child_is_recorded(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
-    job, command = _job(tmp_path, [], """
+    job, command = _job(
+        tmp_path,
+        [],
+        """
         import os, time
         print("child", os.getpid(), flush=True)
         time.sleep(60)
-    """)
+    """,
+    )
     proc = launch.launch(job, RunnerSettings(train_command=command))
     log = Path(job.run_dir) / "train.log"
     deadline = time.time() + 20
@@ -158,4 +179,4 @@ def test_missing_command_is_recorded(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("pid", [None, 0, 2**22 + 17])
 def test_is_alive_false_for_missing(pid):
-    assert not launch.is_alive(pid, None)
+    assert not procs.is_alive(pid, None)

@@ -22,11 +22,11 @@ from tunequeue.runner.backends import configure, multi_node_allowed
 from tunequeue.runner.backends.slurm import (
     SlurmJob,
     SlurmOptions,
-    _from_squeue_entry,
     render_batch_script,
     request_for,
     shared_filesystem_warning,
 )
+from tunequeue.runner.backends.slurm.client import parse_squeue_entry
 from tunequeue.runner.settings import load_settings
 
 GOLDEN = Path(__file__).with_name("golden") / "two_node_batch.sh"
@@ -55,13 +55,17 @@ def _cli(*args: str, env_home: Path) -> subprocess.CompletedProcess:
 
 
 def test_two_node_task_renders_the_golden_batch_script(home):
-    configure("slurm", {"partition": "gpu", "account": "lab", "qos": "normal", "time_limit": "1-00:00:00"})
-    task = _task(
-        "llama-2node",
-        gpu_count=4,
-        nnodes=2,
-        extra={"slurm": {"mem": "256G", "cpus_per_task": 32, "sbatch_options": ["--exclusive"]}},
+    configure(
+        "slurm",
+        {
+            "partition": "gpu",
+            "account": "lab",
+            "qos": "normal",
+            "time_limit": "1-00:00:00",
+            "sbatch_options": ["--exclusive"],
+        },
     )
+    task = _task("llama-2node", gpu_count=4, nnodes=2, extra={"slurm": {"mem": "256G", "cpus_per_task": 32}})
     db = open_db()
     job = jobs.submit(db, task_yaml=yaml.safe_dump(task), name="llama-2node", gpus=4)
     settings = load_settings()
@@ -136,16 +140,26 @@ def test_multi_node_run_dir_on_a_local_filesystem_is_warned_about(tmp_path):
 
 
 def test_squeue_json_entries_of_old_and_new_slurm_parse_alike():
-    old = _from_squeue_entry(
-        {"job_id": 12, "job_state": "FAILED", "state_reason": "NonZeroExitCode", "nodes": "n1",
-         "exit_code": 768, "comment": "tunequeue:abc:3:1"}
+    old = parse_squeue_entry(
+        {
+            "job_id": 12,
+            "job_state": "FAILED",
+            "state_reason": "NonZeroExitCode",
+            "nodes": "n1",
+            "exit_code": 768,
+            "comment": "tunequeue:abc:3:1",
+        }
     )
     assert (old.job_id, old.state, old.exit_code, old.signal, old.is_final) == ("12", "FAILED", 3, None, True)
-    cancelled = _from_squeue_entry({"job_id": 13, "job_state": "CANCELLED", "exit_code": 15})
+    cancelled = parse_squeue_entry({"job_id": 13, "job_state": "CANCELLED", "exit_code": 15})
     assert (cancelled.exit_code, cancelled.signal) == (0, 15)
-    new = _from_squeue_entry(
-        {"job_id": {"set": True, "number": 14}, "job_state": ["PENDING"], "state_reason": "Resources",
-         "exit_code": {"status": ["PENDING"], "return_code": {"set": True, "number": 0}}}
+    new = parse_squeue_entry(
+        {
+            "job_id": {"set": True, "number": 14},
+            "job_state": ["PENDING"],
+            "state_reason": "Resources",
+            "exit_code": {"status": ["PENDING"], "return_code": {"set": True, "number": 0}},
+        }
     )
     assert new == SlurmJob(job_id="14", state="PENDING", reason="Resources", exit_code=0)
     assert not new.is_final
@@ -169,7 +183,10 @@ def test_no_sbatch_on_path_fails_the_job_and_the_cli_with_one_line(home, tmp_pat
     env = {"PATH": str(empty), "TUNEQUEUE_HOME": str(home)}
     started = subprocess.run(
         [sys.executable, "-m", "tunequeue", "runner", "start", "--backend", "slurm"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert started.returncode == 2
     assert started.stderr.strip().splitlines() == [

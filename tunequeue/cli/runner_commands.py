@@ -103,8 +103,8 @@ def _wait_until_inactive(db, timeout: float) -> None:
 
     from tunequeue.jobqueue import jobs
 
-    deadline = time.time() + timeout
-    while jobs.list_jobs(db, states=list(jobs.ACTIVE_STATES)) and time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while jobs.list_jobs(db, states=list(jobs.ACTIVE_STATES)) and time.monotonic() < deadline:
         time.sleep(0.2)
 
 

@@ -1,9 +1,10 @@
 """Preflight: every check a task gets before it is queued or shown as valid.
 
 `check_task` (rules.py) judges the keys alone. `preflight` adds what needs the files the task names:
-the model's config.json (context length, VRAM estimate), its chat template, and the datasets in
-dataset_info.json (known name, fits the stage). `tunequeue validate`, `tunequeue submit` and the wizard
-share it, so a task that validates is exactly a task that can be queued.
+the model's config.json (context length, VRAM estimate), its chat template, the datasets in
+dataset_info.json (known name, fits the stage) and the per-task Slurm options (`core.slurm_task`).
+`tunequeue validate`, `tunequeue submit` and the wizard share it, so a task that validates is exactly a
+task that can be queued.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tunequeue.core.rules import (
     check_task,
     local_model_dir,
 )
+from tunequeue.core.slurm_task import slurm_problems
 
 
 @dataclass
@@ -69,7 +71,7 @@ def preflight(
     if report.spec is not None:
         model_dir = local_model_dir(report.spec.model_name_or_path)
         report.warnings.extend(check_chat_template(report.spec.template, model_dir))
-    problems = dataset_problems(report.spec)
+    problems = [*slurm_problems(data), *dataset_problems(report.spec)]
     if problems:
         report.errors.extend(problems)
         report.spec = None

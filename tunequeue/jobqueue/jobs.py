@@ -459,7 +459,11 @@ def claim(
 
 
 def mark_running(db: sqlite_utils.Database, job_id: int, pid: int, pgid: int, proc_start_time: float) -> Job:
-    """Record the launched process of a starting job and move it to running."""
+    """Record the launched process of a starting job and move it to running.
+
+    ``proc_start_time`` is the process's start time in clock ticks since boot (`tunequeue.runner.procs`),
+    not a wall-clock time, so a clock step never changes it.
+    """
     return transition(
         db,
         job_id,

@@ -1,11 +1,14 @@
 """The runner daemon: one per home, a lock file, signal flags and a testable `Runner.tick`.
 
-Each tick: reap finished jobs (exit recorded by the wrapper, or "lost") → adopt live jobs started by an
-earlier runner (pid + process start time) → sample GPUs (stored every few seconds, old samples pruned)
-→ ingest trainer_log.jsonl metrics → schedule queued jobs and launch them. Cancelling jobs get SIGTERM
-(through their wrapper, to the whole group) and SIGKILL after the grace period. That is the local
-backend; with ``backend: slurm`` (`tunequeue.runner.backends`) a tick submits jobs with sbatch and
-follows them through squeue/scontrol instead.
+Each tick asks the home's backend (`tunequeue.runner.backends`: local processes or Slurm) to reap
+ended jobs → adopt jobs an earlier runner started → (GPUs are sampled, stored every few seconds) →
+schedule queued jobs → launch them → ingest trainer_log.jsonl metrics. Deadlines and grace periods use
+the monotonic clock, and processes are identified by start ticks and boot id (`tunequeue.runner.procs`),
+so a wall-clock step never makes the runner kill or lose a healthy job.
+
+The lock file (flock, one runner per home) holds the runner's identity line; `running_pid` reads it
+and checks that process without taking the lock, so polling `runner status` or the TUI never makes a
+starting runner fail.
 
 Stopping the runner never stops jobs: they run in their own sessions, and the next runner re-adopts
 them. `start_detached` starts ``tunequeue runner start --foreground`` in a new session with output in
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import signal
@@ -28,19 +30,14 @@ from pathlib import Path
 
 from tunequeue.core import paths
 from tunequeue.core.errors import UserError
-from tunequeue.runner import launch as launcher
+from tunequeue.runner import procs
 from tunequeue.runner.backends import create_backend
-from tunequeue.runner.ingest import ingest_job
 from tunequeue.runner.settings import RunnerSettings, load_settings
-from tunequeue.runner.wrapper import LOG_FILE, log_tail, read_exit_file
+from tunequeue.runner.wrapper import log_tail
 
 log = logging.getLogger("tunequeue.runner")
 
-PROCESS_FILE = "process.json"
 _PRUNE_EVERY_S = 600.0
-_LOST_REASON = (
-    "lost: the process ended without an exit record (killed together with its wrapper, or a reboot)"
-)
 
 
 @dataclass
@@ -65,151 +62,36 @@ class Runner:
         self.db = db if db is not None else open_db()
         self.settings = settings or load_settings()
         self.backend = create_backend(self.settings)
-        self.children: dict[int, subprocess.Popen] = {}
-        self.term_sent_at: dict[int, float] = {}
-        self.known_alive: set[int] = set()
-        self.blocked_since: dict[int, float] = {}  # queued job id → when it was first blocked by resources
-        self.shared_jobs: set[int] = set()  # jobs that were put on a GPU together with another of ours
-        self.last_sample_at = 0.0
-        self.last_prune_at = 0.0
+        self.last_sample_at: float | None = None
+        self.last_prune_at: float | None = None
         self.stop_requested = False
         self.wake_requested = False
 
     # ----- one pass -------------------------------------------------------------------------------
 
     def tick(self, *, schedule: bool = True) -> TickReport:
-        """One pass of the loop, run by the backend (local: reap → adopt → sample GPUs → ingest → launch)."""
+        """One pass: the backend reaps, adopts, schedules, launches and ingests (GPUs sampled in between).
+
+        ``now`` given to the backend is wall-clock time, for what is stored or compared with stored
+        times (GPU samples, how long a job waited); deadlines and grace periods use `time.monotonic`.
+        """
         report = TickReport()
-        self.backend.tick(self, report, time.time(), schedule=schedule)
+        now = time.time()
+        backend = self.backend
+        backend.reap(self, report, now)
+        backend.adopt(self, report)
+        snapshot = self.sample_gpus(report, now)
+        if schedule:
+            for job in backend.schedule(self, report, snapshot, now):
+                backend.launch(self, job, report)
+        backend.ingest(self, report)
         return report
 
-    def _active_jobs(self):
+    def active_jobs(self):
+        """Every job in an active state (starting, running, cancelling), fresh from the queue."""
         from tunequeue.jobqueue import jobs
 
         return jobs.list_jobs(self.db, states=list(jobs.ACTIVE_STATES))
-
-    def reap(self, report: TickReport, now: float) -> None:
-        """Finish jobs whose process is gone; drive cancellations (SIGTERM, then SIGKILL after the grace)."""
-        from tunequeue.jobqueue.jobs import JobState
-
-        for job in self._active_jobs():
-            popen = self.children.get(job.id)
-            if popen is not None:
-                popen.poll()  # collects our own exited children so they don't linger as zombies
-            if job.pid is None:
-                if job.state == JobState.CANCELLING:
-                    self._finish(job, None, None, "cancelled before it started", report)
-                elif job.state == JobState.STARTING:
-                    self._resume_start(job, report)
-                continue
-            alive = launcher.is_alive(job.pid, job.proc_start_time)
-            if job.state == JobState.CANCELLING and (alive or launcher.group_alive(job.pgid)):
-                self._drive_cancel(job, alive, report, now)
-                continue
-            if alive:
-                continue
-            if launcher.group_alive(job.pgid):
-                # The wrapper is gone but some of its processes are not: the GPUs stay assigned until
-                # the whole group has exited.
-                launcher.kill_group(job.pgid)
-                continue
-            self._ingest_one(job, report)
-            record = read_exit_file(Path(job.run_dir))
-            if record is None:
-                if job.state == JobState.CANCELLING:
-                    self._finish(
-                        job, None, signal.SIGKILL, "cancelled (killed after the grace period)", report
-                    )
-                else:
-                    self._finish(job, None, None, _LOST_REASON, report)
-            else:
-                self._finish(
-                    job, record.get("exit_code"), record.get("signal"), record.get("reason", ""), report
-                )
-
-    def _drive_cancel(self, job, alive: bool, report: TickReport, now: float) -> None:
-        sent_at = self.term_sent_at.get(job.id)
-        if sent_at is None:
-            launcher.terminate(job.pid, job.proc_start_time, job.pgid)
-            self.term_sent_at[job.id] = now
-            report.signalled.append(job.id)
-            log.info("job %s: SIGTERM sent (cancel requested)", job.id)
-        elif now - sent_at >= self.settings.cancel_grace_seconds:
-            log.info(
-                "job %s: still running after %.0f s; SIGKILL", job.id, self.settings.cancel_grace_seconds
-            )
-            launcher.kill_group(job.pgid)
-
-    def _finish(self, job, exit_code, signal_number, reason: str, report: TickReport) -> None:
-        from tunequeue.jobqueue import jobs
-
-        if exit_code and self._requeue_after_share_oom(job, reason, report):
-            return
-        try:
-            done = jobs.finish(self.db, job.id, exit_code=exit_code, signal=signal_number, reason=reason)
-        except jobs.InvalidTransition as err:
-            log.warning("job %s: could not record its end: %s", job.id, err)
-            return
-        self.children.pop(job.id, None)
-        self.term_sent_at.pop(job.id, None)
-        self.known_alive.discard(job.id)
-        self.shared_jobs.discard(job.id)
-        report.finished.append(job.id)
-        log.info("job %s %s %s", job.id, done.state.value, f"({reason})" if reason else "")
-
-    def _requeue_after_share_oom(self, job, reason: str, report: TickReport) -> bool:
-        """Queue a job that died of CUDA out-of-memory on a shared GPU again, once, for a whole GPU."""
-        from tunequeue.jobqueue import jobs
-        from tunequeue.runner.scheduler import share_oom_retry
-
-        was_sharing = job.id in self.shared_jobs or any(
-            other.id != job.id and set(other.assigned_gpus) & set(job.assigned_gpus)
-            for other in self._active_jobs()
-        )
-        lines = log_tail(Path(job.run_dir) / LOG_FILE, 40)
-        retry = share_oom_retry(job, was_sharing=was_sharing, reason=reason, log_lines=lines)
-        if retry is None:
-            return False
-        try:
-            jobs.requeue(self.db, job.id, reason=retry)
-        except jobs.InvalidTransition as err:
-            log.warning("job %s: could not queue it again: %s", job.id, err)
-            return False
-        self.children.pop(job.id, None)
-        self.known_alive.discard(job.id)
-        self.shared_jobs.discard(job.id)
-        report.requeued.append(job.id)
-        log.info("job %s: %s", job.id, retry)
-        return True
-
-    def _resume_start(self, job, report: TickReport) -> None:
-        """A claimed job with no recorded process: adopt what an earlier runner launched, else launch it."""
-        record = _read_process_file(Path(job.run_dir))
-        if (
-            record
-            and record.get("attempt") == job.attempt
-            and launcher.is_alive(record.get("pid"), record.get("start_time"))
-        ):
-            self._mark_running(
-                job, launcher.LaunchedProcess(record["pid"], record["pgid"], record["start_time"])
-            )
-            report.adopted.append(job.id)
-            return
-        self._launch(job, report)
-
-    def adopt(self, report: TickReport) -> None:
-        """Note live jobs this runner did not start (left by an earlier runner); they are supervised alike."""
-        from tunequeue.jobqueue.jobs import JobState
-
-        for job in self._active_jobs():
-            if job.id in self.known_alive or job.id in self.children or job.pid is None:
-                continue
-            if job.state in (JobState.RUNNING, JobState.CANCELLING) and launcher.is_alive(
-                job.pid, job.proc_start_time
-            ):
-                self.known_alive.add(job.id)
-                report.adopted.append(job.id)
-                log.info("job %s: adopted running process %s", job.id, job.pid)
 
     def sample_gpus(self, report: TickReport, now: float):
         """Read the GPUs (every tick, for scheduling); store a sample row per GPU every few seconds."""
@@ -217,9 +99,11 @@ class Runner:
         from tunequeue.jobqueue import metrics
 
         snapshot = read_gpus()
-        if snapshot.gpus and now - self.last_sample_at >= self.settings.gpu_sample_seconds:
+        clock = time.monotonic()
+        due = self.last_sample_at is None or clock - self.last_sample_at >= self.settings.gpu_sample_seconds
+        if snapshot.gpus and due:
             owner: dict[int, int] = {}
-            for job in self._active_jobs():
+            for job in self.active_jobs():
                 for index in job.assigned_gpus:
                     owner.setdefault(index, job.id)
             rows = [
@@ -238,118 +122,12 @@ class Runner:
                 for gpu in snapshot.gpus
             ]
             metrics.add_gpu_samples(self.db, rows)
-            self.last_sample_at = now
+            self.last_sample_at = clock
             report.gpu_samples += len(rows)
-        if now - self.last_prune_at >= _PRUNE_EVERY_S:
+        if self.last_prune_at is None or clock - self.last_prune_at >= _PRUNE_EVERY_S:
             metrics.prune_gpu_samples(self.db, self.settings.gpu_sample_keep_seconds)
-            self.last_prune_at = now
+            self.last_prune_at = clock
         return snapshot
-
-    def ingest(self, report: TickReport) -> None:
-        """Store new trainer_log.jsonl rows of every running job."""
-        for job in self._active_jobs():
-            if job.pid is not None:
-                self._ingest_one(job, report)
-
-    def _ingest_one(self, job, report: TickReport) -> None:
-        try:
-            report.metrics_rows += ingest_job(self.db, job)
-        except OSError as err:
-            log.warning("job %s: could not read its metrics: %s", job.id, err)
-
-    def schedule(self, report: TickReport, snapshot, now: float) -> None:
-        """Ask the scheduler which queued jobs start where; record why the others wait; launch."""
-        from tunequeue.jobqueue import jobs
-        from tunequeue.runner import observed
-        from tunequeue.runner.scheduler import schedule
-
-        queued = jobs.list_jobs(self.db, states=[jobs.JobState.QUEUED])
-        if not queued:
-            self.blocked_since = {}
-            return
-        active = self._active_jobs()
-        busy: dict[int, list[int]] = {}
-        for job in active:
-            for index in job.assigned_gpus:
-                busy.setdefault(index, []).append(job.id)
-        dependency = jobs.dependency_statuses(self.db, queued)
-        decision = schedule(
-            queued,
-            snapshot.gpus,
-            busy=busy,
-            settings=self.settings.scheduler_settings(),
-            now=now,
-            dependency=dependency,
-            active_jobs=active,
-            gpu_utilization=observed.gpu_utilization(self.db, active, now),
-            blocked_since=self.blocked_since,
-            eta=observed.job_etas(self.db, active, now),
-            expected_seconds=observed.expected_run_seconds(self.db, queued),
-        )
-        self.blocked_since = {job_id: self.blocked_since.get(job_id, now) for job_id in decision.blocked}
-        by_id = {job.id: job for job in queued}
-        for job_id, reason in decision.dependency_failed:
-            with contextlib.suppress(jobs.InvalidTransition):
-                jobs.transition(self.db, job_id, jobs.JobState.CANCELLED, reason=reason)
-        changed = {
-            job_id: reason for job_id, reason in decision.waiting.items() if by_id[job_id].reason != reason
-        }
-        if changed:
-            jobs.set_wait_reasons(self.db, changed)
-        uuid_of = {gpu.index: gpu.uuid for gpu in snapshot.gpus}
-        for job_id, gpu_indices in decision.start:
-            claimed = jobs.claim(
-                self.db, job_id, list(gpu_indices), [uuid_of.get(i, "") for i in gpu_indices]
-            )
-            if claimed is not None:
-                tenants = {other for index in gpu_indices for other in busy.get(index, ())}
-                if tenants:
-                    self.shared_jobs.update(tenants | {job_id})
-                self._launch(claimed, report)
-
-    def _launch(self, job, report: TickReport) -> None:
-        try:
-            process = launcher.launch(job, self.settings)
-        except OSError as err:
-            self._finish(job, 127, None, f"could not start the training process: {err}", report)
-            return
-        self.children[job.id] = process.popen
-        _write_process_file(Path(job.run_dir), job.attempt, process)
-        if self._mark_running(job, process):
-            report.started.append(job.id)
-            log.info(
-                "job %s started: pid %s, GPUs %s", job.id, process.pid, job.assigned_gpus or "none (CPU)"
-            )
-
-    def _mark_running(self, job, process: launcher.LaunchedProcess) -> bool:
-        from tunequeue.jobqueue import jobs
-
-        try:
-            jobs.mark_running(self.db, job.id, process.pid, process.pgid, process.start_time)
-            self.known_alive.add(job.id)
-            return True
-        except jobs.InvalidTransition:
-            # Cancelled between claim and launch: stop what was just started and record the cancel.
-            launcher.terminate(process.pid, process.start_time, process.pgid)
-            deadline = time.time() + self.settings.cancel_grace_seconds
-            while launcher.group_alive(process.pgid) and time.time() < deadline:
-                if process.popen is not None:
-                    process.popen.poll()
-                time.sleep(0.05)
-            launcher.kill_group(process.pgid)
-            if process.popen is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.popen.wait(5)
-            record = read_exit_file(Path(job.run_dir)) or {}
-            jobs.finish(
-                self.db,
-                job.id,
-                exit_code=record.get("exit_code"),
-                signal=record.get("signal"),
-                reason="cancelled while starting",
-            )
-            self.children.pop(job.id, None)
-            return False
 
     # ----- daemon loop ----------------------------------------------------------------------------
 
@@ -387,7 +165,7 @@ class Runner:
                 and time.monotonic() - started < self.settings.tick_seconds
             ):
                 time.sleep(min(0.05, self.settings.tick_seconds))
-        active = len(self._active_jobs())
+        active = len(self.active_jobs())
         log.info(
             "runner %s stopped; %d active job(s) keep running and are re-adopted at next start",
             os.getpid(),
@@ -396,27 +174,13 @@ class Runner:
 
     def drain(self, timeout: float | None = None) -> bool:
         """Tick without scheduling until no job is active (used to cancel jobs with no runner running)."""
-        deadline = None if timeout is None else time.time() + timeout
-        while self._active_jobs():
-            if deadline is not None and time.time() > deadline:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.active_jobs():
+            if deadline is not None and time.monotonic() > deadline:
                 return False
             self.tick(schedule=False)
             time.sleep(min(0.2, self.settings.tick_seconds))
         return True
-
-
-def _write_process_file(run_dir: Path, attempt: int, process: launcher.LaunchedProcess) -> None:
-    record = {"attempt": attempt, "pid": process.pid, "pgid": process.pgid, "start_time": process.start_time}
-    tmp = run_dir / f".{PROCESS_FILE}.tmp"
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, run_dir / PROCESS_FILE)
-
-
-def _read_process_file(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((run_dir / PROCESS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 # ----- lock, start, stop, status ------------------------------------------------------------------
@@ -429,10 +193,16 @@ def _already_running(pid: int | str) -> UserError:
     )
 
 
-def acquire_lock() -> int:
-    """Take the home's runner lock (flock) and write our pid into it; refuse when another runner holds it.
+def _identity_line() -> bytes:
+    me = procs.identify(os.getpid())
+    return f"{os.getpid()} {me.start_ticks if me else 0} {procs.boot_id() or '-'}\n".encode()
 
-    Returns the lock's file descriptor, held for the daemon's lifetime.
+
+def acquire_lock() -> int:
+    """Take the home's runner lock (flock) and write our identity into it; refuse when another holds it.
+
+    The lock file holds one line, ``PID START_TICKS BOOT_ID``, which `running_pid` reads without
+    taking the lock. Returns the lock's file descriptor, held for the daemon's lifetime.
     """
     fd = os.open(paths.runner_lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -440,33 +210,53 @@ def acquire_lock() -> int:
     except BlockingIOError:
         os.close(fd)
         raise _already_running(running_pid() or "unknown") from None
-    # One in-place write, then trim: a reader never sees an empty or half-written pid.
-    text = f"{os.getpid()}\n".encode()
+    # One in-place write, then trim: a reader sees the old line or the new one, each ending in a newline.
+    text = _identity_line()
     os.pwrite(fd, text, 0)
     os.ftruncate(fd, len(text))
     return fd
 
 
+def release_lock(fd: int) -> None:
+    """Clear our identity from the lock file, then release the lock (the daemon's last act)."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+    os.close(fd)
+
+
+def _parse_identity(text: str) -> tuple[int, int | None, str | None] | None:
+    words = text.split("\n", 1)[0].split() if "\n" in text else []
+    if len(words) == 1 and words[0].isdigit():
+        return int(words[0]), None, None  # written by an earlier version: pid only
+    if len(words) != 3 or not words[0].isdigit() or not words[1].isdigit():
+        return None
+    boot = None if words[2] == "-" else words[2]
+    if boot is not None and procs.boot_id() and len(boot) != len(procs.boot_id()):
+        return None
+    return int(words[0]), int(words[1]), boot
+
+
 def running_pid() -> int | None:
-    """Pid of the runner holding this home's lock, or None when no runner runs."""
+    """Pid of this home's runner, or None when none runs; never takes the lock.
+
+    Reads the identity the runner wrote into the lock file and checks that this very process (pid,
+    start ticks, boot id) still runs, so a stale line of a killed runner or a recycled pid reads as
+    "not running". Taking even a shared lock here would make a starting runner fail to get its lock.
+    """
     path = paths.runner_lock_path()
-    if not path.exists():
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
+    for _ in range(50):
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            for _ in range(50):
-                text = os.pread(fd, 64, 0).decode("ascii", errors="replace").strip()
-                if text.isdigit() and int(text) > 0:
-                    return int(text)
-                time.sleep(0.01)  # the new runner is writing its pid right now
-            return -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+            text = path.read_text(encoding="ascii", errors="replace")
+        except FileNotFoundError:
+            return None
+        if not text:
+            return None
+        identity = _parse_identity(text)
+        if identity is not None:
+            pid, ticks, boot = identity
+            return pid if pid > 0 and procs.is_alive(pid, ticks, boot) else None
+        time.sleep(0.01)  # a runner is writing its line right now
+    return None
 
 
 def _configure_logging() -> None:
@@ -495,7 +285,7 @@ def serve_foreground() -> None:
         _configure_logging()
         runner.serve()
     finally:
-        os.close(lock_fd)
+        release_lock(lock_fd)
 
 
 def start_detached(wait_seconds: float = 15.0) -> int:
@@ -514,8 +304,8 @@ def start_detached(wait_seconds: float = 15.0) -> int:
             close_fds=True,
             cwd=paths.home(),
         )
-    deadline = time.time() + wait_seconds
-    while time.time() < deadline:
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
         if running_pid() == child.pid:
             return child.pid
         if child.poll() is not None:
@@ -533,9 +323,9 @@ def stop_runner(timeout: float = 30.0) -> int | None:
         return None
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    deadline = time.time() + timeout
+    deadline = time.monotonic() + timeout
     while running_pid() is not None:
-        if time.time() > deadline:
+        if time.monotonic() > deadline:
             raise UserError(
                 f"the runner (pid {pid}) did not stop within {timeout:.0f} s; see {paths.runner_log_path()}"
             )

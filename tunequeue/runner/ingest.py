@@ -59,3 +59,12 @@ def ingest_job(db, job) -> int:
         return 0
     metrics.ingest_rows(db, job.id, job.attempt, rows, new_offset)
     return len(rows)
+
+
+def ingest_or_warn(db, job) -> int:
+    """`ingest_job`, logging (not raising) when the run dir cannot be read; returns rows added."""
+    try:
+        return ingest_job(db, job)
+    except OSError as err:
+        log.warning("job %s: could not read its metrics: %s", job.id, err)
+        return 0

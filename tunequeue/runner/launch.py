@@ -8,35 +8,40 @@ RUN_DIR/train.log and no shell. The train command is ``python -m tunequeue.train
 free port, so two jobs never fight over 29500). ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` makes CUDA number GPUs
 as NVML does, and ``CUDA_VISIBLE_DEVICES`` holds the assigned NVML indices ("" for CPU jobs).
 
-A process is identified by pid plus its start time from /proc/<pid>/stat, so a recycled pid is never
-mistaken for a job after a restart.
+The launched wrapper is identified by pid, start ticks and boot id (`tunequeue.runner.procs`), so a
+recycled pid is never mistaken for a job after a restart; the runner writes that record to
+RUN_DIR/process.json right after starting the wrapper, which writes the same record itself.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunequeue.runner import procs
 from tunequeue.runner.settings import RunnerSettings
 from tunequeue.runner.wrapper import EXIT_FILE, LOG_FILE
 
 TASK_FILE = "task.yaml"
-_START_TIME_TOLERANCE_S = 2.0
 
 
 @dataclass
 class LaunchedProcess:
-    """What the queue records about a started job: wrapper pid, its process group and its start time."""
+    """What the queue records about a started job: the wrapper's identity and its process group."""
 
     pid: int
     pgid: int
-    start_time: float | None
+    start_ticks: int | None
+    boot_id: str = ""
     popen: subprocess.Popen | None = None
+
+    @classmethod
+    def from_identity(cls, identity: procs.Identity, pgid: int) -> LaunchedProcess:
+        """A launched process known only by its identity (adopted from another runner's launch)."""
+        return cls(identity.pid, pgid, identity.start_ticks, identity.boot_id)
 
 
 def train_command(task_file: Path, gpu_count: int, settings: RunnerSettings) -> list[str]:
@@ -45,8 +50,15 @@ def train_command(task_file: Path, gpu_count: int, settings: RunnerSettings) -> 
         return [*settings.train_command, str(task_file)]
     if gpu_count > 1:
         return [
-            sys.executable, "-m", "torch.distributed.run", "--standalone",
-            "--nproc-per-node", str(gpu_count), "-m", "tunequeue.train", str(task_file),
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(gpu_count),
+            "-m",
+            "tunequeue.train",
+            str(task_file),
         ]
     return [sys.executable, "-m", "tunequeue.train", str(task_file)]
 
@@ -56,8 +68,9 @@ def wrapped_command(run_dir: Path, command: list[str]) -> list[str]:
     return [sys.executable, "-m", "tunequeue.runner.wrapper", str(run_dir), "--", *command]
 
 
-def job_env(assigned_gpus: list[int], *, job_id: int, attempt: int, base: dict[str, str] | None = None
-            ) -> dict[str, str]:
+def job_env(
+    assigned_gpus: list[int], *, job_id: int, attempt: int, base: dict[str, str] | None = None
+) -> dict[str, str]:
     """Environment of a job: the runner's own plus GPU selection and job identity."""
     env = dict(os.environ if base is None else base)
     env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
@@ -96,84 +109,16 @@ def launch(job, settings: RunnerSettings) -> LaunchedProcess:
             start_new_session=True,
             close_fds=True,
         )
-    start_time = process_start_time(popen.pid)
-    return LaunchedProcess(pid=popen.pid, pgid=popen.pid, start_time=start_time, popen=popen)
-
-
-def _boot_time() -> float:
-    with open("/proc/stat", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    return 0.0
-
-
-def _read_stat(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces and parentheses; fields resume after the last ')'.
-    return data[data.rfind(")") + 2:].split()
-
-
-def process_start_time(pid: int) -> float | None:
-    """Start time of ``pid`` as epoch seconds (from /proc/<pid>/stat), or None when it does not exist."""
-    fields = _read_stat(pid)
-    if fields is None:
-        return None
-    ticks = int(fields[19])  # field 22 of stat, counting the two before the split
-    return _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
-
-
-def is_alive(pid: int | None, start_time: float | None) -> bool:
-    """True when ``pid`` runs (not a zombie) and, if known, started at ``start_time``."""
-    if not pid:
-        return False
-    fields = _read_stat(pid)
-    if fields is None or fields[0] in ("Z", "X"):
-        return False
-    if start_time is None:
-        return True
-    current = process_start_time(pid)
-    return current is not None and abs(current - start_time) <= _START_TIME_TOLERANCE_S
-
-
-def group_alive(pgid: int | None) -> bool:
-    """True while any process of the group still exists (zombies aside: they hold no resources)."""
-    if not pgid:
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # killpg also succeeds for zombies; look for a live member before saying yes.
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _read_stat(int(entry))
-        if fields and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
-
-
-def terminate(pid: int | None, start_time: float | None, pgid: int | None) -> None:
-    """Ask a job to stop: SIGTERM to its wrapper, which forwards it once to the whole group."""
-    if is_alive(pid, start_time):
-        _send(lambda: os.kill(pid, signal.SIGTERM))
-    elif pgid:
-        _send(lambda: os.killpg(pgid, signal.SIGTERM))
-
-
-def kill_group(pgid: int | None) -> None:
-    """SIGKILL every process left in the job's group."""
-    if pgid:
-        _send(lambda: os.killpg(pgid, signal.SIGKILL))
-
-
-def _send(action) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        action()
+    process = LaunchedProcess(
+        pid=popen.pid,
+        pgid=popen.pid,
+        start_ticks=procs.start_ticks(popen.pid),
+        boot_id=procs.boot_id(),
+        popen=popen,
+    )
+    if process.start_ticks is not None:
+        procs.write_record(
+            run_dir,
+            procs.ProcessRecord(job.attempt, process.pid, process.pgid, process.start_ticks, process.boot_id),
+        )
+    return process

@@ -1,9 +1,13 @@
 """The small parent of every training process: records its exit in RUN_DIR/exit.json.
 
-``python -m tunequeue.runner.wrapper RUN_DIR -- CMD ...`` runs CMD in the wrapper's own process group
-(the runner starts the wrapper as a session leader), waits for it and writes ``exit.json`` with the exit
-code, the signal that killed it, the finish time and a one-line reason. Because the wrapper outlives the
-runner, a job's result is recorded even when the runner was down when the job ended.
+``python -m tunequeue.runner.wrapper RUN_DIR -- CMD ...`` first writes its own process record
+(RUN_DIR/process.json: attempt, pid, pgid, start ticks, boot id; see `tunequeue.runner.procs`), then runs
+CMD in the wrapper's own process group (the runner starts the wrapper as a session leader), waits for it
+and writes ``exit.json`` with the exit code, the signal that killed it, the finish time and a one-line
+reason. Because the wrapper outlives the runner, a job's result is recorded even when the runner was
+down when the job ended, and a runner that died right after starting the wrapper adopts the job from
+its record instead of starting it twice. When the run dir was deleted under the job, nothing can be
+recorded there; the runner reports such a job as "run dir deleted".
 
 A SIGTERM sent to the wrapper is forwarded once to the whole process group (torchrun and its workers
 included); SIGHUP is ignored so a closing terminal can never end a job.
@@ -85,6 +89,20 @@ def read_exit_file(run_dir: Path) -> dict | None:
         return None
 
 
+def _write_own_record(run_dir: Path) -> None:
+    from tunequeue.runner.procs import own_record, write_record
+
+    try:
+        attempt = int(os.environ.get("TUNEQUEUE_ATTEMPT") or 1)
+    except ValueError:
+        attempt = 1
+    try:
+        write_record(run_dir, own_record(attempt))
+    except OSError as err:
+        # The runner still finds this process by its command line; say why the record is missing.
+        print(f"could not write {run_dir}/process.json: {err.strerror or err}", file=sys.stderr, flush=True)
+
+
 def run(run_dir: Path, command: list[str]) -> int:
     """Run ``command``, forward SIGTERM to the process group once, record the exit; return the exit code."""
     forwarded = False
@@ -100,6 +118,7 @@ def run(run_dir: Path, command: list[str]) -> int:
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_term)
+    _write_own_record(run_dir)
     try:
         child = subprocess.Popen(command, cwd=run_dir)
     except OSError as err:

@@ -1,22 +1,48 @@
 """Where the runner starts jobs: on this machine (``local``, the default) or through Slurm (``slurm``).
 
-A backend has a ``name`` and ``tick(runner, report, now, schedule=...)``, one pass of the runner loop.
-The queue, the CLI and the TUI are the same for both; only how a claimed job starts and how its end is
-learnt differ. The backend is a setting of the home (``runner: {backend: ..., slurm: {...}}`` in
-settings.yaml), written by ``tunequeue runner start --backend ...``. Switching backend while jobs are
+Both backends have the shape of `Backend`, the phases of one runner tick: reap ended jobs, adopt jobs
+an earlier runner started, schedule (decide and claim), launch, ingest metrics. The queue, the CLI and
+the TUI are the same for both; only how a claimed job starts and how its end is learnt differ. The
+backend is a setting of the home (``runner: {backend: ..., slurm: {...}}`` in settings.yaml), written
+by ``tunequeue runner start --backend ...``. Switching backend while jobs are
 active under the other one is refused: each backend only supervises the jobs it started.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from tunequeue.core.errors import UserError
 
 BACKEND_NAMES = ("local", "slurm")
 
 
-def create_backend(settings):
+class Backend(Protocol):
+    """One way of running jobs; `tunequeue.runner.daemon.Runner.tick` calls these phases in order.
+
+    ``runner`` gives the queue (``runner.db``), the settings and ``runner.active_jobs()``; ``report``
+    (a `TickReport`) collects what the phase did; ``now`` is wall-clock time, for stored timestamps.
+    """
+
+    name: str
+
+    def reap(self, runner, report, now: float) -> None:
+        """Record the end of jobs that ended; drive cancellations."""
+
+    def adopt(self, runner, report) -> None:
+        """Supervise live jobs started by an earlier runner; resume claimed jobs it left half-started."""
+
+    def schedule(self, runner, report, snapshot, now: float) -> list:
+        """Decide which queued jobs start now, record why the others wait; return the claimed jobs."""
+
+    def launch(self, runner, job, report) -> None:
+        """Start one claimed job."""
+
+    def ingest(self, runner, report) -> None:
+        """Store the new trainer_log.jsonl rows of running jobs."""
+
+
+def create_backend(settings) -> Backend:
     """The backend object named by ``settings.backend``."""
     name = (settings.backend or "local").strip().lower()
     if name == "local":

@@ -6,10 +6,9 @@ part changes only its own keys and keeps the others.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from tunequeue.core import paths
+from tunequeue.core import paths, private_files
 from tunequeue.core.errors import UserError
 
 
@@ -32,6 +31,4 @@ def write_settings(data: dict[str, Any]) -> None:
     import yaml
 
     path = paths.settings_path()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    private_files.write_text(path, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))

@@ -11,6 +11,7 @@ boundaries are exactly the ones written here, never ones the sqlite3 module adds
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 import time
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tunequeue.core import paths
+from tunequeue.core import paths, private_files
 
 
 def _import_sqlite_utils():
@@ -156,6 +157,8 @@ def open_db(path: Path | None = None) -> sqlite_utils.Database:
     """
     db_path = Path(path) if path is not None else paths.queue_db_path()
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    # Created 0600 before SQLite opens it: its -wal and -shm files take the database file's mode.
+    os.close(private_files.open_fd(db_path, os.O_RDWR | os.O_CREAT))
     conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     # busy_timeout first: switching to WAL itself needs a lock another process may hold.
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal as signal_module
 import sqlite3
 import time
@@ -26,7 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunequeue.core import paths
+from tunequeue.core import paths, private_files
 from tunequeue.core.errors import UserError
 from tunequeue.jobqueue.db import write_txn
 
@@ -694,8 +693,9 @@ def delete(db: sqlite_utils.Database, job_id: int, keep_files: bool = False) -> 
     if not keep_files and job.run_dir:
         run_dir = Path(job.run_dir)
         # Only ever remove a directory shaped like a run dir of this very job.
-        if run_dir.parent.name == "runs" and run_dir.name.startswith(f"{job_id}-") and run_dir.is_dir():
-            shutil.rmtree(run_dir)
+        # A run dir replaced by a symlink is removed as a link only, never what it points to.
+        if run_dir.parent.name == "runs" and run_dir.name.startswith(f"{job_id}-"):
+            private_files.remove_tree(run_dir)
 
 
 def events(db: sqlite_utils.Database, job_id: int) -> list[dict[str, Any]]:

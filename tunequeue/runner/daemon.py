@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunequeue.core import paths
+from tunequeue.core import paths, private_files
 from tunequeue.core.errors import UserError
 from tunequeue.runner import launch as launcher
 from tunequeue.runner.backends import create_backend
@@ -366,14 +366,12 @@ class Runner:
 
 def _write_process_file(run_dir: Path, attempt: int, process: launcher.LaunchedProcess) -> None:
     record = {"attempt": attempt, "pid": process.pid, "pgid": process.pgid, "start_time": process.start_time}
-    tmp = run_dir / f".{PROCESS_FILE}.tmp"
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, run_dir / PROCESS_FILE)
+    private_files.write_text(run_dir / PROCESS_FILE, json.dumps(record))
 
 
 def _read_process_file(run_dir: Path) -> dict | None:
     try:
-        return json.loads((run_dir / PROCESS_FILE).read_text(encoding="utf-8"))
+        return json.loads(private_files.read_text(run_dir / PROCESS_FILE))
     except (OSError, ValueError):
         return None
 
@@ -393,7 +391,7 @@ def acquire_lock() -> int:
 
     Returns the lock's file descriptor, held for the daemon's lifetime.
     """
-    fd = os.open(paths.runner_lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = private_files.open_fd(paths.runner_lock_path(), os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -411,7 +409,7 @@ def running_pid() -> int | None:
     path = paths.runner_lock_path()
     if not path.exists():
         return None
-    fd = os.open(path, os.O_RDONLY)
+    fd = private_files.open_fd(path, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -438,7 +436,7 @@ def _configure_logging() -> None:
         stderr_is_log = log_path.exists() and os.path.samestat(os.fstat(2), os.stat(log_path))
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if not stderr_is_log:
-        handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
+        handlers.append(logging.StreamHandler(private_files.open_file(log_path, "a")))
     for handler in handlers:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
@@ -446,6 +444,7 @@ def _configure_logging() -> None:
 
 def serve_foreground() -> None:
     """Run the daemon in this process until SIGTERM/SIGINT (what systemd and the detached start run)."""
+    private_files.restrict_umask()  # files the daemon and its backends write (slurm.json, scripts)
     runner = Runner()
     # Handlers go in before the lock is visible: a `submit` may send SIGUSR1 the moment it sees our pid.
     runner.install_signal_handlers()
@@ -463,7 +462,7 @@ def start_detached(wait_seconds: float = 15.0) -> int:
     if pid is not None:
         raise _already_running(pid)
     log_path = paths.runner_log_path()
-    with open(log_path, "ab") as log_file:
+    with private_files.open_file(log_path, "ab") as log_file:
         child = subprocess.Popen(
             [sys.executable, "-m", "tunequeue", "runner", "start", "--foreground"],
             stdin=subprocess.DEVNULL,

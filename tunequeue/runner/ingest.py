@@ -11,6 +11,8 @@ import json
 import logging
 from pathlib import Path
 
+from tunequeue.core import private_files
+
 METRICS_FILE = "trainer_log.jsonl"
 _MAX_READ_BYTES = 8 * 1024 * 1024
 
@@ -20,14 +22,14 @@ log = logging.getLogger(__name__)
 def read_new_rows(path: Path, offset: int, max_bytes: int = _MAX_READ_BYTES) -> tuple[list[dict], int]:
     """Complete JSON lines of ``path`` after byte ``offset``; returns (rows, offset after the last one)."""
     try:
-        size = path.stat().st_size
+        size = path.lstat().st_size
     except OSError:
         return [], offset
     if size < offset:
         offset = 0
     if size == offset:
         return [], offset
-    with open(path, "rb") as handle:
+    with private_files.open_file(path, "rb") as handle:
         handle.seek(offset)
         data = handle.read(max_bytes)
     end = data.rfind(b"\n")

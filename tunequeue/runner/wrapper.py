@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from tunequeue.core import private_files
+
 EXIT_FILE = "exit.json"
 LOG_FILE = "train.log"
 _TAIL_BYTES = 64 * 1024
@@ -29,7 +31,7 @@ _OOM_MARKERS = ("out of memory", "outofmemoryerror")
 def log_tail(log_path: Path, max_lines: int = 20) -> list[str]:
     """The last ``max_lines`` lines of a log file (empty when it does not exist)."""
     try:
-        with open(log_path, "rb") as handle:
+        with private_files.open_file(log_path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
             handle.seek(max(0, size - _TAIL_BYTES))
@@ -72,15 +74,13 @@ def write_exit_file(run_dir: Path, exit_code: int | None, signal_number: int | N
         "finished_at": time.time(),
         "reason": reason,
     }
-    tmp = run_dir / f".{EXIT_FILE}.tmp"
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, run_dir / EXIT_FILE)
+    private_files.write_text(run_dir / EXIT_FILE, json.dumps(record))
 
 
 def read_exit_file(run_dir: Path) -> dict | None:
     """The record written by the wrapper, or None when there is none (or it is unreadable)."""
     try:
-        return json.loads((Path(run_dir) / EXIT_FILE).read_text(encoding="utf-8"))
+        return json.loads(private_files.read_text(Path(run_dir) / EXIT_FILE))
     except (OSError, ValueError):
         return None
 
@@ -123,6 +123,7 @@ def run(run_dir: Path, command: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``RUN_DIR -- CMD ...``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    private_files.restrict_umask()
     if len(args) < 3 or args[1] != "--":
         print("usage: python -m tunequeue.runner.wrapper RUN_DIR -- CMD ...", file=sys.stderr)
         return 2

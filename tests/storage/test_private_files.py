@@ -47,9 +47,16 @@ def test_every_file_of_a_finished_job_is_private_under_umask_000(home, tmp_path)
         assert _cli_with_umask(home, "runner", "stop").returncode == 0
     run_dir = home.path / "runs" / f"{job_id}-private"
     assert (run_dir / "checkpoint-2").is_dir()
-    expected = [home.path / "queue.db", home.path / "runner.lock", home.path / "runner.log",
-                run_dir / "task.yaml", run_dir / "train.log", run_dir / "trainer_log.jsonl",
-                run_dir / "exit.json", run_dir / "process.json"]
+    expected = [
+        home.path / "queue.db",
+        home.path / "runner.lock",
+        home.path / "runner.log",
+        run_dir / "task.yaml",
+        run_dir / "train.log",
+        run_dir / "trainer_log.jsonl",
+        run_dir / "exit.json",
+        run_dir / "process.json",
+    ]
     for path in expected:
         assert path.is_file(), path
     seen = 0
@@ -116,8 +123,9 @@ def test_planted_run_dir_symlink_fails_the_job_and_rm_removes_only_the_link(home
     link.symlink_to(outside, target_is_directory=True)
     home.cli("runner", "start", check=True)
     try:
-        job = wait_for(lambda: (j := home.job(job_id)).state.value == "failed" and j, timeout=60,
-                       what="job failed")
+        job = wait_for(
+            lambda: (j := home.job(job_id)).state.value == "failed" and j, timeout=60, what="job failed"
+        )
     finally:
         home.cli("runner", "stop")
     assert "symbolic link" in job.reason

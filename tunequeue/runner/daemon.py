@@ -61,7 +61,10 @@ class Runner:
     def __init__(self, db=None, settings: RunnerSettings | None = None) -> None:
         from tunequeue.jobqueue.db import open_db
 
-        self.db = db if db is not None else open_db()
+        if db is None:
+            db = open_db()
+            db.lock_wait_seconds = 0.0  # a locked queue is retried at the next tick, not inside this one
+        self.db = db
         self.settings = settings or load_settings()
         self.backend = create_backend(self.settings)
         self.children: dict[int, subprocess.Popen] = {}
@@ -337,9 +340,10 @@ class Runner:
             started = time.monotonic()
             self.wake_requested = False
             try:
+                self._backup_if_due()
                 self.tick()
-            except Exception:
-                log.exception("tick failed; trying again at the next tick")
+            except Exception as err:
+                self._log_tick_error(err)
             while (
                 not self.stop_requested
                 and not self.wake_requested
@@ -352,6 +356,29 @@ class Runner:
             os.getpid(),
             active,
         )
+
+    def _backup_if_due(self) -> None:
+        """The daily backup of the queue (at start, then once a day); a failure is logged, not fatal."""
+        from tunequeue.jobqueue.db import backup_if_due
+
+        try:
+            made = backup_if_due(self.db)
+        except Exception as err:
+            self._log_tick_error(err, "queue backup failed")
+            return
+        if made is not None:
+            log.info("queue backed up to %s", made)
+
+    @staticmethod
+    def _log_tick_error(err: Exception, what: str = "tick failed") -> None:
+        """One line for a storage fault (locked, disk full, damaged); a traceback for anything else."""
+        from tunequeue.jobqueue.db import as_user_error
+
+        known = err if isinstance(err, UserError) else as_user_error(err)
+        if known is not None:
+            log.warning("%s: %s; trying again at the next tick", what, known)
+        else:
+            log.error("%s; trying again at the next tick", what, exc_info=err)
 
     def drain(self, timeout: float | None = None) -> bool:
         """Tick without scheduling until no job is active (used to cancel jobs with no runner running)."""

@@ -49,14 +49,3 @@ def home(tmp_path, monkeypatch) -> CliHome:
                 if job.pgid:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(job.pgid, signal.SIGKILL)
-
-
-def one_line_error(result, *needles: str) -> str:
-    """Assert a CLI result is exit 2 with one `error:` line on stderr containing every needle; return it."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]

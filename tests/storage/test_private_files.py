@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import one_line_error
 from tq_cli_testkit import wait_for
+from tq_storage_testkit import one_line_error
 
 from tunequeue.core import private_files
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import one_line_error
+from tq_storage_testkit import one_line_error
 
 
 @pytest.mark.parametrize(

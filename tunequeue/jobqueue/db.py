@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tunequeue.core import paths, private_files
+from tunequeue.core.disk_full import nearly_full
 from tunequeue.core.errors import UserError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -232,7 +233,13 @@ def open_db(path: Path | None = None) -> Database:
             raise damaged(db_path, "0 bytes")
         # Opened once through the no-follow helper: refuses a planted symlink and narrows an old 0644 file.
         os.close(private_files.open_fd(db_path, os.O_RDWR))
-        conn = _connect(db_path, busy_seconds)
+        try:
+            conn = _connect(db_path, busy_seconds)
+        except sqlite3.OperationalError:
+            conn = _connect_on_full_disk(db_path)
+            if conn is None:
+                raise
+            return Database(conn, db_path, wait_seconds)
         db = Database(conn, db_path, wait_seconds)
         try:
             migrate(db)
@@ -242,6 +249,24 @@ def open_db(path: Path | None = None) -> Database:
     except sqlite3.Error as err:
         raise as_user_error(err, db_path) or err from None
     return db
+
+
+def _connect_on_full_disk(db_path: Path) -> sqlite3.Connection | None:
+    """A read-only connection for a full disk, where SQLite cannot create the WAL index (-shm) it needs.
+
+    Only when nothing is waiting in the write-ahead log (the last writer closed cleanly), so the file
+    alone holds the whole queue: ``ls``, ``show`` and ``logs`` keep working; a write says the disk is full.
+    """
+    if not nearly_full(db_path.parent):
+        return None
+    wal = Path(f"{db_path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        return None
+    conn = sqlite3.connect(f"file:{db_path}?immutable=1", uri=True, isolation_level=None)
+    if schema_version(Database(conn, db_path, 0.0)) != SCHEMA_VERSION:
+        conn.close()
+        return None
+    return conn
 
 
 def _is_locked(err: sqlite3.Error) -> bool:
@@ -442,6 +467,8 @@ def as_user_error(err: BaseException, db_path: Path | None = None) -> UserError 
     path = db_path or paths.queue_db_path()
     text = str(err).lower()
     if "disk is full" in text:
+        return disk_full(path.parent)
+    if ("disk i/o error" in text or "readonly database" in text) and nearly_full(path.parent):
         return disk_full(path.parent)
     if _is_locked(err):
         return locked(path)

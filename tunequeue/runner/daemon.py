@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunequeue.core import paths, private_files
+from tunequeue.core.disk_full import SpaceReserve, is_disk_full
 from tunequeue.core.errors import UserError
 from tunequeue.runner import launch as launcher
 from tunequeue.runner.backends import create_backend
@@ -37,6 +39,7 @@ from tunequeue.runner.wrapper import log_tail, read_exit_file
 log = logging.getLogger("tunequeue.runner")
 
 PROCESS_FILE = "process.json"
+SPACE_RESERVE_FILE = ".space-reserve"  # see SpaceReserve: lets a full disk still record job ends
 _PRUNE_EVERY_S = 600.0
 _LOST_REASON = (
     "lost: the process ended without an exit record (killed together with its wrapper, or a reboot)"
@@ -74,6 +77,7 @@ class Runner:
         self.last_prune_at = 0.0
         self.stop_requested = False
         self.wake_requested = False
+        self._last_fault: tuple[str, float] = ("", 0.0)  # last storage fault logged, and when
 
     # ----- one pass -------------------------------------------------------------------------------
 
@@ -226,7 +230,7 @@ class Runner:
     def _ingest_one(self, job, report: TickReport) -> None:
         try:
             report.metrics_rows += ingest_job(self.db, job)
-        except OSError as err:
+        except (OSError, sqlite3.Error) as err:  # a full disk must not keep a finished job from its end
             log.warning("job %s: could not read its metrics: %s", job.id, err)
 
     def schedule(self, report: TickReport, snapshot, now: float) -> None:
@@ -333,6 +337,7 @@ class Runner:
     def serve(self) -> None:
         """Tick until a stop is requested, sleeping ``tick_seconds`` between ticks (woken by SIGUSR1)."""
         self.install_signal_handlers()
+        reserve = SpaceReserve(paths.home() / SPACE_RESERVE_FILE)
         log.info(
             "runner %s started for %s (tick %.2f s)", os.getpid(), paths.home(), self.settings.tick_seconds
         )
@@ -341,9 +346,17 @@ class Runner:
             self.wake_requested = False
             try:
                 self._backup_if_due()
+                reserve.ensure()
                 self.tick()
             except Exception as err:
-                self._log_tick_error(err)
+                if _is_disk_full(err) and reserve.release():
+                    log.warning("disk full: gave back %s to record the jobs that ended", reserve.path.name)
+                    try:
+                        self.tick()
+                    except Exception as again:
+                        self._log_tick_error(again)
+                else:
+                    self._log_tick_error(err)
             while (
                 not self.stop_requested
                 and not self.wake_requested
@@ -369,14 +382,18 @@ class Runner:
         if made is not None:
             log.info("queue backed up to %s", made)
 
-    @staticmethod
-    def _log_tick_error(err: Exception, what: str = "tick failed") -> None:
-        """One line for a storage fault (locked, disk full, damaged); a traceback for anything else."""
+    def _log_tick_error(self, err: Exception, what: str = "tick failed") -> None:
+        """One line for a storage fault (locked, disk full, damaged), repeated at most once a minute;
+        a traceback for anything else."""
         from tunequeue.jobqueue.db import as_user_error
 
         known = err if isinstance(err, UserError) else as_user_error(err)
         if known is not None:
-            log.warning("%s: %s; trying again at the next tick", what, known)
+            line = f"{what}: {known}"
+            last_line, last_at = self._last_fault
+            if line != last_line or time.monotonic() - last_at >= 60.0:
+                log.warning("%s; trying again at the next tick", line)
+                self._last_fault = (line, time.monotonic())
         else:
             log.error("%s; trying again at the next tick", what, exc_info=err)
 
@@ -389,6 +406,12 @@ class Runner:
             self.tick(schedule=False)
             time.sleep(min(0.2, self.settings.tick_seconds))
         return True
+
+
+def _is_disk_full(err: BaseException) -> bool:
+    from tunequeue.jobqueue.db import DiskFull, as_user_error
+
+    return isinstance(err, DiskFull) or isinstance(as_user_error(err), DiskFull) or is_disk_full(err)
 
 
 def _write_process_file(run_dir: Path, attempt: int, process: launcher.LaunchedProcess) -> None:

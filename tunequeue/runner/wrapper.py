@@ -20,10 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-from tunequeue.core import private_files
+from tunequeue.core import disk_full, private_files
 
 EXIT_FILE = "exit.json"
 LOG_FILE = "train.log"
+# Space for exit.json taken before the trainer starts, so its end is recorded even on a full disk.
+RESERVED_EXIT_FILE = ".exit.json.reserved"
+_RESERVED_BYTES = 4096
 _TAIL_BYTES = 64 * 1024
 _OOM_MARKERS = ("out of memory", "outofmemoryerror")
 
@@ -56,6 +59,16 @@ def exit_reason(exit_code: int | None, signal_number: int | None, log_path: Path
         return ""
     if any(marker in line.lower() for line in tail for marker in _OOM_MARKERS):
         return "out of memory (see train.log); lower per_device_train_batch_size or cutoff_len"
+    if not signal_number and (
+        exit_code == disk_full.EXIT_DISK_FULL
+        or (exit_code not in (2, 3) and disk_full.text_says_disk_full(tail[-5:]))
+        # A full disk may leave no room for the error message itself.
+        or (exit_code not in (2, 3) and disk_full.nearly_full(log_path.parent))
+    ):
+        return (
+            f"disk full: no space left for {log_path.parent}; free some space, then retry the job "
+            "(it resumes from the last complete checkpoint)"
+        )
     last_line = next((line.strip() for line in reversed(tail) if line.strip()), "")
     if signal_number:
         head = f"killed by {_signal_name(signal_number)}"
@@ -66,15 +79,33 @@ def exit_reason(exit_code: int | None, signal_number: int | None, log_path: Path
     return f"{head}: {last_line}" if last_line else head
 
 
+def reserve_exit_file(run_dir: Path) -> None:
+    """Take the space exit.json will need now, while the disk still has it."""
+    with contextlib.suppress(OSError), private_files.open_file(run_dir / RESERVED_EXIT_FILE, "wb") as handle:
+        handle.write(b" " * _RESERVED_BYTES)
+
+
 def write_exit_file(run_dir: Path, exit_code: int | None, signal_number: int | None, reason: str) -> None:
-    """Write exit.json atomically (tmp file + rename)."""
+    """Write exit.json atomically: into the reserved file when there is one (no new space), then rename."""
     record = {
         "exit_code": exit_code,
         "signal": signal_number,
         "finished_at": time.time(),
-        "reason": reason,
+        "reason": reason[:2000],
     }
-    private_files.write_text(run_dir / EXIT_FILE, json.dumps(record))
+    text = json.dumps(record).encode()
+    reserved = run_dir / RESERVED_EXIT_FILE
+    try:
+        fd = private_files.open_fd(reserved, os.O_WRONLY)
+    except FileNotFoundError:
+        private_files.write_text(run_dir / EXIT_FILE, text.decode())
+        return
+    try:
+        # Trailing spaces keep it valid JSON and overwrite blocks already allocated.
+        os.pwrite(fd, text.ljust(_RESERVED_BYTES), 0)
+    finally:
+        os.close(fd)
+    os.replace(reserved, run_dir / EXIT_FILE)
 
 
 def read_exit_file(run_dir: Path) -> dict | None:
@@ -100,6 +131,7 @@ def run(run_dir: Path, command: list[str]) -> int:
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_term)
+    reserve_exit_file(run_dir)
     try:
         child = subprocess.Popen(command, cwd=run_dir)
     except OSError as err:

@@ -201,3 +201,44 @@ def test_resume_ignores_and_removes_partial_checkpoints(tmp_path):
     assert newest_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
     assert remove_partial_checkpoints(tmp_path) == [tmp_path / ".partial-checkpoint-8"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-4"]
+
+
+@pytest.mark.slow
+def test_real_training_on_a_full_disk_fails_as_disk_full_and_resumes_from_a_complete_checkpoint(
+    full_home, small_disk, monkeypatch
+):
+    home = full_home
+    for key in ("TUNEQUEUE_TRAIN_COMMAND", "TUNEQUEUE_SIMULATED_GPUS"):
+        monkeypatch.delenv(key)
+        home.env.pop(key)
+    job_id = home.submit(
+        "real-full",
+        "--gpus",
+        "0",
+        steps=64,
+        save_steps=2,
+        lora_rank=4,
+        cutoff_len=64,
+        per_device_train_batch_size=4,
+        logging_steps=1,
+    )
+    home.cli("runner", "start", check=True)
+    try:
+        run_dir = home.path / "runs" / f"{job_id}-real-full"
+        wait_for(lambda: (run_dir / "checkpoint-2" / "trainer_state.json").exists(), timeout=240, what="ckpt")
+        filler = _fill(small_disk, leave=150 * 1024)
+        failed = wait_for(
+            lambda: (j := home.job(job_id)).state.value == "failed" and j, timeout=240, what="failed job"
+        )
+        assert failed.reason.startswith("disk full"), failed.reason
+        assert failed.exit_code == disk_full.EXIT_DISK_FULL
+        assert not list(run_dir.glob(".partial-*"))  # a half-written save gave its space back
+        complete = sorted(run_dir.glob("checkpoint-*"))
+        assert complete and all((p / "trainer_state.json").exists() for p in complete)
+        filler.unlink()
+        home.cli("retry", str(job_id), check=True)
+        assert home.cli("wait", str(job_id), "--timeout", "300").returncode == 0
+    finally:
+        home.cli("runner", "stop")
+    assert "resuming from checkpoint-" in (run_dir / "train.log").read_text()
+    assert (run_dir / "adapter_model.safetensors").exists()

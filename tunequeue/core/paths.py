@@ -8,6 +8,7 @@ Layout of a home::
     runner.lock  runner.log    runner daemon
     settings.yaml               user settings
     backups/queue-*.db          rolling backups of the queue
+    .space-reserve              space the runner gives back on a full disk
 
 The home is private (0700, refused when another user owns it or can write to it); every dir and file
 in it is created through `tunequeue.core.private_files`.

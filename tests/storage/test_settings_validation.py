@@ -69,3 +69,9 @@ def test_valid_settings_start_the_runner(home):
         assert home.runner_pid()
     finally:
         home.cli("runner", "stop", check=True)
+
+
+def test_every_command_that_reads_the_queue_reports_a_bad_settings_file(home):
+    (home.path / "settings.yaml").write_text("queue:\n  busy_timeout_seconds: 0\n")
+    for args in (["ls"], ["submit", str(home.task("x"))], ["db", "check"]):
+        one_line_error(home.cli(*args), "settings.yaml key queue.busy_timeout_seconds", "greater than 0")

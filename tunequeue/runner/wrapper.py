@@ -5,6 +5,10 @@
 code, the signal that killed it, the finish time and a one-line reason. Because the wrapper outlives the
 runner, a job's result is recorded even when the runner was down when the job ended.
 
+The space exit.json needs is taken before the trainer starts (``.exit.json.reserved``), so a job that dies
+of a full disk is still recorded, as "disk full" (the trainer's exit code 4, an out-of-space message in
+the log tail, or a disk with almost no space left when it failed).
+
 A SIGTERM sent to the wrapper is forwarded once to the whole process group (torchrun and its workers
 included); SIGHUP is ignored so a closing terminal can never end a job.
 """

@@ -49,8 +49,11 @@ def test_set_language_keeps_other_settings():
         i18n.set_language("fr")
 
 
-def test_broken_settings_file_is_ignored():
+def test_broken_settings_file_is_reported_and_never_overwritten():
     paths.settings_path().write_text("language: [zh\n", encoding="utf-8")
-    assert i18n.current_language() == "en"
-    i18n.set_language("zh")
-    assert i18n.current_language() == "zh"
+    with pytest.raises(UserError, match="not valid YAML at line"):
+        i18n.current_language()
+    with pytest.raises(UserError, match="not valid YAML"):
+        i18n.set_language("zh")
+    assert paths.settings_path().read_text(encoding="utf-8") == "language: [zh\n"
+    assert i18n.current_language("zh") == "zh"  # --lang needs no settings file

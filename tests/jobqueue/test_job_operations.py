@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 
 import pytest
 
@@ -351,9 +350,10 @@ def test_a_second_connection_sees_committed_writes_only(db, home):
     assert jobs.get(other, job.id).state == JobState.QUEUED
     db.conn.execute("BEGIN IMMEDIATE")
     try:
-        # busy_timeout applies: a second writer waits, then gives up with SQLITE_BUSY.
+        # busy_timeout applies: a second writer waits, then gives up with one line saying it is locked.
         other.conn.execute("PRAGMA busy_timeout = 100")
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.lock_wait_seconds = 0.0
+        with pytest.raises(queue_db.QueueLocked, match="locked"):
             jobs.hold(other, job.id)
     finally:
         db.conn.execute("ROLLBACK")

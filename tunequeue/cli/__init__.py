@@ -1,12 +1,15 @@
 """The `tunequeue` command line: a thin typer app over core, jobqueue and runner.
 
-Each concern registers its commands from its own module (tasks, presets, jobs, runner, train, ui).
+Each concern registers its commands from its own module (tasks, presets, jobs, runner, train, ui,
+models, the queue database).
 Modules import only typer at import time; everything heavier is imported inside the command, so
-`tunequeue --help` starts instantly. `main()` turns a `UserError` into one line on stderr and exit 2.
+`tunequeue --help` starts instantly. `main()` turns a `UserError` into one line on stderr and exit 2, and
+so it does for a full disk and a locked or damaged queue database, whichever command meets them.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 import typer
@@ -40,6 +43,7 @@ def _root(
 
 def _register_all() -> None:
     from tunequeue.cli import (
+        db_commands,
         job_commands,
         model_commands,
         preset_commands,
@@ -50,7 +54,7 @@ def _register_all() -> None:
     )
 
     for module in (task_commands, preset_commands, job_commands, runner_commands, train_commands, ui_commands,
-                   model_commands):
+                   model_commands, db_commands):
         module.register(app)
 
 
@@ -72,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         typer.echo(f"error: {err.message}", err=True)
         code = err.exit_code
+    except (OSError, sqlite3.Error) as err:
+        # Disk full, a locked or a damaged queue: one line, whichever command met it.
+        from tunequeue.jobqueue.db import as_user_error
+
+        known = as_user_error(err)
+        if known is None:
+            raise
+        typer.echo(f"error: {known.message}", err=True)
+        code = known.exit_code
     if argv is None:
         sys.exit(code)
     return code

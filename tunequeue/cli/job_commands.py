@@ -623,11 +623,13 @@ def write_demo_tasks(directory: Path) -> list[Path]:
     """Write the demo's two task files into ``directory``."""
     import yaml
 
-    directory.mkdir(parents=True, exist_ok=True)
+    from tunequeue.core import private_files
+
+    private_files.ensure_dir(directory)
     written = []
     for task in DEMO_TASKS:
         path = directory / f"{task['task_name']}.yaml"
-        path.write_text(yaml.safe_dump({**task, **DEMO_COMMON}, sort_keys=False), encoding="utf-8")
+        private_files.write_text(path, yaml.safe_dump({**task, **DEMO_COMMON}, sort_keys=False))
         written.append(path)
     return written
 

@@ -35,7 +35,10 @@ def start(
 ) -> None:
     """Start the runner for this home (one per home); it keeps running after you log out."""
     from tunequeue.core import paths
+    from tunequeue.core.disk_full import require_free_space
     from tunequeue.runner import daemon
+
+    require_free_space(paths.home(), "the runner")
 
     slurm_options = {
         "partition": partition,

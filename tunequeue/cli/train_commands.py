@@ -20,7 +20,7 @@ def prepare_manual_run(task_file: Path, run_dir: Path | None = None) -> Path:
 
     import yaml
 
-    from tunequeue.core import paths
+    from tunequeue.core import paths, private_files
     from tunequeue.train.runtime import load_task
 
     spec, warnings = load_task(task_file)
@@ -33,11 +33,11 @@ def prepare_manual_run(task_file: Path, run_dir: Path | None = None) -> Path:
         while run_dir.exists():
             suffix += 1
             run_dir = paths.runs_dir() / f"manual-{stamp}-{spec.task_name}-{suffix}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    task_yaml = run_dir / "task.yaml"
+    private_files.ensure_dir(run_dir)
     resolved = spec.to_yaml_dict(include_defaults=True)
-    task_yaml.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return task_yaml
+    return private_files.write_text(
+        run_dir / "task.yaml", yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True)
+    )
 
 
 def run_training_process(task_yaml: Path, *, echo: bool = True) -> int:
@@ -50,9 +50,11 @@ def run_training_process(task_yaml: Path, *, echo: bool = True) -> int:
     import subprocess
     import sys
 
+    from tunequeue.core import private_files
+
     log_path = task_yaml.parent / "train.log"
     command = [sys.executable, "-u", "-m", "tunequeue.train", str(task_yaml)]
-    with log_path.open("ab") as log:
+    with private_files.open_file(log_path, "ab") as log:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
         def forward(signum: int, _frame: object) -> None:

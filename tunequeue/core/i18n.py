@@ -118,12 +118,11 @@ def normalize_language(value: str | None) -> str | None:
 
 
 def _saved_language() -> str | None:
-    from tunequeue.core.errors import UserError
     from tunequeue.core.settings_file import read_settings
 
     try:
         data = read_settings()
-    except (OSError, UserError):
+    except OSError:
         return None
     return normalize_language(data.get("language"))
 
@@ -150,12 +149,8 @@ def set_language(lang: str) -> None:
         from tunequeue.core.errors import UserError
 
         raise UserError(f"language must be en or zh; got '{lang}'")
-    from tunequeue.core.errors import UserError
     from tunequeue.core.settings_file import read_settings, write_settings
 
-    try:
-        data = read_settings()
-    except UserError:
-        data = {}  # an unreadable file is replaced, as before: the language choice must not fail the UI
+    data = read_settings()  # a file that cannot be parsed is reported, never overwritten
     data["language"] = chosen
     write_settings(data)

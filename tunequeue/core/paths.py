@@ -6,6 +6,12 @@ Layout of a home::
     runs/<id>-<name>/    one run dir per job
     presets/<ns>/<name>.yaml   user presets
     runner.lock  runner.log    runner daemon
+    settings.yaml               user settings
+    backups/queue-*.db          rolling backups of the queue
+    .space-reserve              space the runner gives back on a full disk
+
+The home is private (0700, refused when another user owns it or can write to it); every dir and file
+in it is created through `tunequeue.core.private_files`.
 """
 
 from __future__ import annotations
@@ -13,13 +19,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tunequeue.core import private_files
+
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PACKAGE_DIR / "data"
 BUILTIN_PRESETS_DIR = PACKAGE_DIR / "presets"
 
 
 def home() -> Path:
-    """Return the tunequeue home directory, creating it if needed."""
+    """Return the tunequeue home directory, creating it (0700) if needed; refuse one that is not private."""
     value = os.environ.get("TUNEQUEUE_HOME")
     if value:
         path = Path(value).expanduser()
@@ -27,8 +35,7 @@ def home() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_data_dir("tunequeue", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_files.ensure_home(path)
 
 
 def queue_db_path() -> Path:
@@ -38,9 +45,7 @@ def queue_db_path() -> Path:
 
 def runs_dir() -> Path:
     """Directory holding every job's run dir."""
-    path = home() / "runs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_files.ensure_dir(home() / "runs")
 
 
 def run_dir_for(job_id: int, name: str) -> Path:
@@ -66,3 +71,8 @@ def runner_log_path() -> Path:
 def settings_path() -> Path:
     """Small YAML file of user settings (language, runner options)."""
     return home() / "settings.yaml"
+
+
+def backups_dir() -> Path:
+    """Directory of the queue's rolling backups (created private)."""
+    return private_files.ensure_dir(home() / "backups")

@@ -18,7 +18,6 @@ in between.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tunequeue.core import private_files
 from tunequeue.core.errors import UserError
 
 DEFAULT_NAMESPACE = "default"
@@ -220,10 +220,8 @@ def _write(preset: Preset) -> Path:
     data = preset.to_dict()
     data.pop("builtin")
     path = _user_path(preset.namespace, preset.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    os.replace(tmp, path)
+    private_files.ensure_dir(path.parent)
+    private_files.write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     preset.path = path
     return path
 
@@ -234,8 +232,8 @@ def _locked() -> Iterator[None]:
     import fcntl
 
     folder = _user_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as handle:
+    private_files.ensure_dir(folder)
+    with private_files.open_file(folder / ".lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

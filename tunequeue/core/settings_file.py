@@ -1,37 +1,255 @@
-"""settings.yaml of a home: one reader and one atomic writer for every part that keeps a setting there.
+"""settings.yaml of a home: one validated model, one reader and one atomic writer.
 
-The file holds ``language`` (core.i18n) and a ``runner:`` block (runner.settings, runner.backends); each
-part changes only its own keys and keeps the others.
+The file holds ``language`` (core.i18n), a ``runner:`` block (runner.settings, runner.backends) and a
+``queue:`` block (how long the queue database waits for a lock). `SettingsFile` validates the whole file
+with pydantic whenever it is read or written: wrong types and out-of-range values (``tick_seconds: 0``,
+``max_cpu_jobs: -1``), unknown runner keys, non-UTF-8 bytes and a document that is not a mapping are one
+`UserError` naming the key. A file that cannot be parsed is never overwritten.
+
+Environment variables override the file (pydantic-settings, prefix ``TUNEQUEUE_``): every runner key as
+``TUNEQUEUE_<KEY>`` (``TUNEQUEUE_TICK_SECONDS``; lists as JSON, ``TUNEQUEUE_TRAIN_COMMAND`` as shell
+words) and the queue keys as ``TUNEQUEUE_DB_<KEY>`` (``TUNEQUEUE_DB_LOCK_WAIT_SECONDS``).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from tunequeue.core import paths
+from tunequeue.core import paths, private_files
 from tunequeue.core.errors import UserError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+
+def _models():
+    """Build the settings models on first use (pydantic is not imported by commands that never need it)."""
+    global _MODELS
+    if _MODELS is not None:
+        return _MODELS
+    from typing import Annotated, Literal
+
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
+    from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+    class RunnerBlock(BaseModel):
+        """The ``runner:`` block: tick, cancel grace, GPU sampling and scheduling knobs, backend."""
+
+        model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+        tick_seconds: float = Field(2.0, gt=0)
+        cancel_grace_seconds: float = Field(60.0, gt=0)
+        gpu_sample_seconds: float = Field(5.0, ge=0)  # 0: a stored sample every tick
+        gpu_sample_keep_seconds: float = Field(7 * 24 * 3600.0, gt=0)
+        train_command: Annotated[list[str] | None, NoDecode] = None
+        gpu_free_memory_mib: int = Field(1024, ge=0)
+        allowed_gpus: list[Annotated[int, Field(ge=0)]] | None = None
+        max_wait_seconds: float = Field(3600.0, ge=0)
+        max_cpu_jobs: int = Field(2, ge=0)
+        # GPU sharing (see runner.scheduler): jobs per GPU, who may be joined, calm-GPU rule, headroom.
+        max_jobs_per_gpu: int = Field(2, ge=1)
+        joinable_fraction: float = Field(0.5, ge=0, le=1)
+        share_max_utilization_pct: float = Field(80.0, ge=0, le=100)
+        memory_headroom_fraction: float = Field(0.10, ge=0, lt=1)
+        backend: Literal["local", "slurm"] = "local"
+        slurm: dict[str, Any] = Field(default_factory=dict)
+
+        @field_validator("train_command", mode="before")
+        @classmethod
+        def _split_command(cls, value: Any) -> Any:
+            if isinstance(value, str):
+                words = shlex.split(value)
+                return words or None
+            return value
+
+        @field_validator("backend", mode="before")
+        @classmethod
+        def _lower_backend(cls, value: Any) -> Any:
+            return value.strip().lower() if isinstance(value, str) else value
+
+        @field_validator("gpu_free_memory_mib", "max_cpu_jobs", "max_jobs_per_gpu", mode="before")
+        @classmethod
+        def _whole_number(cls, value: Any) -> Any:
+            # Environment values arrive as "2.0" from scripts that treat every knob as a number.
+            if isinstance(value, str):
+                try:
+                    number = float(value)
+                except ValueError:
+                    return value
+                return int(number) if number.is_integer() else value
+            return value
+
+    class QueueBlock(BaseModel):
+        """The ``queue:`` block: how long a command waits for the queue database's write lock."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        busy_timeout_seconds: float = Field(30.0, gt=0)
+        lock_wait_seconds: float = Field(60.0, ge=0)
+
+    class SettingsFile(BaseModel):
+        """The whole settings.yaml; keys other parts of tunequeue do not know are kept as they are."""
+
+        model_config = ConfigDict(extra="allow")
+
+        language: Literal["en", "zh"] | None = None
+        runner: RunnerBlock = Field(default_factory=RunnerBlock)
+        queue: QueueBlock = Field(default_factory=QueueBlock)
+
+    def _env_first(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        return (env_settings, init_settings)
+
+    class RunnerEnv(BaseSettings, RunnerBlock):
+        """The runner block with ``TUNEQUEUE_<KEY>`` environment variables winning over the file."""
+
+        model_config = SettingsConfigDict(env_prefix="TUNEQUEUE_", extra="forbid")
+        settings_customise_sources = classmethod(_env_first)
+
+    class QueueEnv(BaseSettings, QueueBlock):
+        """The queue block with ``TUNEQUEUE_DB_<KEY>`` environment variables winning over the file."""
+
+        model_config = SettingsConfigDict(env_prefix="TUNEQUEUE_DB_", extra="forbid")
+        settings_customise_sources = classmethod(_env_first)
+
+    _MODELS = {
+        "RunnerBlock": RunnerBlock,
+        "QueueBlock": QueueBlock,
+        "SettingsFile": SettingsFile,
+        "RunnerEnv": RunnerEnv,
+        "QueueEnv": QueueEnv,
+    }
+    return _MODELS
+
+
+_MODELS: dict[str, Any] | None = None
+
+
+def model(name: str) -> type[BaseModel]:
+    """One of the settings models: RunnerBlock, QueueBlock, SettingsFile, RunnerEnv, QueueEnv."""
+    return _models()[name]
+
+
+def _describe(err, where: str, path: Path | None) -> UserError:
+    """One line for the first problem of a pydantic ValidationError."""
+    first = err.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"])
+    message = first["msg"]
+    message = message[:1].lower() + message[1:]
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) or first["type"] == "missing" else f" (got {got!r})"
+    if first["type"] == "extra_forbidden":
+        if path is None:
+            return UserError(
+                f"environment variable TUNEQUEUE_{where}{loc.upper()} is not a setting; unset it"
+            )
+        return UserError(
+            f"settings.yaml key {loc} is not a setting tunequeue knows; remove or respell it in {path}"
+        )
+    if path is None:
+        name = f"TUNEQUEUE_{where}{loc.upper()}"
+        return UserError(f"environment variable {name}: {message}{shown}; fix or unset it")
+    return UserError(f"settings.yaml key {loc}: {message}{shown}; fix it in {path}")
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        raw = private_files.open_file(path, "rb").read()
+    except FileNotFoundError:
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(
+            f"{path} is not UTF-8 text (byte {raw[err.start]:#x} at offset {err.start}); fix or delete it"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path} is not valid YAML{at}; fix or delete it") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must be a mapping of settings (key: value per line); fix or delete it")
+    return data
 
 
 def read_settings() -> dict[str, Any]:
-    """The settings mapping ({} when the file is absent or not a mapping); invalid YAML raises `UserError`."""
-    import yaml
+    """The settings mapping as written in the file ({} when absent), after validating it.
+
+    Invalid YAML, non-UTF-8 bytes, a non-mapping or a bad value raises a one-line `UserError`.
+    """
+    from pydantic import ValidationError
 
     path = paths.settings_path()
-    if not path.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise UserError(f"{path} is not valid YAML ({err.__class__.__name__}); fix or delete it") from None
-    return data if isinstance(data, dict) else {}
+    data = _parse(path)
+    if data:
+        try:
+            model("SettingsFile").model_validate(data)
+        except ValidationError as err:
+            raise _describe(err, "", path) from None
+    return data
 
 
 def write_settings(data: dict[str, Any]) -> None:
-    """Replace settings.yaml with ``data`` atomically (temp file + rename)."""
+    """Validate ``data`` and replace settings.yaml with it atomically (private temp file + rename)."""
     import yaml
+    from pydantic import ValidationError
 
     path = paths.settings_path()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        model("SettingsFile").model_validate(data)
+    except ValidationError as err:
+        raise _describe(err, "", path) from None
+    private_files.write_text(path, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+
+def _block(name: str, env_model: str, env_prefix: str):
+    from pydantic import ValidationError
+
+    data = read_settings()
+    block = data.get(name) or {}
+    validated = model("SettingsFile").model_validate({name: block})
+    try:
+        return model(env_model)(**getattr(validated, name).model_dump(exclude_unset=True))
+    except ValidationError as err:
+        raise _describe(err, env_prefix, None) from None
+
+
+def runner_block():
+    """The validated ``runner:`` block with environment overrides applied (a `RunnerBlock`)."""
+    return _block("runner", "RunnerEnv", "")
+
+
+def queue_block():
+    """The validated ``queue:`` block with environment overrides applied (a `QueueBlock`)."""
+    return _block("queue", "QueueEnv", "DB_")
+
+
+def queue_lock_timing() -> tuple[float, float]:
+    """(busy timeout, extra seconds to keep retrying) for the queue database's write lock.
+
+    Read once per process; with neither a settings file nor a ``TUNEQUEUE_DB_*`` variable this costs
+    nothing (the defaults), so quick commands do not load pydantic.
+    """
+    global _LOCK_TIMING
+    key = (str(paths.settings_path()), *(os.environ.get(f"TUNEQUEUE_DB_{k}") for k in _QUEUE_ENV))
+    if _LOCK_TIMING is not None and _LOCK_TIMING[0] == key:
+        return _LOCK_TIMING[1]
+    if not paths.settings_path().exists() and all(value is None for value in key[1:]):
+        timing = (30.0, 60.0)
+    else:
+        block = queue_block()
+        timing = (block.busy_timeout_seconds, block.lock_wait_seconds)
+    _LOCK_TIMING = (key, timing)
+    return timing
+
+
+_QUEUE_ENV = ("BUSY_TIMEOUT_SECONDS", "LOCK_WAIT_SECONDS")
+_LOCK_TIMING: tuple[tuple, tuple[float, float]] | None = None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal as signal_module
 import sqlite3
 import time
@@ -28,12 +27,12 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunequeue.core import paths
+from tunequeue.core import paths, private_files
 from tunequeue.core.errors import UserError
 from tunequeue.jobqueue.db import write_txn
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    from tunequeue.jobqueue.db import Database
 
 
 class JobState(str, Enum):
@@ -284,7 +283,7 @@ def _cancel_dependents(conn: sqlite3.Connection, job_id: int, outcome: JobState)
 
 
 def transition(
-    db: sqlite_utils.Database,
+    db: Database,
     job_id: int,
     to: JobState | str,
     *,
@@ -326,13 +325,13 @@ def _check_name_free(
         )
 
 
-def check_name_free(db: sqlite_utils.Database, namespace: str, name: str) -> None:
+def check_name_free(db: Database, namespace: str, name: str) -> None:
     """Raise `UserError` when a queued, held or active job already has ``(namespace, name)``."""
     _check_name_free(db.conn, namespace, name)
 
 
 def submit(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     task_yaml: str,
     name: str,
@@ -397,7 +396,7 @@ def submit(
         return _fetch(conn, job_id)
 
 
-def get(db: sqlite_utils.Database, job_id: int) -> Job:
+def get(db: Database, job_id: int) -> Job:
     """Return job ``job_id``; a missing one is a `UserError`."""
     return _fetch(db.conn, int(job_id))
 
@@ -412,7 +411,7 @@ _ORDERS = {
 
 
 def list_jobs(
-    db: sqlite_utils.Database,
+    db: Database,
     states: Iterable[JobState | str] | None = None,
     limit: int | None = None,
     order: str = "id",
@@ -440,7 +439,7 @@ def list_jobs(
 
 
 def claim(
-    db: sqlite_utils.Database, job_id: int, gpus: Sequence[int], gpu_uuids: Sequence[str]
+    db: Database, job_id: int, gpus: Sequence[int], gpu_uuids: Sequence[str]
 ) -> Job | None:
     """Move a queued job to starting with its GPUs; None when it is no longer queued (someone took it)."""
     now = time.time()
@@ -458,7 +457,7 @@ def claim(
         return _fetch(conn, int(job_id))
 
 
-def mark_running(db: sqlite_utils.Database, job_id: int, pid: int, pgid: int, proc_start_time: float) -> Job:
+def mark_running(db: Database, job_id: int, pid: int, pgid: int, proc_start_time: float) -> Job:
     """Record the launched process of a starting job and move it to running.
 
     ``proc_start_time`` is the process's start time in clock ticks since boot (`tunequeue.runner.procs`),
@@ -489,7 +488,7 @@ def describe_exit(exit_code: int | None, signal: int | None) -> str:
 
 
 def finish(
-    db: sqlite_utils.Database,
+    db: Database,
     job_id: int,
     *,
     exit_code: int | None,
@@ -521,7 +520,7 @@ def finish(
         )
 
 
-def request_cancel(db: sqlite_utils.Database, job_id: int) -> Job:
+def request_cancel(db: Database, job_id: int) -> Job:
     """Cancel a job: waiting ones at once, starting/running ones via cancelling (the runner kills them)."""
     with write_txn(db) as conn:
         job = _fetch(conn, job_id)
@@ -547,7 +546,7 @@ def request_cancel(db: sqlite_utils.Database, job_id: int) -> Job:
         )
 
 
-def retry(db: sqlite_utils.Database, job_id: int) -> Job:
+def retry(db: Database, job_id: int) -> Job:
     """Queue a failed or cancelled job again as a new attempt; its run dir (and checkpoints) are kept.
 
     Refused while another queued, held or active job has the same namespace and name.
@@ -578,7 +577,7 @@ def retry(db: sqlite_utils.Database, job_id: int) -> Job:
         )
 
 
-def requeue(db: sqlite_utils.Database, job_id: int, *, reason: str) -> Job:
+def requeue(db: Database, job_id: int, *, reason: str) -> Job:
     """Queue a running job whose process just ended again, as a new attempt that never shares a GPU.
 
     The runner's automatic retry after a CUDA out-of-memory on a shared GPU: unlike a failure, the
@@ -609,7 +608,7 @@ def requeue(db: sqlite_utils.Database, job_id: int, *, reason: str) -> Job:
         )
 
 
-def hold(db: sqlite_utils.Database, job_id: int) -> Job:
+def hold(db: Database, job_id: int) -> Job:
     """Keep a queued job from being scheduled until it is released."""
     with write_txn(db) as conn:
         return _apply_transition(
@@ -617,7 +616,7 @@ def hold(db: sqlite_utils.Database, job_id: int) -> Job:
         )
 
 
-def release(db: sqlite_utils.Database, job_id: int) -> Job:
+def release(db: Database, job_id: int) -> Job:
     """Make a held job schedulable again."""
     with write_txn(db) as conn:
         return _apply_transition(
@@ -631,7 +630,7 @@ def release(db: sqlite_utils.Database, job_id: int) -> Job:
         )
 
 
-def set_priority(db: sqlite_utils.Database, job_id: int, priority: int) -> Job:
+def set_priority(db: Database, job_id: int, priority: int) -> Job:
     """Change the priority of a queued or held job (higher runs first). Not a state change: no event."""
     with write_txn(db) as conn:
         job = _fetch(conn, job_id)
@@ -646,7 +645,7 @@ def set_priority(db: sqlite_utils.Database, job_id: int, priority: int) -> Job:
 
 
 def update_task(
-    db: sqlite_utils.Database,
+    db: Database,
     job_id: int,
     task_yaml: str,
     name: str | None = None,
@@ -692,12 +691,12 @@ def update_task(
         return _fetch(conn, job_id)
 
 
-def set_wait_reason(db: sqlite_utils.Database, job_id: int, reason: str) -> None:
+def set_wait_reason(db: Database, job_id: int, reason: str) -> None:
     """Store why a queued job waits (no state change, no event; no write when unchanged)."""
     set_wait_reasons(db, {job_id: reason})
 
 
-def set_wait_reasons(db: sqlite_utils.Database, reasons: dict[int, str]) -> None:
+def set_wait_reasons(db: Database, reasons: dict[int, str]) -> None:
     """Store the wait reasons of several queued jobs in one transaction, skipping unchanged ones."""
     if not reasons:
         return
@@ -710,7 +709,7 @@ def set_wait_reasons(db: sqlite_utils.Database, reasons: dict[int, str]) -> None
 
 
 def set_backend_job(
-    db: sqlite_utils.Database, job_id: int, backend_job_id: str | None, reason: str
+    db: Database, job_id: int, backend_job_id: str | None, reason: str
 ) -> Job | None:
     """Record an active job's cluster job id and its current reason (no state change, no event).
 
@@ -725,7 +724,7 @@ def set_backend_job(
         return _fetch(conn, int(job_id)) if updated else None
 
 
-def delete(db: sqlite_utils.Database, job_id: int, keep_files: bool = False) -> None:
+def delete(db: Database, job_id: int, keep_files: bool = False) -> None:
     """Delete a job that is not active, with its events and metrics, and its run dir unless ``keep_files``."""
     with write_txn(db) as conn:
         job = _fetch(conn, job_id)
@@ -738,11 +737,12 @@ def delete(db: sqlite_utils.Database, job_id: int, keep_files: bool = False) -> 
     if not keep_files and job.run_dir:
         run_dir = Path(job.run_dir)
         # Only ever remove a directory shaped like a run dir of this very job.
-        if run_dir.parent.name == "runs" and run_dir.name.startswith(f"{job_id}-") and run_dir.is_dir():
-            shutil.rmtree(run_dir)
+        # A run dir replaced by a symlink is removed as a link only, never what it points to.
+        if run_dir.parent.name == "runs" and run_dir.name.startswith(f"{job_id}-"):
+            private_files.remove_tree(run_dir)
 
 
-def events(db: sqlite_utils.Database, job_id: int) -> list[dict[str, Any]]:
+def events(db: Database, job_id: int) -> list[dict[str, Any]]:
     """Return the job's state changes, oldest first (time, from_state, to_state, reason, attempt)."""
     cursor = db.conn.execute(
         "SELECT id, job_id, time, from_state, to_state, reason, attempt FROM job_events "
@@ -753,12 +753,12 @@ def events(db: sqlite_utils.Database, job_id: int) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
-def dependency_status(db: sqlite_utils.Database, job: Job) -> tuple[str, str]:
+def dependency_status(db: Database, job: Job) -> tuple[str, str]:
     """Whether a job's ``after`` jobs allow it to start: ("ready"|"waiting"|"failed", reason)."""
     return dependency_statuses(db, [job])[job.id]
 
 
-def dependency_statuses(db: sqlite_utils.Database, jobs: Iterable[Job]) -> dict[int, tuple[str, str]]:
+def dependency_statuses(db: Database, jobs: Iterable[Job]) -> dict[int, tuple[str, str]]:
     """`dependency_status` for many jobs with one query."""
     jobs = list(jobs)
     wanted = sorted({dep for job in jobs for dep in job.after})
@@ -792,7 +792,7 @@ def dependency_statuses(db: sqlite_utils.Database, jobs: Iterable[Job]) -> dict[
     return result
 
 
-def counts_by_state(db: sqlite_utils.Database) -> dict[str, int]:
+def counts_by_state(db: Database) -> dict[str, int]:
     """Number of jobs in each state (every state present, zero when none)."""
     counts = {state.value: 0 for state in JobState}
     for state, count in db.conn.execute("SELECT state, count(*) FROM jobs GROUP BY state"):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tunequeue.jobqueue.db import write_txn
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    from tunequeue.jobqueue.db import Database
 
 _METRIC_COLUMNS = (
     "total_steps",
@@ -87,7 +87,7 @@ def _store_offset(conn: Any, job_id: int, attempt: int, offset: int) -> None:
     )
 
 
-def add_metrics(db: sqlite_utils.Database, job_id: int, attempt: int, rows: Sequence[dict[str, Any]]) -> int:
+def add_metrics(db: Database, job_id: int, attempt: int, rows: Sequence[dict[str, Any]]) -> int:
     """Store trainer_log.jsonl objects of one attempt of a job; return how many were stored.
 
     Objects without a step number (current_steps) are skipped: they cannot be placed on a curve.
@@ -102,7 +102,7 @@ def _merge(target: dict[str, Any], update: dict[str, Any]) -> None:
             target[key] = value
 
 
-def get_metrics(db: sqlite_utils.Database, job_id: int) -> list[dict[str, Any]]:
+def get_metrics(db: Database, job_id: int) -> list[dict[str, Any]]:
     """The job's metric objects ordered by step, one per step.
 
     When a step was logged by several attempts (a resumed run repeats steps after its checkpoint), the
@@ -124,7 +124,7 @@ def get_metrics(db: sqlite_utils.Database, job_id: int) -> list[dict[str, Any]]:
     return [by_step[step] for step in sorted(by_step)]
 
 
-def latest_metrics(db: sqlite_utils.Database, job_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+def latest_metrics(db: Database, job_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Progress of each job for the queue table, from its newest attempt that logged anything.
 
     Per job: step, total_steps, percentage, loss (last logged), eval_loss (last logged), lr, epoch,
@@ -166,7 +166,7 @@ def latest_metrics(db: sqlite_utils.Database, job_ids: Iterable[int]) -> dict[in
     return result
 
 
-def add_gpu_samples(db: sqlite_utils.Database, samples: Sequence[dict[str, Any]]) -> int:
+def add_gpu_samples(db: Database, samples: Sequence[dict[str, Any]]) -> int:
     """Store GPU samples (keys: time, uuid, gpu_index, utilization, memory_used_mib, memory_total_mib,
     temperature, power_w, job_id or None, simulated); return how many were stored."""
     if not samples:
@@ -188,7 +188,7 @@ def add_gpu_samples(db: sqlite_utils.Database, samples: Sequence[dict[str, Any]]
 
 
 def get_gpu_samples(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     uuid: str | None = None,
     job_id: int | None = None,
@@ -218,14 +218,14 @@ def get_gpu_samples(
     return samples
 
 
-def prune_gpu_samples(db: sqlite_utils.Database, keep_seconds: float, now: float | None = None) -> int:
+def prune_gpu_samples(db: Database, keep_seconds: float, now: float | None = None) -> int:
     """Delete GPU samples older than ``keep_seconds``; return how many were deleted."""
     cutoff = (time.time() if now is None else now) - float(keep_seconds)
     with write_txn(db) as conn:
         return conn.execute("DELETE FROM gpu_samples WHERE time < ?", (cutoff,)).rowcount
 
 
-def get_ingest_offset(db: sqlite_utils.Database, job_id: int, attempt: int) -> int:
+def get_ingest_offset(db: Database, job_id: int, attempt: int) -> int:
     """Byte offset up to which the attempt's trainer_log.jsonl has been ingested (0 when never)."""
     row = db.conn.execute(
         "SELECT byte_offset FROM ingest_offsets WHERE job_id = ? AND attempt = ?", (int(job_id), int(attempt))
@@ -233,14 +233,14 @@ def get_ingest_offset(db: sqlite_utils.Database, job_id: int, attempt: int) -> i
     return int(row[0]) if row else 0
 
 
-def set_ingest_offset(db: sqlite_utils.Database, job_id: int, attempt: int, offset: int) -> None:
+def set_ingest_offset(db: Database, job_id: int, attempt: int, offset: int) -> None:
     """Remember the byte offset up to which the attempt's trainer_log.jsonl has been ingested."""
     with write_txn(db) as conn:
         _store_offset(conn, job_id, attempt, offset)
 
 
 def ingest_rows(
-    db: sqlite_utils.Database, job_id: int, attempt: int, rows: Sequence[dict[str, Any]], offset: int
+    db: Database, job_id: int, attempt: int, rows: Sequence[dict[str, Any]], offset: int
 ) -> int:
     """Store metric rows and the new ingest offset in ONE transaction, so a crash never doubles rows."""
     with write_txn(db) as conn:

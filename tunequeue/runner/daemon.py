@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunequeue.core import paths
+from tunequeue.core import paths, private_files
+from tunequeue.core.disk_full import SpaceReserve, is_disk_full
 from tunequeue.core.errors import UserError
 from tunequeue.runner import procs
 from tunequeue.runner.backends import create_backend
@@ -38,6 +39,7 @@ from tunequeue.runner.wrapper import log_tail
 log = logging.getLogger("tunequeue.runner")
 
 _PRUNE_EVERY_S = 600.0
+SPACE_RESERVE_FILE = ".space-reserve"  # see SpaceReserve: lets a full disk still record job ends
 
 
 @dataclass
@@ -59,13 +61,17 @@ class Runner:
     def __init__(self, db=None, settings: RunnerSettings | None = None) -> None:
         from tunequeue.jobqueue.db import open_db
 
-        self.db = db if db is not None else open_db()
+        if db is None:
+            db = open_db()
+            db.lock_wait_seconds = 0.0  # a locked queue is retried at the next tick, not inside this one
+        self.db = db
         self.settings = settings or load_settings()
         self.backend = create_backend(self.settings)
         self.last_sample_at: float | None = None
         self.last_prune_at: float | None = None
         self.stop_requested = False
         self.wake_requested = False
+        self._last_fault: tuple[str, float] = ("", 0.0)  # last storage fault logged, and when
 
     # ----- one pass -------------------------------------------------------------------------------
 
@@ -149,6 +155,7 @@ class Runner:
     def serve(self) -> None:
         """Tick until a stop is requested, sleeping ``tick_seconds`` between ticks (woken by SIGUSR1)."""
         self.install_signal_handlers()
+        reserve = SpaceReserve(paths.home() / SPACE_RESERVE_FILE)
         log.info(
             "runner %s started for %s (tick %.2f s)", os.getpid(), paths.home(), self.settings.tick_seconds
         )
@@ -156,9 +163,18 @@ class Runner:
             started = time.monotonic()
             self.wake_requested = False
             try:
+                self._backup_if_due()
+                reserve.ensure()
                 self.tick()
-            except Exception:
-                log.exception("tick failed; trying again at the next tick")
+            except Exception as err:
+                if _is_disk_full(err) and reserve.release():
+                    log.warning("disk full: gave back %s to record the jobs that ended", reserve.path.name)
+                    try:
+                        self.tick()
+                    except Exception as again:
+                        self._log_tick_error(again)
+                else:
+                    self._log_tick_error(err)
             while (
                 not self.stop_requested
                 and not self.wake_requested
@@ -172,6 +188,33 @@ class Runner:
             active,
         )
 
+    def _backup_if_due(self) -> None:
+        """The daily backup of the queue (at start, then once a day); a failure is logged, not fatal."""
+        from tunequeue.jobqueue.db import backup_if_due
+
+        try:
+            made = backup_if_due(self.db)
+        except Exception as err:
+            self._log_tick_error(err, "queue backup failed")
+            return
+        if made is not None:
+            log.info("queue backed up to %s", made)
+
+    def _log_tick_error(self, err: Exception, what: str = "tick failed") -> None:
+        """One line for a storage fault (locked, disk full, damaged), repeated at most once a minute;
+        a traceback for anything else."""
+        from tunequeue.jobqueue.db import as_user_error
+
+        known = err if isinstance(err, UserError) else as_user_error(err)
+        if known is not None:
+            line = f"{what}: {known}"
+            last_line, last_at = self._last_fault
+            if line != last_line or time.monotonic() - last_at >= 60.0:
+                log.warning("%s; trying again at the next tick", line)
+                self._last_fault = (line, time.monotonic())
+        else:
+            log.error("%s; trying again at the next tick", what, exc_info=err)
+
     def drain(self, timeout: float | None = None) -> bool:
         """Tick without scheduling until no job is active (used to cancel jobs with no runner running)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -181,6 +224,12 @@ class Runner:
             self.tick(schedule=False)
             time.sleep(min(0.2, self.settings.tick_seconds))
         return True
+
+
+def _is_disk_full(err: BaseException) -> bool:
+    from tunequeue.jobqueue.db import DiskFull, as_user_error
+
+    return isinstance(err, DiskFull) or isinstance(as_user_error(err), DiskFull) or is_disk_full(err)
 
 
 # ----- lock, start, stop, status ------------------------------------------------------------------
@@ -204,7 +253,7 @@ def acquire_lock() -> int:
     The lock file holds one line, ``PID START_TICKS BOOT_ID``, which `running_pid` reads without
     taking the lock. Returns the lock's file descriptor, held for the daemon's lifetime.
     """
-    fd = os.open(paths.runner_lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = private_files.open_fd(paths.runner_lock_path(), os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -246,9 +295,11 @@ def running_pid() -> int | None:
     path = paths.runner_lock_path()
     for _ in range(50):
         try:
-            text = path.read_text(encoding="ascii", errors="replace")
+            text = private_files.read_text(path)
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            return None  # not a line any runner writes
         if not text:
             return None
         identity = _parse_identity(text)
@@ -269,7 +320,7 @@ def _configure_logging() -> None:
         stderr_is_log = log_path.exists() and os.path.samestat(os.fstat(2), os.stat(log_path))
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if not stderr_is_log:
-        handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
+        handlers.append(logging.StreamHandler(private_files.open_file(log_path, "a")))
     for handler in handlers:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
@@ -277,6 +328,7 @@ def _configure_logging() -> None:
 
 def serve_foreground() -> None:
     """Run the daemon in this process until SIGTERM/SIGINT (what systemd and the detached start run)."""
+    private_files.restrict_umask()  # files the daemon and its backends write (slurm.json, scripts)
     runner = Runner()
     # Handlers go in before the lock is visible: a `submit` may send SIGUSR1 the moment it sees our pid.
     runner.install_signal_handlers()
@@ -294,7 +346,7 @@ def start_detached(wait_seconds: float = 15.0) -> int:
     if pid is not None:
         raise _already_running(pid)
     log_path = paths.runner_log_path()
-    with open(log_path, "ab") as log_file:
+    with private_files.open_file(log_path, "ab") as log_file:
         child = subprocess.Popen(
             [sys.executable, "-m", "tunequeue", "runner", "start", "--foreground"],
             stdin=subprocess.DEVNULL,

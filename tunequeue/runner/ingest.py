@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from pathlib import Path
+
+from tunequeue.core import private_files
 
 METRICS_FILE = "trainer_log.jsonl"
 _MAX_READ_BYTES = 8 * 1024 * 1024
@@ -20,14 +23,14 @@ log = logging.getLogger(__name__)
 def read_new_rows(path: Path, offset: int, max_bytes: int = _MAX_READ_BYTES) -> tuple[list[dict], int]:
     """Complete JSON lines of ``path`` after byte ``offset``; returns (rows, offset after the last one)."""
     try:
-        size = path.stat().st_size
+        size = path.lstat().st_size
     except OSError:
         return [], offset
     if size < offset:
         offset = 0
     if size == offset:
         return [], offset
-    with open(path, "rb") as handle:
+    with private_files.open_file(path, "rb") as handle:
         handle.seek(offset)
         data = handle.read(max_bytes)
     end = data.rfind(b"\n")
@@ -65,6 +68,6 @@ def ingest_or_warn(db, job) -> int:
     """`ingest_job`, logging (not raising) when the run dir cannot be read; returns rows added."""
     try:
         return ingest_job(db, job)
-    except OSError as err:
+    except (OSError, sqlite3.Error) as err:  # a full disk must not keep a finished job from its end
         log.warning("job %s: could not read its metrics: %s", job.id, err)
         return 0

@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunequeue.core import private_files
 from tunequeue.runner import procs
 from tunequeue.runner.settings import RunnerSettings
 from tunequeue.runner.wrapper import EXIT_FILE, LOG_FILE
@@ -82,13 +83,10 @@ def job_env(
 
 
 def write_task_file(run_dir: Path, task_yaml: str) -> Path:
-    """Create the run dir (kept on retry) and write the resolved task into it."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / TASK_FILE
-    tmp = run_dir / f".{TASK_FILE}.tmp"
-    tmp.write_text(task_yaml if task_yaml.endswith("\n") else task_yaml + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Create the run dir (kept on retry; private, never a symlink) and write the resolved task into it."""
+    private_files.ensure_dir(run_dir)
+    text = task_yaml if task_yaml.endswith("\n") else task_yaml + "\n"
+    return private_files.write_text(run_dir / TASK_FILE, text)
 
 
 def launch(job, settings: RunnerSettings) -> LaunchedProcess:
@@ -98,7 +96,7 @@ def launch(job, settings: RunnerSettings) -> LaunchedProcess:
     (run_dir / EXIT_FILE).unlink(missing_ok=True)
     command = wrapped_command(run_dir, train_command(task_file, len(job.assigned_gpus), settings))
     env = job_env(list(job.assigned_gpus), job_id=job.id, attempt=job.attempt)
-    with open(run_dir / LOG_FILE, "ab") as log:
+    with private_files.open_file(run_dir / LOG_FILE, "ab") as log:
         popen = subprocess.Popen(
             command,
             cwd=run_dir,

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import psutil
 
+from tunequeue.core import private_files
+
 PROCESS_FILE = "process.json"
 _BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 
@@ -178,16 +180,14 @@ class ProcessRecord:
 
 
 def write_record(run_dir: Path, record: ProcessRecord) -> None:
-    """Write RUN_DIR/process.json atomically (a tmp file of this process, then rename)."""
-    tmp = Path(run_dir) / f".{PROCESS_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(asdict(record)), encoding="utf-8")
-    os.replace(tmp, Path(run_dir) / PROCESS_FILE)
+    """Write RUN_DIR/process.json atomically and private (a 0600 tmp file, then rename)."""
+    private_files.write_text(Path(run_dir) / PROCESS_FILE, json.dumps(asdict(record)))
 
 
 def read_record(run_dir: Path) -> ProcessRecord | None:
     """RUN_DIR/process.json, or None when it is missing, unreadable or of an older format."""
     try:
-        data = json.loads((Path(run_dir) / PROCESS_FILE).read_text(encoding="utf-8"))
+        data = json.loads(private_files.read_text(Path(run_dir) / PROCESS_FILE))
         return ProcessRecord(
             attempt=int(data["attempt"]),
             pid=int(data["pid"]),
@@ -202,7 +202,7 @@ def read_record(run_dir: Path) -> ProcessRecord | None:
 def legacy_start_time(run_dir: Path) -> float | None:
     """The epoch ``start_time`` of a process.json written by an earlier version (no start ticks), or None."""
     try:
-        data = json.loads((Path(run_dir) / PROCESS_FILE).read_text(encoding="utf-8"))
+        data = json.loads(private_files.read_text(Path(run_dir) / PROCESS_FILE))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or "start_ticks" in data or not isinstance(data.get("start_time"), float):

@@ -9,6 +9,10 @@ down when the job ended, and a runner that died right after starting the wrapper
 its record instead of starting it twice. When the run dir was deleted under the job, nothing can be
 recorded there; the runner reports such a job as "run dir deleted".
 
+The space exit.json needs is taken before the trainer starts (``.exit.json.reserved``), so a job that dies
+of a full disk is still recorded, as "disk full" (the trainer's exit code 4, an out-of-space message in
+the log tail, or a disk with almost no space left when it failed).
+
 A SIGTERM sent to the wrapper is forwarded once to the whole process group (torchrun and its workers
 included); SIGHUP is ignored so a closing terminal can never end a job.
 """
@@ -24,8 +28,13 @@ import sys
 import time
 from pathlib import Path
 
+from tunequeue.core import disk_full, private_files
+
 EXIT_FILE = "exit.json"
 LOG_FILE = "train.log"
+# Space for exit.json taken before the trainer starts, so its end is recorded even on a full disk.
+RESERVED_EXIT_FILE = ".exit.json.reserved"
+_RESERVED_BYTES = 4096
 _TAIL_BYTES = 64 * 1024
 _OOM_MARKERS = ("out of memory", "outofmemoryerror")
 
@@ -33,7 +42,7 @@ _OOM_MARKERS = ("out of memory", "outofmemoryerror")
 def log_tail(log_path: Path, max_lines: int = 20) -> list[str]:
     """The last ``max_lines`` lines of a log file (empty when it does not exist)."""
     try:
-        with open(log_path, "rb") as handle:
+        with private_files.open_file(log_path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
             handle.seek(max(0, size - _TAIL_BYTES))
@@ -58,6 +67,16 @@ def exit_reason(exit_code: int | None, signal_number: int | None, log_path: Path
         return ""
     if any(marker in line.lower() for line in tail for marker in _OOM_MARKERS):
         return "out of memory (see train.log); lower per_device_train_batch_size or cutoff_len"
+    if not signal_number and (
+        exit_code == disk_full.EXIT_DISK_FULL
+        or (exit_code not in (2, 3) and disk_full.text_says_disk_full(tail[-5:]))
+        # A full disk may leave no room for the error message itself.
+        or (exit_code not in (2, 3) and disk_full.nearly_full(log_path.parent))
+    ):
+        return (
+            f"disk full: no space left for {log_path.parent}; free some space, then retry the job "
+            "(it resumes from the last complete checkpoint)"
+        )
     last_line = next((line.strip() for line in reversed(tail) if line.strip()), "")
     if signal_number:
         head = f"killed by {_signal_name(signal_number)}"
@@ -68,23 +87,39 @@ def exit_reason(exit_code: int | None, signal_number: int | None, log_path: Path
     return f"{head}: {last_line}" if last_line else head
 
 
+def reserve_exit_file(run_dir: Path) -> None:
+    """Take the space exit.json will need now, while the disk still has it."""
+    with contextlib.suppress(OSError), private_files.open_file(run_dir / RESERVED_EXIT_FILE, "wb") as handle:
+        handle.write(b" " * _RESERVED_BYTES)
+
+
 def write_exit_file(run_dir: Path, exit_code: int | None, signal_number: int | None, reason: str) -> None:
-    """Write exit.json atomically (tmp file + rename)."""
+    """Write exit.json atomically: into the reserved file when there is one (no new space), then rename."""
     record = {
         "exit_code": exit_code,
         "signal": signal_number,
         "finished_at": time.time(),
-        "reason": reason,
+        "reason": reason[:2000],
     }
-    tmp = run_dir / f".{EXIT_FILE}.tmp"
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, run_dir / EXIT_FILE)
+    text = json.dumps(record).encode()
+    reserved = run_dir / RESERVED_EXIT_FILE
+    try:
+        fd = private_files.open_fd(reserved, os.O_WRONLY)
+    except FileNotFoundError:
+        private_files.write_text(run_dir / EXIT_FILE, text.decode())
+        return
+    try:
+        # Trailing spaces keep it valid JSON and overwrite blocks already allocated.
+        os.pwrite(fd, text.ljust(_RESERVED_BYTES), 0)
+    finally:
+        os.close(fd)
+    os.replace(reserved, run_dir / EXIT_FILE)
 
 
 def read_exit_file(run_dir: Path) -> dict | None:
     """The record written by the wrapper, or None when there is none (or it is unreadable)."""
     try:
-        return json.loads((Path(run_dir) / EXIT_FILE).read_text(encoding="utf-8"))
+        return json.loads(private_files.read_text(Path(run_dir) / EXIT_FILE))
     except (OSError, ValueError):
         return None
 
@@ -118,6 +153,7 @@ def run(run_dir: Path, command: list[str]) -> int:
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_term)
+    reserve_exit_file(run_dir)
     _write_own_record(run_dir)
     try:
         child = subprocess.Popen(command, cwd=run_dir)
@@ -142,6 +178,7 @@ def run(run_dir: Path, command: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``RUN_DIR -- CMD ...``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    private_files.restrict_umask()
     if len(args) < 3 or args[1] != "--":
         print("usage: python -m tunequeue.runner.wrapper RUN_DIR -- CMD ...", file=sys.stderr)
         return 2

@@ -11,7 +11,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or args[0] in ("-h", "--help"):
         print("usage: python -m tunequeue.train RUN_DIR/task.yaml", file=sys.stderr)
         return 2
+    from tunequeue.core.private_files import restrict_umask
     from tunequeue.train.runtime import run_task_file
+
+    restrict_umask()  # checkpoints, adapters and logs of a run are private to the user
 
     return run_task_file(args[0])
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from tunequeue.core import private_files
+
 TRAINER_LOG = "trainer_log.jsonl"
 EXIT_CANCELLED = 3
 
@@ -66,7 +68,7 @@ class TrainerLogCallback(TrainerCallback):
         if "train_loss" in logs:  # the summary log at the end; it goes to train_results.json
             return
         record = self.record(state, logs)
-        with self.path.open("a", encoding="utf-8") as handle:
+        with private_files.open_file(self.path, "a") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())

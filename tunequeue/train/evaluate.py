@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tunequeue.core import private_files
 from tunequeue.train.callbacks import TRAINER_LOG, StopRequest, _clock
 from tunequeue.train.runtime import Cancelled, TrainOutcome
 
@@ -54,7 +55,7 @@ class ProgressLog:
             "time": round(time.time(), 3),
             **{k: round(float(v), 6) for k, v in metrics.items()},
         }
-        with self.path.open("a", encoding="utf-8") as handle:
+        with private_files.open_file(self.path, "a") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         shown = "".join(f" | {k} {v:.4g}" for k, v in metrics.items())
         print(f"step {step}/{self.total} ({record['percentage']:.0f}%){shown}", flush=True)

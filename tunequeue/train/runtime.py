@@ -3,11 +3,13 @@
 `run_task_file(path)` is what ``python -m tunequeue.train RUN_DIR/task.yaml`` and ``tunequeue train``
 execute. The run dir is the YAML's directory; everything the run produces goes there. Exit codes:
 0 success, 2 a mistake in the task (one line on stderr, nothing written), 3 cancelled by SIGTERM/SIGINT
-after a checkpoint was saved, 1 any other failure (a CUDA OOM prints a line containing "out of memory").
+after a checkpoint was saved, 4 the disk (or quota) is full, 1 any other failure (a CUDA OOM prints a line
+containing "out of memory"). Checkpoints are saved atomically (`tunequeue.train.checkpoints`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunequeue.core.disk_full import EXIT_DISK_FULL, is_disk_full
 from tunequeue.core.errors import UserError
 
 logger = logging.getLogger("tunequeue.train")
@@ -381,6 +384,7 @@ def run_task(spec: Any, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome
     Options the machine cannot honour are refused before anything is printed or written.
     """
     from tunequeue.train.callbacks import StopRequest
+    from tunequeue.train.checkpoints import install_atomic_checkpoints, remove_partial_checkpoints
     from tunequeue.train.model import check_model_options
     from tunequeue.train.workflows import get_task_workflow
 
@@ -388,6 +392,9 @@ def run_task(spec: Any, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome
     check_model_options(spec)
     for warning in warnings:
         logger.warning("%s", warning)
+    install_atomic_checkpoints()
+    for leftover in remove_partial_checkpoints(run_dir):
+        logger.info("removed %s, left by a checkpoint save that did not finish", leftover.name)
     # Seed before the model exists: adapter initialisation draws from the global RNG.
     from transformers import set_seed
 
@@ -422,6 +429,11 @@ def run_task_file(path: str | Path) -> int:
         if _is_out_of_memory(err):
             print(f"error: CUDA out of memory: {err}", file=sys.stderr, flush=True)
             return EXIT_FAILED
+        if is_disk_full(err):
+            # The message may not fit on the disk either; the exit code alone says "disk full".
+            with contextlib.suppress(OSError):
+                print(f"error: disk full: {err}", file=sys.stderr, flush=True)
+            return EXIT_DISK_FULL
         raise
     logger.info("finished in %.1f s at step %d", time.time() - started, outcome.global_step)
     return EXIT_OK

@@ -82,7 +82,10 @@ def _remember_language(lang: str) -> None:
         from tunequeue.core import i18n
     except ImportError:
         return
-    with contextlib.suppress(OSError):
+    from tunequeue.core.errors import UserError
+
+    # A settings.yaml that cannot be parsed is left alone (never overwritten); the switch still happens.
+    with contextlib.suppress(OSError, UserError):
         i18n.set_language(lang)
 
 

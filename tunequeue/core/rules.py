@@ -121,6 +121,20 @@ def suggested_learning_rate(finetuning_type: str, stage: str) -> float:
     return 1e-4
 
 
+PREFERENCE_LR_RANGE = (1e-7, 5e-5)
+
+
+def recommended_learning_rate_range(finetuning_type: str, stage: str) -> tuple[float, float]:
+    """The recommended learning-rate range for a method and stage; it always holds the suggestion.
+
+    Preference stages (dpo, kto) train at far lower rates (suggested 5e-6) than the field's 1e-5–1e-3.
+    """
+    if stage in ("dpo", "kto"):
+        return PREFERENCE_LR_RANGE
+    low, high = param_info("learning_rate").rec
+    return float(low), float(high)
+
+
 def effective_batch(spec: TaskSpec) -> int:
     """Examples per optimizer step: per-device batch × accumulation × GPUs × nodes."""
     return spec.per_device_train_batch_size * spec.gradient_accumulation_steps * spec.gpu_count * spec.nnodes
@@ -202,22 +216,17 @@ def check_dataset_fits_stage(
 
 
 def local_model_dir(model_name_or_path: Any) -> Path | None:
-    """The local directory of a model reference (``tunequeue/tiny-llama``, a directory or its config.json).
+    """The local directory of a model reference (bundled, a local directory or a cached hub model).
 
-    None for anything else (a hub ID, a missing path): checks that read model files then skip.
+    None for anything else (a hub ID to download, a bad path): checks that read model files then skip.
     """
-    from tunequeue.core.estimate import TINY_MODEL_ALIAS
-    from tunequeue.core.paths import DATA_DIR
+    from tunequeue.core.errors import UserError
+    from tunequeue.core.models import resolve_model
 
-    if not isinstance(model_name_or_path, str) or not model_name_or_path:
+    try:
+        return resolve_model(model_name_or_path).directory
+    except UserError:
         return None
-    if model_name_or_path == TINY_MODEL_ALIAS:
-        candidate = DATA_DIR / "tiny-llama"
-    else:
-        candidate = Path(model_name_or_path).expanduser()
-        if candidate.is_file():
-            candidate = candidate.parent
-    return candidate if candidate.is_dir() else None
 
 
 def has_chat_template(model_dir: Path) -> bool:
@@ -283,9 +292,8 @@ def _bounds_phrase(key: str, lang: str) -> str:
 
 
 def _shown(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    return format_value(value)
+    text = repr(value) if isinstance(value, str) else format_value(value)
+    return text if len(text) <= 80 else text[:76] + "..."
 
 
 def _field_problem(key: str, error: dict[str, Any], data: Mapping[str, Any]) -> Problem:
@@ -591,6 +599,19 @@ def _recommended_warnings(spec: TaskSpec, present: set[str]) -> list[Problem]:
     for key in sorted(present, key=_order):
         info = param_info(key)
         value = getattr(spec, key)
+        if key == "learning_rate":
+            low, high = recommended_learning_rate_range(spec.finetuning_type, spec.stage)
+            if low <= value <= high:
+                continue
+            shown_range = f"{format_value(low)}–{format_value(high)} for {spec.finetuning_type} {spec.stage}"
+            problems.append(
+                Problem(
+                    key,
+                    f"{key} {_shown(value)} is outside the recommended {shown_range}; allowed",
+                    f"{key} {_shown(value)}不在推荐范围{shown_range}内；仍可使用",
+                )
+            )
+            continue
         if info.rec is None or info.in_recommended(value):
             continue
         rec_en, rec_zh = info.recommendation("en"), info.recommendation("zh")
@@ -611,12 +632,12 @@ def _order(key: str) -> int:
 _KEY_ORDER = {info.key: index for index, info in enumerate(all_params())}
 
 
-def _step_warnings(spec: TaskSpec, num_examples: int) -> list[Problem]:
-    total = estimate_total_steps(num_examples, spec)
+def step_warnings(spec: TaskSpec, total: int) -> list[Problem]:
+    """Warnings for step settings that reach the run's ``total`` optimizer steps (nothing when unknown)."""
     problems = []
-    for key in ("save_steps", "warmup_steps", "logging_steps"):
-        value = getattr(spec, key)
-        if total and value >= total:
+    for key in ("save_steps", "warmup_steps", "eval_steps", "logging_steps"):
+        value = getattr(spec, key, None)
+        if total and value and value >= total:
             problems.append(
                 Problem(
                     key,
@@ -625,6 +646,10 @@ def _step_warnings(spec: TaskSpec, num_examples: int) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _step_warnings(spec: TaskSpec, num_examples: int) -> list[Problem]:
+    return step_warnings(spec, estimate_total_steps(num_examples, spec))
 
 
 def _missing_dataset(task: TaskSpec | Mapping[str, Any]) -> Problem | None:

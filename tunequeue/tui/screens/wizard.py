@@ -746,28 +746,16 @@ class WizardScreen(Screen["int | None"]):
         spec = self._ready_spec()
         if spec is None:
             return
-        task_yaml = dump_yaml(spec.to_yaml_dict())
         from tunequeue.jobqueue import db as jobdb
-        from tunequeue.jobqueue import jobs
+        from tunequeue.jobqueue import submission
 
         database = jobdb.open_db()
         try:
             if self.edit_job_id is not None:
-                job = jobs.update_task(
-                    database, self.edit_job_id, task_yaml, name=spec.task_name, namespace=spec.namespace,
-                    gpus=int(spec.gpu_count) * int(spec.nnodes),
-                )
+                job = submission.update_task(database, self.edit_job_id, spec, preset_ref=self.preset_ref)
                 message = self.t("updated", id=job.id)
             else:
-                job = jobs.submit(
-                    database,
-                    task_yaml=task_yaml,
-                    name=spec.task_name,
-                    namespace=spec.namespace,
-                    gpus=int(getattr(spec, "gpu_count", 1) or 1) * int(getattr(spec, "nnodes", 1) or 1),
-                    allow_share=bool(getattr(spec, "allow_share", False)),
-                    preset_ref=self.preset_ref,
-                )
+                job = submission.submit_task(database, spec, preset_ref=self.preset_ref)
                 message = self.t("submitted", id=job.id)
         except UserError as exc:
             self.set_status(str(exc), error=True)

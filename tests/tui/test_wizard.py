@@ -385,7 +385,8 @@ async def test_review_warns_when_the_model_has_no_chat_template(home, tmp_path):
     model = tmp_path / "plain-model"
     model.mkdir()
     (model / "tokenizer_config.json").write_text("{}", encoding="utf-8")
-    (model / "config.json").write_text((DATA_DIR / "tiny-llama" / "config.json").read_text(), encoding="utf-8")
+    config = (DATA_DIR / "tiny-llama" / "config.json").read_text(encoding="utf-8")
+    (model / "config.json").write_text(config, encoding="utf-8")
     app = make_app(lang="en")
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_wizard(pilot)

@@ -1,10 +1,10 @@
 """CLI command `tunequeue train FILE`: train one task in the foreground, without the queue.
 
-It runs the preflight `validate` runs, creates a run dir ``runs/manual-<timestamp>-<task_name>`` under
-TUNEQUEUE_HOME (or reuses ``--run-dir``, which resumes from its newest checkpoint), writes the resolved
-``task.yaml`` there and runs ``python -m tunequeue.train RUN_DIR/task.yaml`` — the very process the runner launches —
-copying its output to the terminal and to ``train.log``. The exit code is the training process's
-(0 done, 2 bad task, 3 cancelled after a checkpoint).
+It runs the preflight `validate` runs, creates a run dir ``runs/manual-<timestamp>-<task_name>``
+under TUNEQUEUE_HOME (or reuses ``--run-dir``, which resumes from its newest checkpoint), writes the
+resolved ``task.yaml`` there and runs ``python -m tunequeue.train RUN_DIR/task.yaml`` — the very
+process the runner launches — copying its output to the terminal and to ``train.log``. The exit code
+is the training process's (0 done, 2 bad task, 3 cancelled after a checkpoint).
 """
 
 from __future__ import annotations

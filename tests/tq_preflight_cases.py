@@ -443,6 +443,35 @@ def _huge_sweep() -> str:
 
 
 # Tasks of the same shapes that the preflight accepts: each must also start training.
+LF_TASK = """\
+model_name_or_path: tunequeue/tiny-llama
+stage: sft
+do_train: true
+finetuning_type: lora
+lora_rank: 4
+dataset: demo_alpaca
+cutoff_len: 64
+max_samples: 4
+dataloader_num_workers: 0
+output_dir: saves/tiny/lora/sft
+logging_steps: 1
+save_steps: 100
+save_strategy: steps
+save_only_model: false
+report_to: none
+per_device_train_batch_size: 2
+gradient_accumulation_steps: 1
+learning_rate: 1.0e-4
+num_train_epochs: 1.0
+bf16: false
+"""
+FIREFLY_ROWS = "".join(
+    json.dumps({"conversation_id": i, "conversation": [{"human": f"hi {i}", "assistant": f"hello {i}"}]})
+    + "\n"
+    for i in range(4)
+)
+
+
 def accepted_cases() -> list[Case]:
     """Variants of the refused inputs that are fine and must train on the tiny model."""
     tiny = {**GOOD, "max_samples": 4, "save_steps": 100}
@@ -451,12 +480,33 @@ def accepted_cases() -> list[Case]:
         Case(
             "accepted-local-data",
             {**tiny, "dataset": "mine", "dataset_dir": "@DIR@/data"},
-            setup=dataset_dir({"mine": {"file_name": "a.json", "num_samples": 4}}, {"a.json": ROWS * 1}),
+            setup=dataset_dir({"mine": {"file_name": "a.json", "num_samples": 4}}, {"a.json": ROWS}),
         ),
         Case(
             "accepted-local-model",
             {**tiny, "model_name_or_path": "@DIR@/model", "template": "llama3"},
             setup=_copy_tiny_model,
+        ),
+        Case("accepted-llamafactory-yaml", LF_TASK, setup=_copy_demo_data),
+        Case(
+            "accepted-firefly-json",
+            json.dumps(
+                {
+                    "output_dir": "output/tiny-firefly",
+                    "model_name_or_path": "tunequeue/tiny-llama",
+                    "train_file": "./train.jsonl",
+                    "train_mode": "lora",
+                    "num_train_epochs": 1,
+                    "per_device_train_batch_size": 2,
+                    "max_seq_length": 64,
+                    "logging_steps": 1,
+                    "save_steps": 100,
+                    "lora_rank": 4,
+                    "fp16": False,
+                }
+            ),
+            setup=lambda folder: (folder / "train.jsonl").write_text(FIREFLY_ROWS, encoding="utf-8"),
+            suffix=".json",
         ),
     ]
 
@@ -465,3 +515,9 @@ def _copy_tiny_model(folder: Path) -> None:
     import shutil
 
     shutil.copytree(DATA_DIR / "tiny-llama", folder / "model")
+
+
+def _copy_demo_data(folder: Path) -> None:
+    import shutil
+
+    shutil.copytree(DATA_DIR / "datasets", folder / "data")  # LLaMA-Factory's default dataset_dir

@@ -35,6 +35,11 @@ def params_command(
     from tunequeue.core import spec
 
     language = _language(lang)
+    foreign = _foreign_key(key)
+    if foreign is not None:
+        key, sentence = foreign
+        if not as_json:
+            typer.echo(f"{sentence}; use the key {key}:")
     if key is not None:
         infos = [spec.param_info(key)]
     elif group is not None:
@@ -43,12 +48,30 @@ def params_command(
         infos = spec.all_params()
     if as_json:
         payload = [_param_dict(info, language) for info in infos]
+        if foreign is not None:
+            payload[0]["mapped_from"] = {"name": _foreign_name(foreign), "note": foreign[1]}
         print_json(payload[0] if key is not None else payload)
         return
     if key is not None:
         _print_param_detail(infos[0], language)
         return
     _print_param_list(infos, language)
+
+
+def _foreign_key(key: str | None) -> tuple[str, str] | None:
+    """(our key, sentence) when ``key`` is an LLaMA-Factory or Firefly name that maps onto ours."""
+    from tunequeue.core import spec
+    from tunequeue.core.compat import FOREIGN_KEYS
+
+    if key is None or key in spec.KEYS:
+        return None
+    return FOREIGN_KEYS.get(key)
+
+
+def _foreign_name(foreign: tuple[str, str]) -> str:
+    from tunequeue.core.compat import FOREIGN_KEYS
+
+    return next(name for name, value in FOREIGN_KEYS.items() if value == foreign)
 
 
 def _language(lang: str | None) -> str:

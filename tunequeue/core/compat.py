@@ -271,6 +271,27 @@ def _import_lf(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[s
     return _finish_import(values, extra, path, warnings), warnings
 
 
+# --- names of other tools that map onto ours -------------------------------------------------------
+
+# LLaMA-Factory or Firefly key → (our key, how the value carries over). `tunequeue params NAME` says it.
+FOREIGN_KEYS: dict[str, tuple[str, str]] = {
+    "bf16": ("compute_type", "LLaMA-Factory's bf16: true is compute_type: bf16"),
+    "fp16": ("compute_type", "LLaMA-Factory's fp16: true is compute_type: fp16"),
+    "pure_bf16": ("compute_type", "LLaMA-Factory's pure_bf16: true is compute_type: pure_bf16"),
+    "max_seq_length": ("cutoff_len", "Firefly's max_seq_length is cutoff_len"),
+    "template_name": ("template", "Firefly's template_name is template"),
+    "train_mode": ("finetuning_type", "Firefly's train_mode lora/full is finetuning_type; qlora is "
+                   "finetuning_type: lora with quantization_bit: 4"),
+    "train_file": ("dataset", "Firefly's train_file becomes a dataset registered in dataset_info.json"),
+    "tokenize_num_workers": ("preprocessing_num_workers", "Firefly's tokenize_num_workers is "
+                             "preprocessing_num_workers"),
+    "beta": ("pref_beta", "Firefly's beta is pref_beta"),
+    "evaluation_strategy": ("eval_strategy", "evaluation_strategy is the old name of eval_strategy"),
+    "gradient_checkpointing": ("disable_gradient_checkpointing", "gradient_checkpointing: false is "
+                               "disable_gradient_checkpointing: true"),
+}
+
+
 # --- Firefly ---------------------------------------------------------------------------------------
 
 # Firefly key → our key, where only the name changes.

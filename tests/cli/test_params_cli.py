@@ -68,8 +68,12 @@ def test_params_mistakes_are_one_line(argv, message, capsys):
 
 @pytest.mark.parametrize(
     ("name", "ours"),
-    [("bf16", "compute_type"), ("fp16", "compute_type"), ("max_seq_length", "cutoff_len"),
-     ("template_name", "template")],
+    [
+        ("bf16", "compute_type"),
+        ("fp16", "compute_type"),
+        ("max_seq_length", "cutoff_len"),
+        ("template_name", "template"),
+    ],
 )
 def test_params_of_a_mapped_name_says_which_key_to_use(name, ours, capsys):
     assert main(["params", name]) == 0

@@ -397,6 +397,8 @@ async def test_review_warns_when_the_model_has_no_chat_template(home, tmp_path):
         assert page_of(screen) == "review"
         warnings = str(screen.query_one("#review-warnings").render())
         assert "has no chat template" in warnings and "set template" in warnings
+        estimate = str(screen.query_one("#review-estimate").render())
+        assert "total steps: " in estimate and "training examples" in estimate
 
 
 async def open_section(pilot, group_id: str, limit: int = 60) -> None:

@@ -250,8 +250,11 @@ def _print_validation(checked: Any, import_warnings: list[str], *, as_json: bool
             typer.echo(f"{i18n.t('label.errors', language)}:")
             for problem in report.errors:
                 typer.echo(f"  - {_problem_line(problem, language)}")
-        if checked.total_steps is not None:
-            typer.echo(f"total steps: {checked.total_steps} ({checked.num_examples} training examples)")
+        from tunequeue.core.validate import steps_line
+
+        line = steps_line(checked, on_gpu=bool(host_gpus()), lang=language)
+        if line is not None:
+            typer.echo(line)
         if estimate is not None:
             for line in estimate.lines():
                 typer.echo(line)

@@ -431,3 +431,29 @@ def first_error(checked: Preflight, source: str, lang: str = "en") -> UserError:
     more = len(errors) - 1
     tail = f" (and {more} more; see `tunequeue validate {source}`)" if more else ""
     return UserError(f"{source}: {errors[0].message(lang)}{tail}")
+
+
+def steps_line(checked: Preflight, *, on_gpu: bool, lang: str = "en") -> str | None:
+    """``total steps: 150 (1,200 examples), about 12 min on GPU`` for a task whose data size is known."""
+    if checked.total_steps is None or checked.report.spec is None:
+        return None
+    from tunequeue.core.estimate import estimate_train_seconds, format_duration
+
+    where = ("GPU" if on_gpu else "CPU") if lang == "en" else ("GPU上" if on_gpu else "CPU上")
+    duration = ""
+    if checked.model_config is not None:
+        try:
+            seconds = estimate_train_seconds(
+                checked.report.spec, checked.model_config, checked.total_steps, on_gpu=on_gpu
+            )
+        except UserError:
+            seconds = None
+        if seconds is not None:
+            duration = (
+                f", about {format_duration(seconds)} on {where}"
+                if lang == "en"
+                else (f"，{where}约{format_duration(seconds)}")
+            )
+    if lang == "en":
+        return f"total steps: {checked.total_steps} ({checked.num_examples} training examples){duration}"
+    return f"总步数：{checked.total_steps}（{checked.num_examples}条训练样本）{duration}"

@@ -673,7 +673,8 @@ class WizardScreen(Screen["int | None"]):
         from tunequeue.core.validate import preflight
 
         values = self.collect()
-        report = preflight(values).report
+        checked = preflight(values)
+        report = checked.report
         self.last_report = report
         errors = report.errors
         warnings = report.warnings
@@ -689,7 +690,13 @@ class WizardScreen(Screen["int | None"]):
         self.query_one("#review-yaml", Static).update(
             self.t("review.yaml") + "\n" + dump_yaml(self.task_mapping(report, values))
         )
-        self.query_one("#review-estimate", Static).update(self._estimate_text(report))
+        estimate_text = self._estimate_text(report)
+        from tunequeue.core.validate import steps_line
+
+        steps = steps_line(checked, on_gpu=_has_gpus(), lang=self.lang)
+        self.query_one("#review-estimate", Static).update(
+            estimate_text + ("\n" + steps if steps and estimate_text else steps or "")
+        )
         self.query_one("#submit", Button).disabled = bool(errors)
 
     def task_mapping(self, report: Any, values: dict[str, Any]) -> dict[str, Any]:
@@ -879,6 +886,16 @@ def render_first_example(values: dict[str, Any]) -> str:
     if example.get("label") is not None:
         text += f"\n[kto_tag] {example['label']}"
     return text
+
+
+def _has_gpus() -> bool:
+    """Whether this machine shows a GPU (the review's time estimate assumes one then)."""
+    try:
+        from tunequeue.gpus import read_gpus
+
+        return bool(read_gpus().gpus)
+    except (ImportError, UserError, OSError):
+        return False
 
 
 def _one_line(exc: BaseException) -> str:

@@ -145,3 +145,30 @@ def test_train_accepts_what_validate_accepts_for_an_llamafactory_yaml(tmp_path, 
     task_yaml = prepare_manual_run(lf)
     written = yaml.safe_load(task_yaml.read_text(encoding="utf-8"))
     assert written["extra"]["save_strategy"] == "steps"
+
+
+def test_hub_models_resolve_through_the_local_cache(tmp_path, monkeypatch):
+    from tunequeue.core.models import model_problems, resolve_model_path
+
+    cache = tmp_path / "hub"
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))  # read once at import
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    errors, warnings, _ = model_problems("some-org/not-cached")
+    assert errors == [] and "downloaded when the job starts" in warnings[0]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    errors, warnings, _ = model_problems("some-org/not-cached")
+    assert "HF_HUB_OFFLINE=1" in errors[0] and warnings == []
+
+    snapshot = cache / "models--some-org--cached" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(
+        (DATA_DIR / "tiny-llama" / "config.json").read_text(encoding="utf-8")
+    )
+    (cache / "models--some-org--cached" / "refs").mkdir()
+    (cache / "models--some-org--cached" / "refs" / "main").write_text("abc123")
+    errors, warnings, config = model_problems("some-org/cached")
+    assert errors == [] and warnings == [] and config["num_hidden_layers"] > 0
+    assert resolve_model_path("some-org/cached") == str(snapshot)

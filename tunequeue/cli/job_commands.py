@@ -187,12 +187,17 @@ def submit_file(
 
 def retry_job(job_id: int):
     """Check a failed or cancelled job's stored task again (files may have changed) and queue it again."""
-    from tunequeue.core.task_files import stored_task_values
+    from tunequeue.cli.task_commands import host_gpus
+    from tunequeue.core.task_files import read_stored_task
     from tunequeue.jobqueue import jobs
+    from tunequeue.runner.backends import multi_node_allowed
 
     db = _db()
     job = jobs.get(db, job_id)
-    check(stored_task_values(job.task_yaml), f"job {job_id}")
+    on_cluster = multi_node_allowed()
+    read_stored_task(
+        job.task_yaml, f"job {job_id}", host_gpus=None if on_cluster else host_gpus(), multi_node=on_cluster
+    )
     return jobs.retry(db, job_id)
 
 

@@ -2,9 +2,9 @@
 
 `dump_task_yaml` writes every task file tunequeue produces: the job's stored task (submit, sweep,
 wizard), a run dir's ``task.yaml`` (with defaults resolved) and ``import``'s output (our keys or,
-with ``lf_only``, LLaMA-Factory's). `read_stored_task` turns such text back into a checked `TaskSpec`
-(the training process, retry); `stored_task_values` gives the raw mapping to readers that only look
-up a key or two and must not fail on an old row.
+with ``lf_only``, LLaMA-Factory's). `read_stored_task` turns such text back into a `TaskSpec`
+through the one preflight (the training process at launch, retry); `stored_task_values` gives the
+raw mapping to readers that only look up a key or two and must not fail on an old row.
 """
 
 from __future__ import annotations
@@ -47,15 +47,21 @@ def stored_task_values(text: str | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def read_stored_task(text: str, source: str = "task.yaml") -> tuple[TaskSpec, list[str]]:
-    """A stored task YAML back into (checked TaskSpec, warnings); the first error is a `UserError`."""
-    from tunequeue.core.rules import check_task
+def read_stored_task(
+    text: str, source: str = "task.yaml", *, host_gpus: list | None = None, multi_node: bool = False
+) -> tuple[TaskSpec, list[str]]:
+    """A stored task YAML back into (TaskSpec, warnings) through the one preflight.
+
+    The first error is a `UserError` naming ``source``; ``host_gpus`` and ``multi_node`` are passed to
+    `tunequeue.core.validate.preflight`.
+    """
+    from tunequeue.core.validate import first_error, preflight
     from tunequeue.core.yaml_files import parse_yaml
 
     data = parse_yaml(text, source)
     if not isinstance(data, dict):
         raise UserError(f"{source} must be a mapping of task keys (key: value per line)")
-    report = check_task(data)
-    if report.errors or report.spec is None:
-        raise UserError(f"{source}: {report.errors[0].message('en')}")
-    return report.spec, [warning.message("en") for warning in report.warnings]
+    checked = preflight(data, host_gpus=host_gpus, multi_node=multi_node)
+    if checked.report.errors or checked.report.spec is None:
+        raise first_error(checked, source)
+    return checked.report.spec, [warning.message("en") for warning in checked.report.warnings]

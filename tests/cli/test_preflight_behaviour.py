@@ -172,3 +172,13 @@ def test_hub_models_resolve_through_the_local_cache(tmp_path, monkeypatch):
     errors, warnings, config = model_problems("some-org/cached")
     assert errors == [] and warnings == [] and config["num_hidden_layers"] > 0
     assert resolve_model_path("some-org/cached") == str(snapshot)
+
+
+def test_a_refused_firefly_submit_leaves_no_registered_dataset(tmp_path, home, capsys):
+    path = _firefly(tmp_path)
+    config = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**config, "learning_rate": True}), encoding="utf-8")
+    assert main(["submit", str(path), "--hold"]) == 2
+    assert "learning_rate must be a number" in capsys.readouterr().err
+    datasets = home / "datasets"
+    assert not datasets.exists() or not any(datasets.iterdir())

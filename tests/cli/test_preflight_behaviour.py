@@ -182,3 +182,25 @@ def test_a_refused_firefly_submit_leaves_no_registered_dataset(tmp_path, home, c
     assert "learning_rate must be a number" in capsys.readouterr().err
     datasets = home / "datasets"
     assert not datasets.exists() or not any(datasets.iterdir())
+
+
+def test_an_unknown_template_names_the_closest_from_the_engine_registry(tmp_path, capsys):
+    path = tmp_path / "task.yaml"
+    path.write_text(
+        yaml.safe_dump({**TASK, "dataset": "demo_alpaca", "template": "llama33"}), encoding="utf-8"
+    )
+    assert main(["submit", str(path), "--hold"]) == 2
+    err = capsys.readouterr().err
+    assert "template 'llama33' is unknown; use 'llama3'" in err
+
+
+def test_the_template_registry_is_read_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tunequeue.core.validate import engine_template_names; "
+        "names = engine_template_names(); print('llama3' in names, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False"]

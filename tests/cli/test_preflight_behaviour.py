@@ -204,3 +204,19 @@ def test_the_template_registry_is_read_without_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["True", "False"]
+
+
+def test_relative_paths_are_stored_absolute_so_the_run_dir_sees_the_same_files(tmp_path, home, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(DATA_DIR / "datasets", tmp_path / "data")
+    shutil.copytree(DATA_DIR / "tiny-llama", tmp_path / "model")
+    task = {**TASK, "model_name_or_path": "./model", "dataset": "demo_alpaca", "dataset_dir": "data"}
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(task), encoding="utf-8")
+    assert main(["submit", "task.yaml", "--hold"]) == 0
+    with sqlite3.connect(home / "queue.db") as conn:
+        [(task_yaml,)] = conn.execute("SELECT task_yaml FROM jobs").fetchall()
+    stored = yaml.safe_load(task_yaml)
+    assert stored["dataset_dir"] == str(tmp_path / "data")
+    assert stored["model_name_or_path"] == str(tmp_path / "model")

@@ -10,6 +10,7 @@ raw mapping to readers that only look up a key or two and must not fail on an ol
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
@@ -65,3 +66,41 @@ def read_stored_task(
     if checked.report.errors or checked.report.spec is None:
         raise first_error(checked, source)
     return checked.report.spec, [warning.message("en") for warning in checked.report.warnings]
+
+
+# Keys naming local files or folders that preflight resolves against the current directory.
+PATH_KEYS = ("dataset_dir", "model_name_or_path", "adapter_name_or_path", "ref_model", "reward_model")
+
+
+def _anchored(value: str, base: Path, *, always: bool) -> str:
+    parts = []
+    for part in value.split(","):
+        text = part.strip()
+        path = Path(text).expanduser()
+        if (
+            text
+            and not path.is_absolute()
+            and (always or text.startswith(("./", "../")) or (base / path).exists())
+        ):
+            text = str((base / path).resolve())
+        elif text.startswith("~"):
+            text = str(path)
+        parts.append(text)
+    return ",".join(parts)
+
+
+def anchor_paths(spec: TaskSpec, base: Path | None = None) -> TaskSpec:
+    """The task with relative local paths made absolute against ``base`` (default: the current directory).
+
+    Preflight checks them from where the command runs; the training process runs in the run dir, so
+    the stored task must name them absolutely to mean the same files. Hub IDs stay as they are.
+    """
+    base = Path.cwd() if base is None else base
+    changes = {}
+    for key in PATH_KEYS:
+        value = getattr(spec, key, None)
+        if isinstance(value, str) and value and value != "tunequeue/tiny-llama":
+            anchored = _anchored(value, base, always=key == "dataset_dir")
+            if anchored != value:
+                changes[key] = anchored
+    return spec.model_copy(update=changes) if changes else spec

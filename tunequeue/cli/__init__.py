@@ -3,8 +3,9 @@
 Each concern registers its commands from its own module (tasks, presets, jobs, runner, train, ui,
 models, the queue database).
 Modules import only typer at import time; everything heavier is imported inside the command, so
-`tunequeue --help` starts instantly. `main()` turns a `UserError` into one line on stderr and exit 2, and
-so it does for a full disk and a locked or damaged queue database, whichever command meets them.
+`tunequeue --help` starts instantly. `main()` turns a `UserError` or a bad option into one line on
+stderr and exit 2, and so it does for a full disk and a locked or damaged queue database, whichever
+command meets them.
 """
 
 from __future__ import annotations
@@ -66,16 +67,25 @@ def main(argv: list[str] | None = None) -> int:
 
     With ``argv`` given (tests), the code is returned instead of exiting the interpreter.
     """
+    from typer.exceptions import TyperException
+
     from tunequeue.core.errors import UserError
 
     try:
-        app(args=argv, prog_name="tunequeue")
-        code = 0
+        result = app(args=argv, prog_name="tunequeue", standalone_mode=False)
+        code = result if isinstance(result, int) and not isinstance(result, bool) else 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except UserError as err:
         typer.echo(f"error: {err.message}", err=True)
         code = err.exit_code
+    except TyperException as err:  # a bad option or argument: one line, as for every user mistake
+        message = err.format_message() if hasattr(err, "format_message") else str(err) or "aborted"
+        if type(err).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+            typer.echo(message, err=True)
+        else:
+            typer.echo(f"error: {' '.join(message.split()).rstrip('.')}; see `tunequeue --help`", err=True)
+        code = getattr(err, "exit_code", 1)
     except (OSError, sqlite3.Error) as err:
         # Disk full, a locked or a damaged queue: one line, whichever command met it.
         from tunequeue.jobqueue.db import as_user_error
@@ -85,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"error: {known.message}", err=True)
         code = known.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        code = 130
     if argv is None:
         sys.exit(code)
     return code

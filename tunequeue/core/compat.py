@@ -15,218 +15,40 @@
   of ``output_dir`` (or the file name), lowercased with other characters turned into '-'.
 - **Firefly** ``train_args/*.json`` (has ``train_mode``, ``template_name``, ``max_seq_length`` or a
   train file): mapped as PARAMETERS.md §3/§6 say; ``train_mode`` absent means ``qlora``. The train
-  file becomes a dataset entry to register (`ImportResult.datasets`): the ``import`` command writes it
-  into a ``dataset_info.json`` next to the output YAML (next to the input file without ``-o``), merging
-  with entries already there, and sets ``dataset_dir`` to that folder; ``file_name`` is the data file's
-  absolute path, which LLaMA-Factory's loader and ours both accept.
+  file becomes a dataset entry to register (`ImportResult.datasets`): ``import -o`` writes it into a
+  ``dataset_info.json`` next to the output YAML (``import`` without ``-o`` writes nothing), ``submit``
+  into the task's own folder under TUNEQUEUE_HOME, merging with entries already there, and sets
+  ``dataset_dir`` to that folder; ``file_name`` is the data file's absolute path, which
+  LLaMA-Factory's loader and ours both accept.
 
 `dump_task_yaml` writes our YAML (ordered by parameter group, defaults left out) or, with
 ``lf_only``, LLaMA-Factory YAML. Our YAML → TaskSpec → YAML is byte-identical.
 
-`read_dataset_info` reads a ``dataset_info.json`` in LLaMA-Factory's schema into `DatasetEntry`s.
+dataset_info.json itself is read and written by `tunequeue.core.dataset_info`.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
-import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunequeue.core.dataset_info import (  # noqa: F401 — re-exported for importers of compat
+    DatasetEntry,
+    bundled_dataset_dir,
+    closest_hint,
+    dataset_entries,
+    dataset_info_path,
+    parse_dataset_entry,
+    read_dataset_info,
+    register_datasets,
+)
 from tunequeue.core.errors import UserError
 from tunequeue.core.known_keys import KNOWN_ELSEWHERE
 
 NAME_MAX_LEN = 63
-
-# ---------------------------------------------------------------------------------------------------
-# dataset_info.json
-# ---------------------------------------------------------------------------------------------------
-
-SOURCE_KEYS = ("hf_hub_url", "ms_hub_url", "script_url", "cloud_file_name", "file_name")
-COLUMN_KEYS = (
-    "prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos",
-    "audios", "chosen", "rejected", "kto_tag",
-)
-TAG_KEYS = (
-    "role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag",
-    "system_tag",
-)
-ENTRY_KEYS = SOURCE_KEYS + (
-    "formatting", "ranking", "subset", "split", "folder", "num_samples", "columns", "tags",
-)
-
-
-@dataclass(frozen=True)
-class DatasetEntry:
-    """One dataset of a dataset_info.json (LLaMA-Factory's schema)."""
-
-    name: str
-    source: str  # which of SOURCE_KEYS locates the data ("file_name" for local files)
-    location: str  # that key's value
-    formatting: str = "alpaca"
-    ranking: bool = False
-    subset: str | None = None
-    split: str = "train"
-    folder: str | None = None
-    num_samples: int | None = None
-    columns: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def kto_tag(self) -> str | None:
-        """Column holding KTO's good/bad label, when the dataset has one."""
-        return self.columns.get("kto_tag")
-
-    def path(self, dataset_dir: str | Path) -> Path | None:
-        """The local file or folder of a ``file_name`` dataset (None for hub/script sources)."""
-        if self.source != "file_name":
-            return None
-        return Path(dataset_dir).expanduser() / self.location
-
-    def to_json(self) -> dict[str, Any]:
-        """The entry as dataset_info.json writes it (defaults left out)."""
-        out: dict[str, Any] = {self.source: self.location}
-        if self.formatting != "alpaca":
-            out["formatting"] = self.formatting
-        if self.ranking:
-            out["ranking"] = True
-        for key in ("subset", "folder", "num_samples"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        if self.split != "train":
-            out["split"] = self.split
-        if self.columns:
-            out["columns"] = dict(self.columns)
-        if self.tags:
-            out["tags"] = dict(self.tags)
-        return out
-
-
-def bundled_dataset_dir() -> Path:
-    """The demo datasets shipped with tunequeue (used when ``dataset_dir`` is unset)."""
-    from tunequeue.core.paths import DATA_DIR
-
-    return DATA_DIR / "datasets"
-
-
-def _closest(name: str, options: Collection[str]) -> str:
-    near = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.6)
-    return f"; did you mean '{near[0]}'?" if near else ""
-
-
-def parse_dataset_entry(name: str, raw: Any, where: str = "dataset_info.json") -> DatasetEntry:
-    """Check one dataset_info.json entry and turn it into a `DatasetEntry`."""
-    if not isinstance(raw, Mapping):
-        raise UserError(f"dataset '{name}' in {where} must be a JSON object with a file_name or hub URL.")
-    for key in raw:
-        if key not in ENTRY_KEYS:
-            hint = _closest(key, ENTRY_KEYS)
-            raise UserError(f"unknown field '{key}' in dataset '{name}' of {where}{hint}")
-    source = next((k for k in SOURCE_KEYS if raw.get(k)), None)
-    if source is None:
-        raise UserError(f"dataset '{name}' in {where} needs one of {', '.join(SOURCE_KEYS)}.")
-    formatting = raw.get("formatting", "alpaca")
-    if formatting not in ("alpaca", "sharegpt"):
-        raise UserError(
-            f"dataset '{name}' in {where} has formatting '{formatting}'; use alpaca or sharegpt."
-        )
-    for group, allowed in (("columns", COLUMN_KEYS), ("tags", TAG_KEYS)):
-        value = raw.get(group) or {}
-        if not isinstance(value, Mapping):
-            raise UserError(f"'{group}' of dataset '{name}' in {where} must be a JSON object.")
-        for key in value:
-            if key not in allowed:
-                raise UserError(
-                    f"unknown {group} key '{key}' in dataset '{name}' of {where}{_closest(key, allowed)}"
-                )
-    num_samples = raw.get("num_samples")
-    return DatasetEntry(
-        name=name,
-        source=source,
-        location=str(raw[source]),
-        formatting=formatting,
-        ranking=bool(raw.get("ranking", False)),
-        subset=raw.get("subset"),
-        split=raw.get("split") or "train",
-        folder=raw.get("folder"),
-        num_samples=int(num_samples) if num_samples is not None else None,
-        columns={str(k): str(v) for k, v in (raw.get("columns") or {}).items()},
-        tags={str(k): str(v) for k, v in (raw.get("tags") or {}).items()},
-    )
-
-
-def dataset_info_path(dataset_dir: str | Path | None) -> Path:
-    """Path of the dataset_info.json of ``dataset_dir`` (the bundled one when None)."""
-    folder = bundled_dataset_dir() if dataset_dir in (None, "") else Path(dataset_dir).expanduser()
-    return folder / "dataset_info.json"
-
-
-def _read_info_json(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(
-            f"no dataset_info.json in {path.parent}; set dataset_dir to the folder that holds it."
-        ) from None
-    except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror}; check its permissions.") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path} is not valid JSON (line {err.lineno}: {err.msg}); fix that line.") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object mapping dataset names to their descriptions.")
-    return data
-
-
-def read_dataset_info(dataset_dir: str | Path | None) -> dict[str, DatasetEntry]:
-    """Read every entry of ``dataset_dir``/dataset_info.json (the bundled demo datasets when None)."""
-    path = dataset_info_path(dataset_dir)
-    raw = _read_info_json(path)
-    return {name: parse_dataset_entry(name, entry, str(path)) for name, entry in raw.items()}
-
-
-def dataset_entries(dataset: str, dataset_dir: str | Path | None) -> dict[str, DatasetEntry]:
-    """The entries named in a comma-separated ``dataset`` value; an unknown name names the closest."""
-    info = read_dataset_info(dataset_dir)
-    out = {}
-    for name in [n.strip() for n in dataset.split(",") if n.strip()]:
-        if name not in info:
-            where = dataset_info_path(dataset_dir)
-            hint = _closest(name, list(info)) or "; add it there"
-            raise UserError(f"dataset '{name}' is not in {where}{hint}")
-        out[name] = info[name]
-    return out
-
-
-def register_datasets(entries: Mapping[str, Mapping[str, Any]], folder: str | Path) -> Path:
-    """Add ``entries`` to ``folder``/dataset_info.json (created if missing), written atomically.
-
-    An existing entry of the same name is kept when identical; a different one is an error.
-    """
-    path = Path(folder) / "dataset_info.json"
-    current = _read_info_json(path) if path.exists() else {}
-    for name, entry in entries.items():
-        if name in current and current[name] != dict(entry):
-            raise UserError(
-                f"dataset '{name}' already exists in {path} with a different description; "
-                "remove it there or write the import somewhere else with -o."
-            )
-        current[name] = dict(entry)
-    _atomic_write(path, json.dumps(current, indent=2, ensure_ascii=False) + "\n")
-    return path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
 
 # ---------------------------------------------------------------------------------------------------
 # Task files
@@ -282,30 +104,9 @@ def _spec_api():
 
 
 def _parse_file(path: Path) -> Any:
-    import yaml
+    from tunequeue.core.yaml_files import parse_file
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(
-            f"file {path} does not exist; give the path of a task YAML or Firefly JSON."
-        ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read {path}: {err}; give a readable UTF-8 text file.") from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            raise UserError(
-                f"{path} is not valid JSON (line {err.lineno}: {err.msg}); fix that line."
-            ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f"line {mark.line + 1}" if mark is not None else "somewhere"
-        problem = getattr(err, "problem", None) or "syntax error"
-        raise UserError(f"{path} is not valid YAML ({line}: {problem}); fix that line.") from None
+    return parse_file(path, "a task YAML or Firefly JSON")
 
 
 FIREFLY_MARKERS = frozenset(
@@ -341,28 +142,28 @@ def load_task(path: str | Path) -> ImportResult:
     return ImportResult(values, warnings, "lf")
 
 
-def load_task_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+def load_task_file(
+    path: str | Path, dataset_home: str | Path | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """Read our YAML, an LLaMA-Factory YAML or a Firefly JSON and return (our keys, warnings).
 
-    Firefly train files are named in ``dataset`` but not registered here; `load_task` returns the
-    dataset_info entries to register (the ``import`` command does it).
+    A Firefly train file is registered in ``dataset_home``/dataset_info.json and ``dataset_dir`` points
+    there (``submit`` gives the job its own folder under TUNEQUEUE_HOME, ``validate`` a temporary one);
+    without ``dataset_home`` it stays unregistered and preflight reports the unknown dataset.
     """
     result = load_task(path)
-    warnings = list(result.warnings)
-    if result.datasets:
-        names = ", ".join(result.datasets)
-        warnings.append(
-            f"dataset {names} is not registered in a dataset_info.json yet; "
-            "run `tunequeue import FILE -o TASK.yaml` to register it"
-        )
-    return result.values, warnings
+    values = dict(result.values)
+    if result.datasets and dataset_home is not None:
+        register_datasets(result.datasets, dataset_home)
+        values["dataset_dir"] = str(Path(dataset_home).resolve())
+    return values, list(result.warnings)
 
 
 def _read_ours(data: dict[str, Any], path: Path) -> dict[str, Any]:
     spec = _spec_api()
     for key in data:
         if key != "extra" and key not in spec.KEYS:
-            raise UserError(f"unknown key '{key}' in {path}{_closest(key, spec.KEYS)}")
+            raise UserError(f"unknown key '{key}' in {path}{closest_hint(key, spec.KEYS)}")
     extra = data.get("extra")
     if extra is not None and not isinstance(extra, Mapping):
         raise UserError(f"'extra' in {path} must be a mapping of LLaMA-Factory keys to values.")
@@ -432,7 +233,7 @@ def _import_lf(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[s
             extra[key] = value
         else:
             known = set(spec.KEYS) | KNOWN_ELSEWHERE
-            raise UserError(f"unknown key '{key}' in {path}{_closest(key, known) or '; remove it'}")
+            raise UserError(f"unknown key '{key}' in {path}{closest_hint(key, known) or '; remove it'}")
 
     on = [flag for flag in PRECISION_FLAGS if flags.get(flag)]
     if flags.get("bf16") and flags.get("fp16"):
@@ -468,6 +269,27 @@ def _import_lf(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[s
         values["dataset"] = values["eval_dataset"]
         warnings.append("no dataset for this evaluate/predict task; dataset is set to its eval_dataset")
     return _finish_import(values, extra, path, warnings), warnings
+
+
+# --- names of other tools that map onto ours -------------------------------------------------------
+
+# LLaMA-Factory or Firefly key → (our key, how the value carries over). `tunequeue params NAME` says it.
+FOREIGN_KEYS: dict[str, tuple[str, str]] = {
+    "bf16": ("compute_type", "LLaMA-Factory's bf16: true is compute_type: bf16"),
+    "fp16": ("compute_type", "LLaMA-Factory's fp16: true is compute_type: fp16"),
+    "pure_bf16": ("compute_type", "LLaMA-Factory's pure_bf16: true is compute_type: pure_bf16"),
+    "max_seq_length": ("cutoff_len", "Firefly's max_seq_length is cutoff_len"),
+    "template_name": ("template", "Firefly's template_name is template"),
+    "train_mode": ("finetuning_type", "Firefly's train_mode lora/full is finetuning_type; qlora is "
+                   "finetuning_type: lora with quantization_bit: 4"),
+    "train_file": ("dataset", "Firefly's train_file becomes a dataset registered in dataset_info.json"),
+    "tokenize_num_workers": ("preprocessing_num_workers", "Firefly's tokenize_num_workers is "
+                             "preprocessing_num_workers"),
+    "beta": ("pref_beta", "Firefly's beta is pref_beta"),
+    "evaluation_strategy": ("eval_strategy", "evaluation_strategy is the old name of eval_strategy"),
+    "gradient_checkpointing": ("disable_gradient_checkpointing", "gradient_checkpointing: false is "
+                               "disable_gradient_checkpointing: true"),
+}
 
 
 # --- Firefly ---------------------------------------------------------------------------------------
@@ -586,7 +408,7 @@ def _import_firefly(data: dict[str, Any], path: Path) -> ImportResult:
             extra[key] = value
         else:
             known = set(spec.KEYS) | KNOWN_ELSEWHERE | FIREFLY_MARKERS | {"gradient_checkpointing", "beta"}
-            raise UserError(f"unknown key '{key}' in {path}{_closest(key, known) or '; remove it'}")
+            raise UserError(f"unknown key '{key}' in {path}{closest_hint(key, known) or '; remove it'}")
 
     if flags.get("bf16") and flags.get("fp16"):
         raise UserError(f"{path} sets both bf16 and fp16; keep one of them.")
@@ -607,18 +429,7 @@ def _import_firefly(data: dict[str, Any], path: Path) -> ImportResult:
 
 
 def dump_task_yaml(spec_or_dict: Any, lf_only: bool = False) -> str:
-    """YAML text of a task: our YAML, or LLaMA-Factory YAML with ``lf_only``.
+    """YAML text of a task: our YAML, or LLaMA-Factory YAML with ``lf_only`` (see `core.task_files`)."""
+    from tunequeue.core.task_files import dump_task_yaml as dump
 
-    A dict is validated into a TaskSpec first (unknown keys and bad values raise). Keys keep the
-    parameter-group order; defaults the task did not set are left out.
-    """
-    import yaml
-
-    task = spec_or_dict
-    if isinstance(spec_or_dict, Mapping):
-        from tunequeue.core.rules import check_task
-
-        report = check_task(dict(spec_or_dict))
-        task = report.raise_if_errors()
-    data = task.to_yaml_dict(lf_only=lf_only)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return dump(spec_or_dict, lf_only=lf_only)

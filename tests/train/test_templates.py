@@ -245,6 +245,13 @@ def test_reasoning_in_the_data_is_kept_or_stripped():
     assert stripped.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n4<|im_end|>\n")
 
 
+def test_reasoning_content_field_becomes_the_thought():
+    message = {"role": "assistant", "content": "4", "reasoning_content": "Add them."}
+    assert TEMPLATES["qwen3"].render([MESSAGES[2], message]) == TEMPLATES["qwen3"].render(
+        [MESSAGES[2], {"role": "assistant", "content": THOUGHT}]
+    )
+
+
 def test_oneturn_keeps_only_the_final_thought(tiny_tokenizer):
     history = [MESSAGES[0], {"role": "assistant", "content": "<think>\nold\n</think>\n\nHello!"}]
     prompt, answer = TEMPLATES["qwen3"].encode_oneturn(

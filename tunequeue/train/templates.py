@@ -245,10 +245,20 @@ class Template:
     def _has_thought(self, content: str) -> bool:
         return self.thought_words[0].strip() in content or self.thought_words[1].strip() in content
 
+    def _with_reasoning(self, message: Message) -> Message:
+        """A copy of ``message``; an answer's ``reasoning_content`` (as chat APIs return it) becomes a
+        thought in front of its content, as thinking models render it."""
+        message = dict(message)
+        reasoning = message.pop("reasoning_content", None)
+        if reasoning and message.get("role") == "assistant":
+            opening, closing = self.thought_words
+            message["content"] = f"{opening}{reasoning.strip(chr(10))}{closing}{message.get('content') or ''}"
+        return message
+
     def _prepared(self, messages: list[Message], system: str | None) -> tuple[str | None, list[Message]]:
         system, turns = split_messages(messages, system)
         _check_roles(turns)
-        turns = [dict(message) for message in turns]
+        turns = [self._with_reasoning(message) for message in turns]
         if self.reasoning and self.enable_thinking is False:
             for message in turns[1::2]:
                 message["content"] = self.remove_thought(message.get("content") or "")
@@ -288,7 +298,7 @@ class Template:
         """
         system, turns = split_messages(messages, system)
         _check_roles(turns)
-        turns = [dict(message) for message in turns]
+        turns = [self._with_reasoning(message) for message in turns]
         if self.reasoning:
             for message in turns[1:-1:2]:
                 message["content"] = self.remove_thought(message.get("content") or "")

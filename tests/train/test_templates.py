@@ -320,6 +320,13 @@ def test_tool_calls_and_results_use_the_family_format(tiny_tokenizer):
     )
     default = "".join(p + (r or "") for p, r in TEMPLATES["default"].text_turns(messages, None, None, tools))
     assert "> Tool Name: add" in default and 'Action: add\nAction Input: {"a": 1}' in default
+    for name, shown in (
+        ("mistral", '[TOOL_RESULTS] {"content": 2}[/TOOL_RESULTS]'),
+        ("ministral3", '[TOOL_RESULTS]{"content": 2}[/TOOL_RESULTS]'),
+    ):
+        assert shown in TEMPLATES[name].render(messages)
+    # Families without a tool role of their own send tool results as a user turn.
+    assert "<|im_start|>user\n2<|im_end|>" in TEMPLATES["yi"].render(messages)
     with pytest.raises(UserError, match="not valid JSON"):
         TEMPLATES["qwen"].render([messages[0], {"role": "function", "content": "add(1)"}])
 

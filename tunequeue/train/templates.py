@@ -333,8 +333,8 @@ class Template:
         if self.reasoning and not self.preserve_thinking:
             for message in turns[1:-1:2]:
                 message["content"] = self.remove_thought(message.get("content") or "")
-            if self.enable_thinking is False:
-                turns[-1]["content"] = self.remove_thought(turns[-1].get("content") or "")
+        if self.reasoning and self.enable_thinking is False:
+            turns[-1]["content"] = self.remove_thought(turns[-1].get("content") or "")
         encoded = [
             self._items_to_ids(tokenizer, items) for items in self._message_items(turns, system, tools)
         ]
@@ -738,9 +738,13 @@ _REGISTRY: list[Template] = [
     ),
     # --- ChatML families -------------------------------------------------------------------------------
     _chatml("chatml", stop_words=("<|im_end|>", "<|im_start|>"), replace_eos=True),
-    _chatml("yi"),
-    _chatml("smollm"),
-    _chatml("smollm2", system="You are a helpful AI assistant named SmolLM, trained by Hugging Face."),
+    _chatml("yi", observation=None),
+    _chatml("smollm", observation=None),
+    _chatml(
+        "smollm2",
+        system="You are a helpful AI assistant named SmolLM, trained by Hugging Face.",
+        observation=None,
+    ),
     _chatml("opencoder", system="You are OpenCoder, created by OpenCoder Team."),
     _chatml("cpm3", prefix=(BOS,)),
     _chatml("cpm4", prefix=(BOS,)),
@@ -765,7 +769,7 @@ _REGISTRY: list[Template] = [
     _qwen("qwen", system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant."),
     _qwen("qwen3", reasoning=True),
     _qwen("qwen3_nothink"),
-    _qwen("qwen2_audio", system="You are a helpful assistant."),
+    _chatml("qwen2_audio", system="You are a helpful assistant.", observation=None, replace_eos=True),
     _qwen("mimo", system="You are a helpful assistant.", reasoning=True),
     Template(
         name="phi",
@@ -834,7 +838,7 @@ _REGISTRY: list[Template] = [
         user=("[INST]{content}[/INST]",),
         system=("[SYSTEM_PROMPT]{content}[/SYSTEM_PROMPT]",),
         function=("[TOOL_CALLS]{content}", EOS),
-        observation=('[TOOL_RESULTS]{{"content": {content}}}[/TOOL_RESULTS]',),
+        observation=('[TOOL_RESULTS]{"content": {content}}[/TOOL_RESULTS]',),
         tool_format="mistral",
         prefix=(BOS,),
     ),
@@ -998,7 +1002,7 @@ _REGISTRY: list[Template] = [
         user=("[INST]{content}[/INST]",),
         system=("{content}\n\n",),
         function=("[TOOL_CALLS]{content}", EOS),
-        observation=('[TOOL_RESULTS]{{"content": {content}}}[/TOOL_RESULTS]',),
+        observation=('[TOOL_RESULTS]{"content": {content}}[/TOOL_RESULTS]',),
         tool_format="mistral",
         prefix=(BOS,),
         system_in_user=True,

@@ -10,7 +10,8 @@ datasets are encoded as for dpo (prompt + chosen, prompt + rejected, cut to cuto
 Measured 2026-12-03 against LLaMA-Factory 0.9.5 (its own venv: transformers 5.6, trl 0.24) on the bundled
 tokenizer: the 63 template names both registries know × demo_alpaca, demo_sharegpt, demo_messages (sft)
 and demo_pairwise (dpo), 19,200 rows per run: 100.0 % identical rows and token ids at cutoff 1024, at
-cutoff 64 (every long row cut) and with --mask-history.
+cutoff 64 (every long row cut) and with --mask-history. The probe conversations (thoughts in the
+answers, a tool call with its result, under every thinking option and mode): 2304 of 2304 identical.
 
     python benchmarks/parity_tokens.py                          # bundled tokenizer, demo datasets
     python benchmarks/parity_tokens.py --templates qwen3,llama3 --datasets demo_alpaca --cutoff-len 64
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import inspect
+import json
 import sys
 from functools import partial
 from typing import Any
@@ -95,6 +97,70 @@ def _ours_pair(tokenizer: Any, template: Any, cutoff_len: int, mask_history: boo
     return ids, ids
 
 
+TOOLS = json.dumps(
+    [
+        {
+            "name": "add",
+            "description": "Add numbers",
+            "parameters": {
+                "type": "object",
+                "properties": {"a": {"type": "integer", "description": "first"}, "b": {"type": "integer"}},
+                "required": ["a"],
+            },
+        }
+    ]
+)
+PROBES = {
+    "thoughts": [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "<think>\nhmm\n</think>\n\nHello!"},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "<think>\nadd\n</think>\n\n4"},
+    ],
+    "some thoughts": [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "<think>\nadd\n</think>\n\n4"},
+    ],
+    "tool call": [
+        {"role": "user", "content": "1+1?"},
+        {"role": "function", "content": json.dumps({"name": "add", "arguments": {"a": 1, "b": 2}})},
+        {"role": "observation", "content": "2"},
+        {"role": "assistant", "content": "It is 2."},
+    ],
+}
+
+
+def _probe(name: str, lf_template: Any, tokenizer: Any) -> tuple[int, int]:
+    """(identical, compared) encodings of the probe conversations under every thinking option and mode."""
+    from tunequeue.train.templates import TEMPLATES
+
+    same = total = 0
+    for thinking in (True, False):
+        for preserve in (False, True):
+            theirs = copy.deepcopy(lf_template)
+            theirs.enable_thinking, theirs.preserve_thinking = thinking, preserve
+            ours = TEMPLATES[name].with_options(enable_thinking=thinking, preserve_thinking=preserve)
+            for probe, messages in PROBES.items():
+                tools = TOOLS if probe == "tool call" else None
+                for mode in ("turns", "last turn only", "one turn"):
+                    if mode == "one turn":
+                        a = [theirs.encode_oneturn(tokenizer, copy.deepcopy(messages), "Sys.", tools)]
+                        b = [ours.encode_oneturn(tokenizer, messages, "Sys.", tools)]
+                    else:
+                        discard = mode == "last turn only"
+                        a = theirs.encode_multiturn(
+                            tokenizer, copy.deepcopy(messages), "Sys.", tools, discard
+                        )
+                        b = ours.encode_conversation(
+                            tokenizer, messages, "Sys.", tools, discard_history_thoughts=discard
+                        )
+                    same += [(list(p), list(r)) for p, r in a] == [(list(p), list(r)) for p, r in b]
+                    total += 1
+    return same, total
+
+
 def _compare(
     ours: tuple[list[int], list[int]] | None, theirs: tuple[list[int], list[int]]
 ) -> tuple[int, int, int]:
@@ -146,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{'template':<16} {'dataset':<16} {'rows':>5} {'identical rows':>15} {'identical ids':>14}")
     totals = [0, 0, 0, 0]
+    probes = [0, 0]
     for name in wanted:
         tokenizer = copy.deepcopy(base)
         lf_template = copy.deepcopy(lf_templates[name])
@@ -174,9 +241,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:<16} {dataset:<16} {len(rows):>5} {100 * same_rows / max(len(rows), 1):>14.1f}% "
                 f"{100 * same_ids / max(width, 1):>13.2f}%"
             )
+        probe_same, probe_total = _probe(name, lf_template, tokenizer)
+        probes = [probes[0] + probe_same, probes[1] + probe_total]
+        if probe_same != probe_total:
+            print(f"{name:<16} {'probes':<16} {probe_total:>5} {100 * probe_same / probe_total:>14.1f}%")
     print(
         f"{'all':<16} {'':<16} {totals[1]:>5} {100 * totals[0] / max(totals[1], 1):>14.1f}% "
         f"{100 * totals[2] / max(totals[3], 1):>13.2f}%"
+    )
+    print(
+        f"probe conversations (thoughts, tool calls; every enable_thinking / preserve_thinking; all turns, "
+        f"last turn only, one turn): {probes[0]} of {probes[1]} encodings identical"
     )
     return 0
 

@@ -94,6 +94,23 @@ def test_dpo_keeps_every_row_whose_prompt_exceeds_the_cutoff(tmp_path, caplog):
 
 
 @pytest.mark.slow
+def test_kto_keeps_every_row_whose_prompt_exceeds_the_cutoff(tmp_path, caplog):
+    run_dir = tmp_path / "kto-long-prompts"
+    task = write_task(
+        run_dir, stage="kto", dataset="demo_kto", cutoff_len=8, **{**FEW_STEPS, "max_samples": 6}
+    )
+    with caplog.at_level("WARNING", logger="tunequeue.train.data"):
+        assert run_in_process(task) == 0
+    assert (
+        "6 of 6 kto examples were longer than cutoff_len 8 and were truncated (none dropped)" in caplog.text
+    )
+    records = read_log(run_dir)
+    assert [r["current_steps"] for r in records] == [1, 2, 3]
+    _finite(records, "loss")
+    assert records[-1]["total_tokens"] > 0
+
+
+@pytest.mark.slow
 def test_kto_trains_with_class_weights(tmp_path):
     run_dir = tmp_path / "kto"
     task = write_task(

@@ -7,8 +7,9 @@
   ``fp16`` / ``pure_bf16`` become ``compute_type`` (none of them = fp32, as LLaMA-Factory trains without
   mixed precision then); ``flash_attn`` / ``use_unsloth`` / ``enable_liger_kernel`` set ``booster``
   (``flash_attn`` is kept too). Keys that LLaMA-Factory or Transformers' training arguments know but
-  tunequeue does not use (``trust_remote_code``, ``deepspeed``…) are kept in ``extra`` with one warning
-  naming them; a key nobody knows is an error naming the closest known key. Omitted keys take
+  tunequeue has no task key for are kept in ``extra``: Trainer arguments and the switches the engine
+  honours are used from there (`tunequeue.core.extra_keys`), the rest get one warning naming them; a
+  key nobody knows is an error naming the closest known key. Omitted keys take
   LLaMA-Factory/Transformers defaults where ours differ (``lora_alpha`` = 2 × ``lora_rank``,
   ``lora_dropout`` 0, ``learning_rate`` 5e-5, batch 8 × 1 accumulation, linear schedule, no warmup…),
   so the task trains the way the file did under LLaMA-Factory. ``task_name`` comes from the last part
@@ -262,16 +263,21 @@ def _finish_import(
 ) -> dict[str, Any]:
     """The imported `values` with a task_name first and the unused keys of `extra` kept under ``extra``.
 
-    A task without model_name_or_path is a `UserError`; keeping `extra` adds a warning naming its keys.
+    A task without model_name_or_path is a `UserError`; `extra` keys that change nothing (neither passed
+    to the Trainer nor read by the engine, see `tunequeue.core.extra_keys`) get a warning naming them.
     """
     if "model_name_or_path" not in values:
         raise UserError(f"{path} has no model_name_or_path; add the base model to fine-tune.")
     values = {"task_name": _task_name_from(values.get("output_dir"), path), **values}
     if extra:
+        from tunequeue.core.extra_keys import unused_keys
+
         values["extra"] = extra
-        warnings.append(
-            "kept but not used by tunequeue (exported again unchanged): " + ", ".join(sorted(extra))
-        )
+        unused = unused_keys(extra)
+        if unused:
+            warnings.append(
+                "kept but not used by tunequeue (exported again unchanged): " + ", ".join(unused)
+            )
     return values
 
 

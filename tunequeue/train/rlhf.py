@@ -89,6 +89,11 @@ def trl_arguments(
 
     base = build_training_arguments(spec, run_dir, precision, has_eval=has_eval)
     values = {name: _plain(getattr(base, name)) for name in _SHARED_FIELDS if hasattr(base, name)}
+    from tunequeue.core.extra_keys import passthrough_arguments
+
+    values.update(passthrough_arguments(getattr(spec, "extra", None)))
+    if base.deepspeed:
+        values["deepspeed"] = base.deepspeed
     values.update(optimizer_arguments(spec))
     values.update(
         remove_unused_columns=False,

@@ -85,7 +85,9 @@ def build_training_arguments(spec: Any, run_dir: Path, precision: Any, *, has_ev
 
     warmup_ratio becomes a fractional warmup_steps; adamw_hf becomes adamw_torch; an eval set with
     eval_strategy "no" is evaluated every eval_steps (default: save_steps) steps; token counting is on
-    for throughput; tqdm is off (train.log gets one line per log instead).
+    for throughput; tqdm is off (train.log gets one line per log instead). TrainingArguments fields kept
+    in the task's ``extra`` (an imported LLaMA-Factory file's ``save_strategy``, ``max_steps``,
+    ``disable_tqdm`` …) are passed through and win; ``deepspeed`` names a DeepSpeed config file.
     """
     from transformers import TrainingArguments
 
@@ -108,7 +110,7 @@ def build_training_arguments(spec: Any, run_dir: Path, precision: Any, *, has_ev
         "gradient_accumulation_steps": spec.gradient_accumulation_steps,
         "learning_rate": spec.learning_rate,
         "num_train_epochs": spec.num_train_epochs,
-        "max_steps": int(_extra(spec, "max_steps", -1) or -1),
+        "max_steps": -1,
         "lr_scheduler_type": spec.lr_scheduler_type,
         "warmup_steps": warmup,
         "weight_decay": spec.weight_decay,
@@ -133,17 +135,33 @@ def build_training_arguments(spec: Any, run_dir: Path, precision: Any, *, has_ev
         "label_names": ["labels"],
         "ddp_timeout": spec.ddp_timeout,
         "use_liger_kernel": _wants_liger(spec),
-        "dataloader_num_workers": int(getattr(spec, "dataloader_num_workers", 0) or 0),
+        "dataloader_num_workers": 0,
     }
     if report_to == ["tensorboard"]:
         kwargs["logging_dir"] = str(run_dir / "tensorboard")
+    from tunequeue.core.extra_keys import passthrough_arguments
     from tunequeue.train.optimizers import optimizer_arguments
 
-    kwargs.update(optimizer_arguments(spec))  # GaLore: optim, optim_target_modules, optim_args
+    # Trainer arguments an imported file sets (save_strategy, max_steps, adam_beta2 …) win over ours.
+    kwargs.update(passthrough_arguments(getattr(spec, "extra", None)))
+    deepspeed = _extra(spec, "deepspeed")
+    if deepspeed:
+        kwargs["deepspeed"] = deepspeed_config(deepspeed)
+    kwargs.update(optimizer_arguments(spec))  # GaLore / APOLLO: optim, optim_target_modules, optim_args
     try:
         return TrainingArguments(**kwargs)
     except (ValueError, ImportError) as err:
         raise UserError(f"the training settings were refused: {err}") from err
+
+
+def deepspeed_config(value: Any) -> Any:
+    """The DeepSpeed config for TrainingArguments: a dict as given, or the absolute path of a file."""
+    if isinstance(value, dict):
+        return value
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise UserError(f"deepspeed config {value} does not exist; give the path of a DeepSpeed JSON file")
+    return str(path.resolve())
 
 
 def _wants_liger(spec: Any) -> bool:
@@ -224,7 +242,7 @@ def build_trainer(
 ) -> Any:
     """Assemble the Trainer with our callbacks (metrics file, stop-on-signal)."""
     from tunequeue.train.callbacks import StopCallback, TrainerLogCallback
-    from tunequeue.train.optimizers import badam_optimizer
+    from tunequeue.train.optimizers import custom_optimizer
 
     args = build_training_arguments(spec, run_dir, precision, has_eval=data.eval is not None)
     trainer_cls = make_trainer_class()
@@ -237,7 +255,8 @@ def build_trainer(
         data_collator=collator,
         processing_class=tokenizer,
         callbacks=[TrainerLogCallback(run_dir, resuming=resuming), StopCallback(stop)],
-        optimizers=(badam_optimizer(model, spec, args), None),
+        optimizers=(custom_optimizer(model, spec, args), None),
+        compute_loss_func=_loss_function(spec),
         loraplus_lr_ratio=ratio,
         loraplus_lr_embedding=spec.loraplus_lr_embedding if spec.loraplus_lr_embedding is not None else 1e-6,
     )
@@ -246,6 +265,15 @@ def build_trainer(
 
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def _loss_function(spec: Any) -> Any:
+    """The Trainer's custom loss: the DFT loss when ``use_dft_loss`` is on, else None (the model's own)."""
+    if not _extra(spec, "use_dft_loss"):
+        return None
+    from tunequeue.train.losses import dft_loss
+
+    return dft_loss
 
 
 def save_pissa_initial(model: Any, spec: Any, run_dir: Path) -> Path | None:

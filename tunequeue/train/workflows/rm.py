@@ -14,7 +14,7 @@ from typing import Any
 from tunequeue.train.callbacks import StopRequest
 from tunequeue.train.data import prepare_datasets
 from tunequeue.train.model import load_config, load_tokenizer, resolve_precision
-from tunequeue.train.optimizers import badam_optimizer
+from tunequeue.train.optimizers import custom_optimizer
 from tunequeue.train.rlhf import callbacks, quiet_printer, trl_arguments
 from tunequeue.train.runtime import TrainOutcome, newest_checkpoint, train_and_save
 from tunequeue.train.templates import get_template
@@ -71,7 +71,7 @@ def run_rm(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
         train_dataset=_joined(data.train),
         eval_dataset=_joined(data.eval) if data.eval is not None else None,
         processing_class=tokenizer,
-        optimizers=(badam_optimizer(model, spec, args), None),
+        optimizers=(custom_optimizer(model, spec, args), None),
         callbacks=callbacks(run_dir, stop, resuming=resume_from is not None),
     )
     quiet_printer(trainer)

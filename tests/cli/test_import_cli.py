@@ -74,7 +74,7 @@ def test_import_firefly_registers_dataset(capsys, tmp_path):
     assert task["dataset"] == "dummy_data"
     assert task["dataset_dir"] == str(out_file.parent.resolve())
     info = read_dataset_info(task["dataset_dir"])
-    assert info["dummy_data"].path(task["dataset_dir"]).is_file()
+    assert info["dummy_data"].path.is_file()
     assert "registered dataset dummy_data" in err
     raw = json.loads((out_file.parent / "dataset_info.json").read_text())
     assert raw["dummy_data"]["formatting"] == "sharegpt"

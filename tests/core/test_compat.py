@@ -208,7 +208,7 @@ def test_firefly_seed_csv_config_registers_dataset(tmp_path):
     assert entry["columns"] == {"prompt": "human", "response": "assistant"}
     info_path = register_datasets(result.datasets, tmp_path)
     entries = read_dataset_info(tmp_path)
-    assert entries["aspcoder_train"].path(tmp_path).is_file()
+    assert entries["aspcoder_train"].path.is_file()
     # registering the same entry again is fine; a different one under the same name is refused
     register_datasets(result.datasets, tmp_path)
     with pytest.raises(UserError, match="already exists"):
@@ -239,7 +239,7 @@ def test_read_dataset_info(tmp_path):
     assert info["pairs"].ranking is True and info["my_chat"].ranking is False
     assert info["hub"].source == "hf_hub_url" and info["hub"].split == "test"
     assert info["hub"].num_samples == 10
-    assert info["hub"].path(tmp_path) is None
+    assert info["hub"].path is None
     assert info["kto"].kto_tag == "label"
     assert info["my_chat"].to_json()["columns"] == {"messages": "conversations"}
     assert set(dataset_entries("my_chat, pairs", tmp_path)) == {"my_chat", "pairs"}

@@ -78,7 +78,7 @@ def test_missing_dataset_dir_and_info(tmp_path, tiny_tokenizer):
     spec = {"dataset": "d", "dataset_dir": str(tmp_path / "nope")}
     with pytest.raises(UserError, match="is not a directory"):
         prepare_datasets(spec, tiny_tokenizer, TEMPLATE, stage="sft")
-    with pytest.raises(UserError, match="dataset_info.json does not exist"):
+    with pytest.raises(UserError, match="no dataset_info.json in"):
         prepare_datasets(
             {"dataset": "d", "dataset_dir": str(tmp_path)}, tiny_tokenizer, TEMPLATE, stage="sft"
         )

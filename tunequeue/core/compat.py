@@ -24,210 +24,32 @@
 `dump_task_yaml` writes our YAML (ordered by parameter group, defaults left out) or, with
 ``lf_only``, LLaMA-Factory YAML. Our YAML → TaskSpec → YAML is byte-identical.
 
-`read_dataset_info` reads a ``dataset_info.json`` in LLaMA-Factory's schema into `DatasetEntry`s.
+dataset_info.json itself is read and written by `tunequeue.core.dataset_info`.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunequeue.core.dataset_info import (  # noqa: F401 — re-exported for importers of compat
+    DatasetEntry,
+    bundled_dataset_dir,
+    closest_hint,
+    dataset_entries,
+    dataset_info_path,
+    parse_dataset_entry,
+    read_dataset_info,
+    register_datasets,
+)
 from tunequeue.core.errors import UserError
 from tunequeue.core.known_keys import KNOWN_ELSEWHERE
 
 NAME_MAX_LEN = 63
-
-# ---------------------------------------------------------------------------------------------------
-# dataset_info.json
-# ---------------------------------------------------------------------------------------------------
-
-SOURCE_KEYS = ("hf_hub_url", "ms_hub_url", "script_url", "cloud_file_name", "file_name")
-COLUMN_KEYS = (
-    "prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos",
-    "audios", "chosen", "rejected", "kto_tag",
-)
-TAG_KEYS = (
-    "role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag",
-    "system_tag",
-)
-ENTRY_KEYS = SOURCE_KEYS + (
-    "formatting", "ranking", "subset", "split", "folder", "num_samples", "columns", "tags",
-)
-
-
-@dataclass(frozen=True)
-class DatasetEntry:
-    """One dataset of a dataset_info.json (LLaMA-Factory's schema)."""
-
-    name: str
-    source: str  # which of SOURCE_KEYS locates the data ("file_name" for local files)
-    location: str  # that key's value
-    formatting: str = "alpaca"
-    ranking: bool = False
-    subset: str | None = None
-    split: str = "train"
-    folder: str | None = None
-    num_samples: int | None = None
-    columns: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def kto_tag(self) -> str | None:
-        """Column holding KTO's good/bad label, when the dataset has one."""
-        return self.columns.get("kto_tag")
-
-    def path(self, dataset_dir: str | Path) -> Path | None:
-        """The local file or folder of a ``file_name`` dataset (None for hub/script sources)."""
-        if self.source != "file_name":
-            return None
-        return Path(dataset_dir).expanduser() / self.location
-
-    def to_json(self) -> dict[str, Any]:
-        """The entry as dataset_info.json writes it (defaults left out)."""
-        out: dict[str, Any] = {self.source: self.location}
-        if self.formatting != "alpaca":
-            out["formatting"] = self.formatting
-        if self.ranking:
-            out["ranking"] = True
-        for key in ("subset", "folder", "num_samples"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        if self.split != "train":
-            out["split"] = self.split
-        if self.columns:
-            out["columns"] = dict(self.columns)
-        if self.tags:
-            out["tags"] = dict(self.tags)
-        return out
-
-
-def bundled_dataset_dir() -> Path:
-    """The demo datasets shipped with tunequeue (used when ``dataset_dir`` is unset)."""
-    from tunequeue.core.paths import DATA_DIR
-
-    return DATA_DIR / "datasets"
-
-
-def _closest(name: str, options: list[str] | tuple[str, ...] | frozenset[str]) -> str:
-    near = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.6)
-    return f"; did you mean '{near[0]}'?" if near else ""
-
-
-def parse_dataset_entry(name: str, raw: Any, where: str = "dataset_info.json") -> DatasetEntry:
-    """Check one dataset_info.json entry and turn it into a `DatasetEntry`."""
-    if not isinstance(raw, Mapping):
-        raise UserError(f"dataset '{name}' in {where} must be a JSON object with a file_name or hub URL.")
-    for key in raw:
-        if key not in ENTRY_KEYS:
-            hint = _closest(key, ENTRY_KEYS)
-            raise UserError(f"unknown field '{key}' in dataset '{name}' of {where}{hint}")
-    source = next((k for k in SOURCE_KEYS if raw.get(k)), None)
-    if source is None:
-        raise UserError(f"dataset '{name}' in {where} needs one of {', '.join(SOURCE_KEYS)}.")
-    formatting = raw.get("formatting", "alpaca")
-    if formatting not in ("alpaca", "sharegpt"):
-        raise UserError(
-            f"dataset '{name}' in {where} has formatting '{formatting}'; use alpaca or sharegpt."
-        )
-    for group, allowed in (("columns", COLUMN_KEYS), ("tags", TAG_KEYS)):
-        value = raw.get(group) or {}
-        if not isinstance(value, Mapping):
-            raise UserError(f"'{group}' of dataset '{name}' in {where} must be a JSON object.")
-        for key in value:
-            if key not in allowed:
-                raise UserError(
-                    f"unknown {group} key '{key}' in dataset '{name}' of {where}{_closest(key, allowed)}"
-                )
-    num_samples = raw.get("num_samples")
-    return DatasetEntry(
-        name=name,
-        source=source,
-        location=str(raw[source]),
-        formatting=formatting,
-        ranking=bool(raw.get("ranking", False)),
-        subset=raw.get("subset"),
-        split=raw.get("split") or "train",
-        folder=raw.get("folder"),
-        num_samples=int(num_samples) if num_samples is not None else None,
-        columns={str(k): str(v) for k, v in (raw.get("columns") or {}).items()},
-        tags={str(k): str(v) for k, v in (raw.get("tags") or {}).items()},
-    )
-
-
-def dataset_info_path(dataset_dir: str | Path | None) -> Path:
-    """Path of the dataset_info.json of ``dataset_dir`` (the bundled one when None)."""
-    folder = bundled_dataset_dir() if dataset_dir in (None, "") else Path(dataset_dir).expanduser()
-    return folder / "dataset_info.json"
-
-
-def _read_info_json(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(
-            f"no dataset_info.json in {path.parent}; set dataset_dir to the folder that holds it."
-        ) from None
-    except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror}; check its permissions.") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path} is not valid JSON (line {err.lineno}: {err.msg}); fix that line.") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object mapping dataset names to their descriptions.")
-    return data
-
-
-def read_dataset_info(dataset_dir: str | Path | None) -> dict[str, DatasetEntry]:
-    """Read every entry of ``dataset_dir``/dataset_info.json (the bundled demo datasets when None)."""
-    path = dataset_info_path(dataset_dir)
-    raw = _read_info_json(path)
-    return {name: parse_dataset_entry(name, entry, str(path)) for name, entry in raw.items()}
-
-
-def dataset_entries(dataset: str, dataset_dir: str | Path | None) -> dict[str, DatasetEntry]:
-    """The entries named in a comma-separated ``dataset`` value; an unknown name names the closest."""
-    info = read_dataset_info(dataset_dir)
-    out = {}
-    for name in [n.strip() for n in dataset.split(",") if n.strip()]:
-        if name not in info:
-            where = dataset_info_path(dataset_dir)
-            hint = _closest(name, list(info)) or "; add it there"
-            raise UserError(f"dataset '{name}' is not in {where}{hint}")
-        out[name] = info[name]
-    return out
-
-
-def register_datasets(entries: Mapping[str, Mapping[str, Any]], folder: str | Path) -> Path:
-    """Add ``entries`` to ``folder``/dataset_info.json (created if missing), written atomically.
-
-    An existing entry of the same name is kept when identical; a different one is an error.
-    """
-    path = Path(folder) / "dataset_info.json"
-    current = _read_info_json(path) if path.exists() else {}
-    for name, entry in entries.items():
-        if name in current and current[name] != dict(entry):
-            raise UserError(
-                f"dataset '{name}' already exists in {path} with a different description; "
-                "remove it there or write the import somewhere else with -o."
-            )
-        current[name] = dict(entry)
-    _atomic_write(path, json.dumps(current, indent=2, ensure_ascii=False) + "\n")
-    return path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
 
 # ---------------------------------------------------------------------------------------------------
 # Task files
@@ -368,7 +190,7 @@ def _read_ours(data: dict[str, Any], path: Path) -> dict[str, Any]:
     spec = _spec_api()
     for key in data:
         if key != "extra" and key not in spec.KEYS:
-            raise UserError(f"unknown key '{key}' in {path}{_closest(key, spec.KEYS)}")
+            raise UserError(f"unknown key '{key}' in {path}{closest_hint(key, spec.KEYS)}")
     extra = data.get("extra")
     if extra is not None and not isinstance(extra, Mapping):
         raise UserError(f"'extra' in {path} must be a mapping of LLaMA-Factory keys to values.")
@@ -438,7 +260,7 @@ def _import_lf(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[s
             extra[key] = value
         else:
             known = set(spec.KEYS) | KNOWN_ELSEWHERE
-            raise UserError(f"unknown key '{key}' in {path}{_closest(key, known) or '; remove it'}")
+            raise UserError(f"unknown key '{key}' in {path}{closest_hint(key, known) or '; remove it'}")
 
     on = [flag for flag in PRECISION_FLAGS if flags.get(flag)]
     if flags.get("bf16") and flags.get("fp16"):
@@ -592,7 +414,7 @@ def _import_firefly(data: dict[str, Any], path: Path) -> ImportResult:
             extra[key] = value
         else:
             known = set(spec.KEYS) | KNOWN_ELSEWHERE | FIREFLY_MARKERS | {"gradient_checkpointing", "beta"}
-            raise UserError(f"unknown key '{key}' in {path}{_closest(key, known) or '; remove it'}")
+            raise UserError(f"unknown key '{key}' in {path}{closest_hint(key, known) or '; remove it'}")
 
     if flags.get("bf16") and flags.get("fp16"):
         raise UserError(f"{path} sets both bf16 and fp16; keep one of them.")

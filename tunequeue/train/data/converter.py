@@ -121,7 +121,7 @@ def _firefly_turns(entry: DatasetEntry, items: list, number: int, column: str) -
 def _sharegpt_message(entry: DatasetEntry, value: Any, number: int, column: str) -> str:
     """Content of a chosen/rejected cell: a message object or plain text."""
     if isinstance(value, dict):
-        value = value.get(entry.tags["content_tag"])
+        value = value.get(entry.all_tags["content_tag"])
     text = _text(value)
     if not text or not text.strip():
         raise _problem(entry, number, column, "is missing or empty; fill it in or remove the row")
@@ -135,7 +135,7 @@ def _sharegpt(entry: DatasetEntry, row: dict, number: int, stage: str) -> Exampl
         raise _problem(entry, number, column, "is missing; add it or map another column in dataset_info.json")
     if not isinstance(items, list) or not items:
         raise _problem(entry, number, column, "must be a non-empty list of messages")
-    tags = entry.tags
+    tags = entry.all_tags
     system = _optional(entry, row, "system")
     first = items[0]
     if isinstance(first, dict) and tags["role_tag"] not in first and "human" in first:

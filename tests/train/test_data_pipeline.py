@@ -179,17 +179,21 @@ def test_named_template_is_used(tiny_tokenizer):
         {"dataset": "demo_firefly", "cutoff_len": 128}, tiny_tokenizer, TEMPLATES["alpaca"], stage="sft"
     )
     text = tiny_tokenizer.decode(data.train[0]["input_ids"])
-    assert text.startswith("Below is an instruction") and "### Response:\n" in text and text.endswith("</s>")
+    # LLaMA-Factory's alpaca layout: the answer ends with EOS and a trained blank line.
+    assert text.startswith("Below is an instruction") and "### Response:\n" in text and text.endswith("</s>\n\n")
 
 
 def test_preference_and_kto_rows(tiny_tokenizer, chatml):
     pairs = prepare_datasets({"dataset": "demo_pairwise"}, tiny_tokenizer, chatml, stage="dpo")
     row = pairs.train[0]
-    assert set(row) == {"prompt", "chosen", "rejected"}
-    assert row["prompt"].endswith("<|im_start|>assistant\n")
-    assert row["chosen"].endswith("<|im_end|>\n") and row["chosen"] != row["rejected"]
+    assert set(row) == {"prompt_ids", "chosen_ids", "rejected_ids"}
+    assert tiny_tokenizer.decode(row["prompt_ids"]).endswith("<|im_start|>assistant\n")
+    chosen = tiny_tokenizer.decode(row["chosen_ids"])
+    assert chosen.endswith("<|im_end|>\n") and row["chosen_ids"] != row["rejected_ids"]
+    texts = prepare_datasets({"dataset": "demo_pairwise", "pref_loss": "orpo"}, tiny_tokenizer, chatml, stage="dpo")
+    assert set(texts.train[0]) == {"prompt", "chosen", "rejected"} and texts.train[0]["chosen"] == chosen
     kto = prepare_datasets({"dataset": "demo_kto"}, tiny_tokenizer, chatml, stage="kto")
-    assert set(kto.train.column_names) == {"prompt", "completion", "label"}
+    assert set(kto.train.column_names) == {"prompt_ids", "completion_ids", "label"}
     assert set(kto.train["label"]) == {True, False}
     with pytest.raises(UserError, match="ranking"):
         prepare_datasets({"dataset": "demo_alpaca"}, tiny_tokenizer, chatml, stage="dpo")

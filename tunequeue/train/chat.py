@@ -45,7 +45,7 @@ class ChatSession:
         from tunequeue.train.templates import get_template
 
         self.tokenizer = load_tokenizer_for(resolve_model_path(model_path), split_adapters(adapter))
-        self.template = get_template(template, self.tokenizer)
+        self.template = get_template(template, self.tokenizer, fix_tokenizer=True)
         self.device = inference_device(device)
         self.model = load_inference_model(model_path, adapter, device=self.device)
         self.system = system
@@ -57,7 +57,9 @@ class ChatSession:
             "max_new_tokens": max_new_tokens,
             "do_sample": sample,
             "pad_token_id": self.tokenizer.pad_token_id,
-            "eos_token_id": _stop_ids(self.tokenizer),
+            "eos_token_id": list(
+                dict.fromkeys(_stop_ids(self.tokenizer) + self.template.stop_token_ids(self.tokenizer))
+            ),
         }
         if sample:
             self.generation.update(temperature=temperature, top_p=top_p)

@@ -73,11 +73,11 @@ def _load(spec: Any) -> tuple[Any, Any, Any, str]:
         load_tokenizer_for,
         split_adapters,
     )
-    from tunequeue.train.templates import get_template
+    from tunequeue.train.templates import template_for_spec
 
     adapters = split_adapters(spec.adapter_name_or_path)
     tokenizer = load_tokenizer_for(resolve_model_path(spec.model_name_or_path), adapters)
-    template = get_template(spec.template, tokenizer)
+    template = template_for_spec(spec, tokenizer)
     device = inference_device("auto")
     model = load_inference_model(spec.model_name_or_path, spec.adapter_name_or_path, device=device)
     return model, tokenizer, template, device

@@ -69,6 +69,9 @@ class StageLogCallback(TrainerLogCallback):
                 continue
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 record[key] = round(float(value), 6)
+        if "rewards/accuracies" in record and "accuracy" not in record:
+            # LLaMA-Factory's LlamaBoard plots the preference accuracy under this key.
+            record["accuracy"] = record["rewards/accuracies"]
         if "mean_reward" in record and "margin" in record:
             # RewardTrainer logs the mean over both sides and the mean margin; split them per side.
             record["rewards/chosen"] = round(record["mean_reward"] + record["margin"] / 2, 6)
@@ -105,6 +108,32 @@ def trl_arguments(
         return config_cls(**values)
     except (TypeError, ValueError, ImportError) as err:
         raise UserError(f"the {spec.stage} settings were refused: {err}") from err
+
+
+def pretokenized(trainer_cls: type) -> type:
+    """A subclass of TRL's `DPOTrainer` or `KTOTrainer` that takes the rows `prepare_datasets` built.
+
+    Rows that already hold ``prompt_ids`` are used as they are: TRL neither re-tokenizes them, nor adds
+    an EOS, nor drops the examples whose prompt reaches ``max_length`` (the rows are cut to cutoff_len
+    already, as LLaMA-Factory cuts them). For KTO the mismatched completions of the KL estimate are
+    added as TRL adds them (completions rotated by one within each batch).
+    """
+
+    class Pretokenized(trainer_cls):
+        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
+            if "prompt_ids" not in (dataset.column_names or []):
+                return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            if getattr(self, "calculate_KL", False):
+
+                def rotate(batch: dict) -> dict:
+                    batch["KL_completion_ids"] = [batch["completion_ids"][-1], *batch["completion_ids"][:-1]]
+                    return batch
+
+                dataset = dataset.map(rotate, batched=True, batch_size=args.per_device_train_batch_size)
+            return dataset
+
+    Pretokenized.__name__ = Pretokenized.__qualname__ = trainer_cls.__name__
+    return Pretokenized
 
 
 def callbacks(run_dir: Path, stop: Any, *, resuming: bool) -> list[Any]:

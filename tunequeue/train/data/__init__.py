@@ -7,12 +7,17 @@ Rows per stage:
 
 - ``pt`` / ``sft``: ``input_ids``, ``labels`` (-100 where no loss) and ``attention_mask``, or, when
   packed, ``position_ids`` restarting at every packed sample (see `processor.pack_rows`).
-- ``rm`` / ``dpo``: text columns ``prompt``, ``chosen``, ``rejected`` (templated), as TRL consumes them.
-- ``kto``: text columns ``prompt``, ``completion`` and a boolean ``label``.
+- ``dpo`` (sigmoid, hinge, ipo): token ids ``prompt_ids``, ``chosen_ids``, ``rejected_ids``, cut to
+  cutoff_len as LLaMA-Factory cuts them (`processor.infer_seqlen`), so TRL neither drops nor re-cuts
+  a row; how many rows were cut is logged.
+- ``rm`` and dpo with orpo / simpo: text columns ``prompt``, ``chosen``, ``rejected`` (templated), as
+  those TRL trainers tokenize text themselves.
+- ``kto``: token ids ``prompt_ids``, ``completion_ids`` and a boolean ``label``, cut like dpo.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +36,10 @@ from tunequeue.train.data.processor import (
     IGNORE_INDEX,
     add_attention,
     count_loss_tokens,
+    encode_feedback,
+    encode_pairwise,
     encode_pretrain,
     encode_supervised,
-    kto_texts,
     pack_rows,
     preference_texts,
 )
@@ -48,7 +54,11 @@ __all__ = [
     "uses_packing",
 ]
 
+log = logging.getLogger(__name__)
+
 STAGES = ("pt", "sft", "rm", "dpo", "kto", "ppo")
+# pref_loss values trained by TRL's DPOTrainer, which takes pre-tokenized pairs.
+TOKENIZED_PAIR_LOSSES = ("sigmoid", "hinge", "ipo")
 
 
 @dataclass
@@ -101,8 +111,10 @@ def _mix(parts: list[list[Example]], strategy: str, seed: int) -> list[Example]:
     if strategy == "interleave_once":
         rounds = max(len(part) for part in parts)
         return [part[i] for i in range(rounds) for part in parts if i < len(part)]
-    raise UserError(f"mix_strategy '{strategy}' is unknown; use concat, interleave_under, interleave_over or "
-                    "interleave_once")
+    raise UserError(
+        f"mix_strategy '{strategy}' is unknown; use concat, interleave_under, interleave_over or "
+        "interleave_once"
+    )
 
 
 def load_examples(spec: Any, names: str, stage: str) -> list[Example]:
@@ -163,14 +175,36 @@ def _token_rows(examples: list[Example], spec: Any, tokenizer: Any, template: An
     return add_attention(rows)
 
 
+def _preference_rows(examples: list[Example], spec: Any, tokenizer: Any, template: Any, stage: str) -> Any:
+    """Token rows of every dpo / kto example, none dropped; logs how many were cut to cutoff_len."""
+    from datasets import Dataset
+
+    cutoff_len = int(_setting(spec, "cutoff_len", 2048))
+    encode = encode_pairwise if stage == "dpo" else encode_feedback
+    rows, cut = [], 0
+    for example in examples:
+        row, was_cut = encode(example, tokenizer, template, cutoff_len=cutoff_len)
+        rows.append(row)
+        cut += was_cut
+    if cut:
+        log.warning(
+            "%d of %d %s examples were longer than cutoff_len %d and were truncated (none dropped)",
+            cut,
+            len(rows),
+            stage,
+            cutoff_len,
+        )
+    return Dataset.from_list(rows)
+
+
 def _build(examples: list[Example], spec: Any, tokenizer: Any, template: Any, stage: str) -> tuple[Any, int]:
     """A datasets.Dataset for one split and the number of tokens that carry loss in it."""
     from datasets import Dataset
 
+    if stage == "kto" or (stage == "dpo" and _setting(spec, "pref_loss", "sigmoid") in TOKENIZED_PAIR_LOSSES):
+        return _preference_rows(examples, spec, tokenizer, template, stage), 0
     if stage in ("rm", "dpo"):
         return Dataset.from_list([preference_texts(e, tokenizer, template) for e in examples]), 0
-    if stage == "kto":
-        return Dataset.from_list([kto_texts(e, tokenizer, template) for e in examples]), 0
     rows = _token_rows(examples, spec, tokenizer, template, stage)
     if not rows:
         raise UserError(

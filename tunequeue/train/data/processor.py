@@ -16,12 +16,22 @@ from tunequeue.train.data.converter import Example, pretrain_text
 IGNORE_INDEX = -100
 
 
-def _split_budget(prompt_len: int, response_len: int, budget: int) -> tuple[int, int]:
-    """How many prompt and response tokens fit in ``budget``; a long pair keeps half for the response."""
-    if prompt_len + response_len <= budget:
-        return prompt_len, response_len
-    keep_response = min(response_len, max(budget - prompt_len, budget // 2))
-    return budget - keep_response, keep_response
+def infer_seqlen(source_len: int, target_len: int, cutoff_len: int) -> tuple[int, int]:
+    """How many prompt (source) and answer (target) tokens fit in ``cutoff_len``, LLaMA-Factory's rule.
+
+    A short answer (under half the budget) is kept whole and the prompt is cut; else a short prompt is
+    kept whole and the answer cut; else the budget is split in proportion to the two lengths
+    (a 42-token prompt and a 982-token answer keep 3 + 61 tokens of a 64-token budget).
+    """
+    if target_len * 2 < cutoff_len:
+        max_target = cutoff_len
+    elif source_len * 2 < cutoff_len:
+        max_target = cutoff_len - source_len
+    else:
+        max_target = int(cutoff_len * (target_len / (source_len + target_len)))
+    new_target = min(max_target, target_len)
+    new_source = min(max(cutoff_len - new_target, 0), source_len)
+    return new_source, new_target
 
 
 def encode_supervised(
@@ -33,23 +43,47 @@ def encode_supervised(
     train_on_prompt: bool,
     mask_history: bool,
 ) -> dict[str, list[int]] | None:
-    """Input ids and labels of one conversation, cut to ``cutoff_len``; None when no token would train."""
-    turns = template.encode_conversation(tokenizer, example["messages"], example.get("system"))
+    """Input ids and labels of one conversation, cut to ``cutoff_len``; None when no token would train.
+
+    Turns are cut one after another with `infer_seqlen` on the budget left; ``mask_history`` keeps the
+    last turn first (it alone trains). Templates with ``efficient_eos`` end answers with no token: the
+    next prompt's first label teaches EOS instead, and one EOS closes the sequence.
+    """
+    turns = template.encode_conversation(
+        tokenizer, example["messages"], example.get("system"), example.get("tools") or None
+    )
+    efficient_eos = bool(getattr(template, "efficient_eos", False)) and tokenizer.eos_token_id is not None
+    if turns and not turns[-1][1]:
+        turns = turns[:-1]
+    if mask_history:
+        turns = turns[::-1]
     input_ids: list[int] = []
     labels: list[int] = []
-    last = len(turns) - 1
+    total = 1 if efficient_eos else 0
     for index, (prompt_ids, response_ids) in enumerate(turns):
-        budget = cutoff_len - len(input_ids)
-        if budget <= 0:
+        if total >= cutoff_len:
             break
-        keep_prompt, keep_response = _split_budget(len(prompt_ids), len(response_ids), budget)
+        keep_prompt, keep_response = infer_seqlen(len(prompt_ids), len(response_ids), cutoff_len - total)
         prompt_ids, response_ids = prompt_ids[:keep_prompt], response_ids[:keep_response]
-        input_ids += prompt_ids + response_ids
-        labels += prompt_ids if train_on_prompt else [IGNORE_INDEX] * len(prompt_ids)
-        if mask_history and index != last:
-            labels += [IGNORE_INDEX] * len(response_ids)
+        total += keep_prompt + keep_response
+        if train_on_prompt:
+            prompt_labels = list(prompt_ids)
+        elif efficient_eos and index != 0:
+            prompt_labels = [tokenizer.eos_token_id] + [IGNORE_INDEX] * (keep_prompt - 1)
         else:
-            labels += response_ids
+            prompt_labels = [IGNORE_INDEX] * keep_prompt
+        response_labels = (
+            [IGNORE_INDEX] * keep_response if mask_history and index != 0 else list(response_ids)
+        )
+        if mask_history:
+            input_ids = prompt_ids + response_ids + input_ids
+            labels = prompt_labels + response_labels + labels
+        else:
+            input_ids += prompt_ids + response_ids
+            labels += prompt_labels + response_labels
+    if efficient_eos:
+        input_ids.append(tokenizer.eos_token_id)
+        labels.append(tokenizer.eos_token_id)
     if not any(label != IGNORE_INDEX for label in labels[1:]):
         return None
     return {"input_ids": input_ids, "labels": labels}
@@ -110,20 +144,58 @@ def pack_rows(rows: list[dict[str, list[int]]], cutoff_len: int) -> list[dict[st
     return packed
 
 
+def _answer_ids(tokenizer: Any, template: Any, messages: list[dict[str, str]], example: Example):
+    """(prompt ids, answer ids) of a conversation whose last message is the answer, as LLaMA-Factory
+    encodes a preference pair: EOS closes the answer only for ``efficient_eos`` templates."""
+    prompt, answer = template.encode_oneturn(
+        tokenizer, messages, example.get("system"), example.get("tools") or None
+    )
+    if getattr(template, "efficient_eos", False) and tokenizer.eos_token_id is not None:
+        answer = answer + [tokenizer.eos_token_id]
+    return prompt, answer
+
+
+def encode_pairwise(example: Example, tokenizer: Any, template: Any, *, cutoff_len: int) -> tuple[dict, bool]:
+    """``prompt_ids``, ``chosen_ids`` and ``rejected_ids`` of one ranking example, cut to ``cutoff_len``
+    with `infer_seqlen` (the longer answer sets the answer budget); and whether anything was cut."""
+    history = example["messages"]
+    prompt, chosen = _answer_ids(
+        tokenizer, template, [*history, {"role": "assistant", "content": example["chosen"]}], example
+    )
+    _, rejected = _answer_ids(
+        tokenizer, template, [*history, {"role": "assistant", "content": example["rejected"]}], example
+    )
+    longest = max(len(chosen), len(rejected))
+    keep_prompt, keep_answer = infer_seqlen(len(prompt), longest, cutoff_len)
+    cut = keep_prompt < len(prompt) or keep_answer < longest
+    row = {
+        "prompt_ids": prompt[:keep_prompt],
+        "chosen_ids": chosen[:keep_answer],
+        "rejected_ids": rejected[:keep_answer],
+    }
+    return row, cut
+
+
+def encode_feedback(example: Example, tokenizer: Any, template: Any, *, cutoff_len: int) -> tuple[dict, bool]:
+    """``prompt_ids``, ``completion_ids`` and ``label`` of one KTO example, cut to ``cutoff_len`` with
+    `infer_seqlen`; and whether anything was cut."""
+    prompt, answer = _answer_ids(tokenizer, template, example["messages"], example)
+    keep_prompt, keep_answer = infer_seqlen(len(prompt), len(answer), cutoff_len)
+    cut = keep_prompt < len(prompt) or keep_answer < len(answer)
+    row = {
+        "prompt_ids": prompt[:keep_prompt],
+        "completion_ids": answer[:keep_answer],
+        "label": bool(example["label"]),
+    }
+    return row, cut
+
+
 def preference_texts(example: Example, tokenizer: Any, template: Any) -> dict[str, str]:
-    """Prompt, chosen and rejected text of one ranking example, templated, for TRL's trainers."""
+    """Prompt, chosen and rejected text of one ranking example, templated, for trainers that tokenize
+    text themselves (reward model, ORPO, SimPO)."""
     prompt, chosen = _prompt_and_answer(example, example["chosen"], tokenizer, template)
     _, rejected = _prompt_and_answer(example, example["rejected"], tokenizer, template)
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
-
-
-def kto_texts(example: Example, tokenizer: Any, template: Any) -> dict[str, Any]:
-    """Prompt, completion and desirability label of one KTO example, templated, for TRL's KTOTrainer."""
-    messages = example["messages"]
-    prompt, completion = _prompt_and_answer(
-        {**example, "messages": messages[:-1]}, messages[-1]["content"], tokenizer, template
-    )
-    return {"prompt": prompt, "completion": completion, "label": bool(example["label"])}
 
 
 def _prompt_and_answer(example: Example, answer: str, tokenizer: Any, template: Any) -> tuple[str, str]:
@@ -131,6 +203,6 @@ def _prompt_and_answer(example: Example, answer: str, tokenizer: Any, template: 
     turns = template.text_turns(messages, example.get("system"), tokenizer)
     prompt = "".join(p + (r or "") for p, r in turns[:-1]) + turns[-1][0]
     completion = turns[-1][1] or ""
-    if getattr(template, "train_eos", False) and tokenizer.eos_token:
+    if getattr(template, "efficient_eos", False) and tokenizer.eos_token:
         completion += tokenizer.eos_token
     return prompt, completion

@@ -21,7 +21,7 @@ from tunequeue.train.runtime import (
     save_pissa_initial,
     train_and_save,
 )
-from tunequeue.train.templates import get_template
+from tunequeue.train.templates import template_for_spec
 
 
 def run_causal_lm(
@@ -33,7 +33,7 @@ def run_causal_lm(
     and whether packing is on by default (pt packs unless told not to, as in LLaMA-Factory).
     """
     tokenizer = load_tokenizer(spec)
-    template = get_template(spec.template, tokenizer)
+    template = template_for_spec(spec, tokenizer)
     data = prepare_datasets(spec, tokenizer, template, stage=stage)
     precision = resolve_precision(spec)
     # Tensor cores want sequence lengths in multiples of 8; on CPU any rounding is wasted work.

@@ -1,5 +1,8 @@
 """Preference optimization on chosen/rejected pairs: DPO (sigmoid, hinge, ipo), ORPO and SimPO.
 
+Pairs reach TRL tokenized and cut to cutoff_len as LLaMA-Factory cuts them (see `data.prepare_datasets`),
+so no example is dropped and no second EOS follows an answer.
+
 ``pref_loss`` picks the trainer: sigmoid / hinge / ipo run TRL's `DPOTrainer` against a frozen reference
 (``ref_model`` when given; with LoRA the adapter-disabled base; otherwise a frozen copy of the starting
 model), with ``dpo_label_smoothing`` (cDPO) and ``pref_ftx`` as an added SFT term on the chosen answers.
@@ -18,9 +21,16 @@ from tunequeue.train.callbacks import StopRequest
 from tunequeue.train.data import prepare_datasets
 from tunequeue.train.model import load_tokenizer, resolve_precision
 from tunequeue.train.optimizers import badam_optimizer
-from tunequeue.train.rlhf import callbacks, load_policy, load_reference, quiet_printer, trl_arguments
+from tunequeue.train.rlhf import (
+    callbacks,
+    load_policy,
+    load_reference,
+    pretokenized,
+    quiet_printer,
+    trl_arguments,
+)
 from tunequeue.train.runtime import TrainOutcome, newest_checkpoint, train_and_save
-from tunequeue.train.templates import get_template
+from tunequeue.train.templates import template_for_spec
 
 DPO_LOSSES = ("sigmoid", "hinge", "ipo")
 
@@ -58,9 +68,10 @@ def _trainer(
             loss_weights=weights,
             label_smoothing=spec.dpo_label_smoothing,
             max_length=spec.cutoff_len,
+            include_num_input_tokens_seen="non_padding",
         )
         reference = load_reference(spec, precision, model)
-        return DPOTrainer(
+        return pretokenized(DPOTrainer)(
             model=model, ref_model=reference, args=args, optimizers=_optimizers(model, spec, args), **common
         )
     if loss == "orpo":
@@ -102,7 +113,7 @@ def run_dpo(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     if spec.pref_loss == "kto_pair":
         raise UserError("pref_loss kto_pair is not available with the installed TRL; use stage kto instead")
     tokenizer = load_tokenizer(spec)
-    template = get_template(spec.template, tokenizer)
+    template = template_for_spec(spec, tokenizer)
     data = prepare_datasets(spec, tokenizer, template, stage="dpo")
     precision = resolve_precision(spec)
     model = load_policy(spec, precision)

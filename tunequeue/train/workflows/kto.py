@@ -2,7 +2,8 @@
 
 TRL's `KTOTrainer` with β = ``pref_beta`` and the per-class weights ``kto_chosen_weight`` /
 ``kto_rejected_weight``; the reference model is chosen as for dpo (``ref_model``, the adapter-disabled
-base with LoRA, or a frozen copy).
+base with LoRA, or a frozen copy). Examples reach TRL tokenized and cut to cutoff_len as LLaMA-Factory
+cuts them, so none is dropped.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ from tunequeue.train.callbacks import StopRequest
 from tunequeue.train.data import prepare_datasets
 from tunequeue.train.model import load_tokenizer, resolve_precision
 from tunequeue.train.optimizers import badam_optimizer
-from tunequeue.train.rlhf import callbacks, load_policy, load_reference, quiet_printer, trl_arguments
+from tunequeue.train.rlhf import (
+    callbacks,
+    load_policy,
+    load_reference,
+    pretokenized,
+    quiet_printer,
+    trl_arguments,
+)
 from tunequeue.train.runtime import TrainOutcome, newest_checkpoint, train_and_save
-from tunequeue.train.templates import get_template
+from tunequeue.train.templates import template_for_spec
 
 
 def run_kto(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
@@ -24,7 +32,7 @@ def run_kto(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     from trl import KTOConfig, KTOTrainer
 
     tokenizer = load_tokenizer(spec)
-    template = get_template(spec.template, tokenizer)
+    template = template_for_spec(spec, tokenizer)
     data = prepare_datasets(spec, tokenizer, template, stage="kto")
     precision = resolve_precision(spec)
     model = load_policy(spec, precision)
@@ -39,8 +47,9 @@ def run_kto(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
         desirable_weight=spec.kto_chosen_weight,
         undesirable_weight=spec.kto_rejected_weight,
         max_length=spec.cutoff_len,
+        include_num_input_tokens_seen="non_padding",
     )
-    trainer = KTOTrainer(
+    trainer = pretokenized(KTOTrainer)(
         model=model,
         ref_model=load_reference(spec, precision, model),
         args=args,

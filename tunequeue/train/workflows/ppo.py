@@ -39,7 +39,7 @@ from tunequeue.train.data import load_examples
 from tunequeue.train.model import load_tokenizer, resolve_precision
 from tunequeue.train.rlhf import load_policy, load_reference, load_reward_model
 from tunequeue.train.runtime import Cancelled, TrainOutcome, plot_loss
-from tunequeue.train.templates import get_template
+from tunequeue.train.templates import template_for_spec
 
 CLIP_RANGE = 0.2
 VALUE_CLIP_RANGE = 0.2
@@ -239,7 +239,7 @@ def run_ppo(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     torch.manual_seed(spec.seed)
     rng = random.Random(spec.seed)
     tokenizer = load_tokenizer(spec)
-    template = get_template(spec.template, tokenizer)
+    template = template_for_spec(spec, tokenizer)
     prompts = _prompts(spec, tokenizer, template)
     precision = resolve_precision(spec)
     device = torch.device("cuda" if precision.on_cuda else "cpu")

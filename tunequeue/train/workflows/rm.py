@@ -17,7 +17,7 @@ from tunequeue.train.model import load_config, load_tokenizer, resolve_precision
 from tunequeue.train.optimizers import custom_optimizer
 from tunequeue.train.rlhf import callbacks, quiet_printer, trl_arguments
 from tunequeue.train.runtime import TrainOutcome, newest_checkpoint, train_and_save
-from tunequeue.train.templates import get_template
+from tunequeue.train.templates import template_for_spec
 
 
 def load_reward_base(spec: Any, precision: Any, tokenizer: Any) -> Any:
@@ -57,7 +57,7 @@ def run_rm(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     from trl import RewardConfig, RewardTrainer
 
     tokenizer = load_tokenizer(spec)
-    template = get_template(spec.template, tokenizer)
+    template = template_for_spec(spec, tokenizer)
     data = prepare_datasets(spec, tokenizer, template, stage="rm")
     precision = resolve_precision(spec)
     model = load_reward_base(spec, precision, tokenizer)

@@ -1,10 +1,11 @@
 """CLI command `tunequeue train FILE`: train one task in the foreground, without the queue.
 
-It validates the task, creates a run dir ``runs/manual-<timestamp>-<task_name>`` under TUNEQUEUE_HOME
-(or reuses ``--run-dir``, which resumes from its newest checkpoint), writes the resolved ``task.yaml``
-there and runs ``python -m tunequeue.train RUN_DIR/task.yaml`` — the very process the runner launches —
-copying its output to the terminal and to ``train.log``. The exit code is the training process's
-(0 done, 2 bad task, 3 cancelled after a checkpoint).
+It validates the task (any format `validate` reads: our YAML, LLaMA-Factory YAML, Firefly JSON), creates
+a run dir ``runs/manual-<timestamp>-<task_name>`` under TUNEQUEUE_HOME (or reuses ``--run-dir``, which
+resumes from its newest checkpoint), writes the resolved ``task.yaml`` there and runs
+``python -m tunequeue.train RUN_DIR/task.yaml`` — the very process the runner launches — copying its
+output to the terminal and to ``train.log``. The exit code is the training process's (0 done, 2 bad
+task, 3 cancelled after a checkpoint). A task ``output_dir`` also receives the final weights and results.
 """
 
 from __future__ import annotations
@@ -15,16 +16,22 @@ import typer
 
 
 def prepare_manual_run(task_file: Path, run_dir: Path | None = None) -> Path:
-    """Validate `task_file`, create (or reuse) the run dir, write the resolved task.yaml; return its path."""
+    """Validate `task_file`, create (or reuse) the run dir, write the resolved task.yaml; return its path.
+
+    The file may be our YAML, an LLaMA-Factory YAML or a Firefly JSON, checked by the same preflight as
+    `validate` and `submit`; its first error is a one-line `UserError` and nothing is written.
+    """
     import time
 
     import yaml
 
+    from tunequeue.cli.job_commands import check, load_task
     from tunequeue.core import paths
-    from tunequeue.train.runtime import load_task
 
-    spec, warnings = load_task(task_file)
-    for warning in warnings:
+    data, warnings = load_task(task_file)
+    report = check(data, str(task_file))
+    spec = report.spec
+    for warning in [*warnings, *(problem.message("en") for problem in report.warnings)]:
         typer.echo(f"warning: {warning}", err=True)
     if run_dir is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")

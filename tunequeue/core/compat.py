@@ -173,10 +173,17 @@ def load_task_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     """Read our YAML, an LLaMA-Factory YAML or a Firefly JSON and return (our keys, warnings).
 
     Firefly train files are named in ``dataset`` but not registered here; `load_task` returns the
-    dataset_info entries to register (the ``import`` command does it).
+    dataset_info entries to register (the ``import`` command does it). The relative paths of an
+    LLaMA-Factory file are resolved against the current directory, as LLaMA-Factory resolves them
+    (`resolve_lf_paths`), so a queued job finds them wherever the runner runs.
     """
     result = load_task(path)
     warnings = list(result.warnings)
+    if result.kind == "lf":
+        result.values = resolve_lf_paths(result.values, Path.cwd())
+        folder = result.values.get("dataset_dir")
+        note = f"dataset_dir not set: LLaMA-Factory's default 'data' folder is used ({folder})"
+        warnings = [note if w.startswith("dataset_dir not set") else w for w in warnings]
     if result.datasets:
         names = ", ".join(result.datasets)
         warnings.append(
@@ -184,6 +191,44 @@ def load_task_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
             "run `tunequeue import FILE -o TASK.yaml` to register it"
         )
     return result.values, warnings
+
+
+# Keys that always name a local path in LLaMA-Factory, and keys that name a local path or a hub id.
+LF_PATH_KEYS = ("dataset_dir", "output_dir", "export_dir")
+LF_PATH_OR_HUB_KEYS = ("model_name_or_path", "adapter_name_or_path", "ref_model", "reward_model")
+
+
+def resolve_lf_paths(values: dict[str, Any], cwd: Path) -> dict[str, Any]:
+    """LLaMA-Factory's relative paths made absolute against ``cwd`` (hub ids and absent paths left alone).
+
+    ``dataset_dir``, ``output_dir``, ``export_dir`` and a ``deepspeed`` config are paths; the model,
+    adapter, reference and reward model keys are paths only when such a folder exists under ``cwd``.
+    """
+    values = dict(values)
+
+    def absolute(text: str) -> str:
+        return str((cwd / Path(text).expanduser()).resolve())
+
+    for key in LF_PATH_KEYS:
+        value = values.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            values[key] = absolute(value)
+    for key in LF_PATH_OR_HUB_KEYS:
+        value = values.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        parts = [part.strip() for part in value.split(",")]
+        resolved = [
+            absolute(part) if not Path(part).is_absolute() and (cwd / part).is_dir() else part
+            for part in parts
+        ]
+        values[key] = ",".join(resolved)
+    extra = values.get("extra")
+    if isinstance(extra, Mapping) and isinstance(extra.get("deepspeed"), str):
+        deepspeed = extra["deepspeed"]
+        if deepspeed and not Path(deepspeed).expanduser().is_absolute():
+            values["extra"] = {**extra, "deepspeed": absolute(deepspeed)}
+    return values
 
 
 def _read_ours(data: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -252,6 +297,8 @@ def _import_lf(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[s
         if key == "evaluation_strategy":
             warnings.append("evaluation_strategy is the old name of eval_strategy; imported as eval_strategy")
             key = "eval_strategy"
+        if key == "warmup_steps" and isinstance(value, float) and 0 < value < 1:
+            key = "warmup_ratio"  # Transformers reads a warmup_steps below 1 as a ratio of all steps
         if key in PRECISION_FLAGS:
             flags[key] = bool(value)
         elif key in spec.KEYS and not spec.param_info(key).tq:

@@ -291,6 +291,20 @@ def save_pissa_initial(model: Any, spec: Any, run_dir: Path) -> Path | None:
     return init_dir
 
 
+def requested_checkpoint(spec: Any) -> Path | None:
+    """LLaMA-Factory's ``resume_from_checkpoint`` (kept in ``extra``): a checkpoint folder to resume."""
+    value = _extra(spec, "resume_from_checkpoint")
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    if not (path / "trainer_state.json").is_file():
+        raise UserError(
+            f"resume_from_checkpoint {value} is not a checkpoint folder (no trainer_state.json); "
+            "give a checkpoint-N folder or remove it"
+        )
+    return path
+
+
 def train_and_save(
     trainer: Any,
     spec: Any,
@@ -305,9 +319,14 @@ def train_and_save(
     """Train (resuming when a checkpoint is given), then save weights, tokenizer, results and the plot.
 
     A stop request ends with `Cancelled` after the Trainer saved the checkpoint of the current step.
+    Without a checkpoint of its own, the run resumes from ``resume_from_checkpoint`` when the task names
+    one. With ``output_dir`` set, the results are also copied there (`publish_outputs`).
     """
+    if resume_from is None:
+        resume_from = requested_checkpoint(spec)
     if stop.requested:  # asked to stop while data and model were loading: nothing new to save
-        raise Cancelled(int(resume_from.name.split("-")[1]) if resume_from else 0, resume_from)
+        step = CHECKPOINT_PATTERN.match(resume_from.name) if resume_from else None
+        raise Cancelled(int(step.group(1)) if step else 0, resume_from)
     if resume_from is not None:
         print(f"resuming from {resume_from.name}", flush=True)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -337,7 +356,43 @@ def train_and_save(
     if getattr(spec, "plot_loss", True):
         plot_loss(run_dir)
     print(f"done: {step} steps; weights saved to {run_dir}", flush=True)
+    published = publish_outputs(run_dir, getattr(spec, "output_dir", None))
+    if published is not None:
+        print(f"final weights and results copied to {published}", flush=True)
     return TrainOutcome(global_step=step, metrics=metrics, output_dir=run_dir)
+
+
+# Files of a run dir that belong to the run, not to its result (the runner and the wrapper own them).
+RUN_ONLY_FILES = frozenset({"task.yaml", "train.log", "process.json", "exit.json", "slurm.json"})
+
+
+def publish_outputs(run_dir: Path, output_dir: str | None) -> Path | None:
+    """Copy the final weights, tokenizer, results and plots of ``run_dir`` into ``output_dir``.
+
+    The run keeps everything in its run dir (checkpoints stay there); ``output_dir`` (LLaMA-Factory's
+    place for the result) receives the top-level files, overwriting earlier copies. Nothing happens when
+    it is unset or is the run dir itself. Returns the folder written, or None.
+    """
+    import shutil
+
+    if not output_dir:
+        return None
+    target = Path(output_dir).expanduser()
+    if not target.is_absolute():
+        target = run_dir / target
+    if target.resolve() == run_dir.resolve():
+        return None
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for item in sorted(run_dir.iterdir()):
+            if item.is_file() and item.name not in RUN_ONLY_FILES and not item.name.startswith("."):
+                shutil.copy2(item, target / item.name)
+    except OSError as err:
+        raise UserError(
+            f"cannot write the results to output_dir {target}: {err.strerror}; choose a writable output_dir "
+            f"(they are kept in {run_dir})"
+        ) from err
+    return target
 
 
 def _ema(values: list[float], weight: float = 0.9) -> list[float]:

@@ -157,3 +157,44 @@ def test_dft_and_muon_are_refused_where_they_cannot_apply(stage):
 
     problems = extra_problems({"use_dft_loss": True, "use_muon": True}, finetuning_type="lora", stage=stage)
     assert {key for key, _en, _zh in problems} == {"use_dft_loss", "use_muon"}
+
+
+@pytest.mark.parametrize(
+    ("switch", "optimizer_class"),
+    [("use_adam_mini", "adam_mini.adam_mini.Adam_mini"), ("use_apollo", "apollo_torch.apollo.AdamW")],
+)
+def test_optional_optimizers_train_full_weights(tmp_path, switch, optimizer_class):
+    import torch
+
+    from tunequeue.core.spec import TaskSpec
+    from tunequeue.train.assets import bundled_model_dir
+    from tunequeue.train.model import load_model, resolve_precision
+    from tunequeue.train.optimizers import custom_optimizer
+    from tunequeue.train.runtime import build_training_arguments, make_trainer_class
+
+    extra = {switch: True, "apollo_rank": 4}
+    spec = TaskSpec.from_mapping(
+        {
+            "task_name": "o",
+            "model_name_or_path": "tunequeue/tiny-llama",
+            "dataset": "demo_alpaca",
+            "finetuning_type": "full",
+            "extra": extra,
+        }
+    )
+    precision = resolve_precision(spec)
+    model = load_model(spec, precision)
+    args = build_training_arguments(spec, tmp_path / "args", precision, has_eval=False)
+    optimizer = custom_optimizer(model, spec, args)
+    if optimizer is None:  # APOLLO goes through the Trainer's own optim names
+        trainer = make_trainer_class()(model=model, args=args)
+        optimizer = trainer.create_optimizer()
+    assert f"{type(optimizer).__module__}.{type(optimizer).__name__}" == optimizer_class
+
+    run_dir = tmp_path / switch
+    task = write_task(run_dir, finetuning_type="full", learning_rate=1e-3, extra=extra, **SHORT)
+    assert run_in_process(task) == 0
+    before = _tensors(bundled_model_dir() / "model.safetensors")
+    after = _tensors(run_dir / "model.safetensors")
+    name = "model.layers.1.mlp.down_proj.weight"
+    assert not torch.equal(before[name], after[name])

@@ -256,6 +256,11 @@ def load_config(spec: Any) -> Any:
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code(spec))
     except (OSError, ValueError) as err:
+        if "custom code" in str(err):
+            raise UserError(
+                f"the model in {path} ships its own Python code; set trust_remote_code: true to run it "
+                "(only for a model you trust)"
+            ) from err
         raise UserError(
             f"cannot read config.json in {path} ({err}); give a local HF model directory"
         ) from err

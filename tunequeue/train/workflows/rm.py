@@ -25,13 +25,16 @@ def load_reward_base(spec: Any, precision: Any, tokenizer: Any) -> Any:
     from transformers import AutoModelForSequenceClassification
 
     from tunequeue.train.assets import resolve_model_path
-    from tunequeue.train.model import _lora_config, prepare_for_training
+    from tunequeue.train.model import _lora_config, prepare_for_training, trust_remote_code
 
     config = load_config(spec)
     config.num_labels = 1
     config.pad_token_id = tokenizer.pad_token_id
     model = AutoModelForSequenceClassification.from_pretrained(
-        resolve_model_path(spec.model_name_or_path), config=config, dtype=precision.load_dtype
+        resolve_model_path(spec.model_name_or_path),
+        config=config,
+        dtype=precision.load_dtype,
+        trust_remote_code=trust_remote_code(spec),
     )
     if spec.finetuning_type != "lora":
         model = prepare_for_training(model, spec, gradient_checkpointing=False)

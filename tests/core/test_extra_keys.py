@@ -79,6 +79,11 @@ def test_passthrough_keeps_trainer_fields_and_drops_engine_ones():
         ({}, "oft", "dpo", "finetuning_type", "use lora for dpo"),
         ({"use_dft_loss": "yes"}, "lora", "sft", "use_dft_loss", "true or false"),
         ({"oft_block_size": -4}, "oft", "sft", "oft_block_size", "whole number"),
+        ({"save_strategy": "sometimes"}, "lora", "sft", "save_strategy", "one of no, steps, epoch, best"),
+        ({"max_steps": 0}, "lora", "sft", "max_steps", "or -1 for epochs"),
+        ({"dataloader_num_workers": -1}, "lora", "sft", "dataloader_num_workers", "≥ 0"),
+        ({"save_only_model": "yes"}, "lora", "sft", "save_only_model", "true or false"),
+        ({"adam_beta2": 1.5}, "lora", "sft", "adam_beta2", "below 1"),
     ],
 )
 def test_refusals_are_one_line_naming_the_key(extra, finetuning_type, stage, key, words):

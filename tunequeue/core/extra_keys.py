@@ -124,6 +124,34 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# Values of common pass-through Trainer arguments, checked before queueing: key → (test, what it must be).
+PASSTHROUGH_VALUES: dict[str, tuple[Any, str]] = {
+    "save_strategy": (lambda v: v in ("no", "steps", "epoch", "best"), "one of no, steps, epoch, best"),
+    "logging_strategy": (lambda v: v in ("no", "steps", "epoch"), "one of no, steps, epoch"),
+    "max_steps": (lambda v: _is_int(v) and (v > 0 or v == -1), "a whole number > 0 (or -1 for epochs)"),
+    "dataloader_num_workers": (lambda v: _is_int(v) and v >= 0, "a whole number ≥ 0"),
+    "dataloader_prefetch_factor": (lambda v: v is None or (_is_int(v) and v > 0), "a whole number > 0"),
+    "save_only_model": (lambda v: isinstance(v, bool), "true or false"),
+    "disable_tqdm": (lambda v: isinstance(v, bool), "true or false"),
+    "eval_on_start": (lambda v: isinstance(v, bool), "true or false"),
+    "logging_first_step": (lambda v: isinstance(v, bool), "true or false"),
+    "load_best_model_at_end": (lambda v: isinstance(v, bool), "true or false"),
+    "adam_beta1": (lambda v: _is_number(v) and 0 <= v < 1, "a number from 0 to below 1"),
+    "adam_beta2": (lambda v: _is_number(v) and 0 <= v < 1, "a number from 0 to below 1"),
+    "adam_epsilon": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "label_smoothing_factor": (lambda v: _is_number(v) and 0 <= v < 1, "a number from 0 to below 1"),
+    "eval_accumulation_steps": (lambda v: v is None or (_is_int(v) and v > 0), "a whole number > 0"),
+}
+
+
 def extra_value(extra: Mapping[str, Any] | None, key: str) -> Any:
     """The value of ``key`` in ``extra``, or LLaMA-Factory's default for it (None when it has none)."""
     if extra and key in extra and extra[key] is not None:
@@ -175,6 +203,11 @@ def extra_problems(
                     f"{key} must be true or false; got {extra[key]!r}",
                     f"{key}须为true或false；当前为{extra[key]!r}",
                 )
+            )
+    for key, (valid, what) in PASSTHROUGH_VALUES.items():
+        if key in extra and not valid(extra[key]):
+            problems.append(
+                (key, f"{key} must be {what}; got {extra[key]!r}", f"{key}须为{what}；当前为{extra[key]!r}")
             )
     for key in INT_KEYS:
         value = extra.get(key)

@@ -198,3 +198,22 @@ def test_optional_optimizers_train_full_weights(tmp_path, switch, optimizer_clas
     after = _tensors(run_dir / "model.safetensors")
     name = "model.layers.1.mlp.down_proj.weight"
     assert not torch.equal(before[name], after[name])
+
+
+def test_llama_pro_with_lora_puts_adapters_on_the_expanded_blocks_only(tmp_path, tiny_model_dir):
+    from tunequeue.train.llama_pro import expand_blocks
+
+    expanded_dir = expand_blocks(str(tiny_model_dir), tmp_path / "pro", 2)
+    run_dir = tmp_path / "run"
+    task = write_task(
+        run_dir,
+        model_name_or_path=str(expanded_dir),
+        freeze_trainable_layers=2,
+        extra={"use_llama_pro": True},
+        **SHORT,
+    )
+    assert run_in_process(task) == 0
+    weights = _tensors(run_dir / "adapter_model.safetensors")
+    layers = {name.split("layers.")[1].split(".")[0] for name in weights}
+    assert layers == {"1", "3"}
+    assert len(weights) == 2 * 7 * 2  # A and B of 7 linear layers in 2 blocks

@@ -64,3 +64,21 @@ def test_params_mistakes_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.strip() == message
+
+
+@pytest.mark.parametrize(
+    ("name", "ours"),
+    [
+        ("bf16", "compute_type"),
+        ("fp16", "compute_type"),
+        ("max_seq_length", "cutoff_len"),
+        ("template_name", "template"),
+    ],
+)
+def test_params_of_a_mapped_name_says_which_key_to_use(name, ours, capsys):
+    assert main(["params", name]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert f"use the key {ours}" in first and name in first
+    assert main(["params", name, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["key"] == ours and data["mapped_from"]["name"] == name

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from tunequeue.cli import main
+from tunequeue.core.paths import DATA_DIR
 
 GOOD = """\
 task_name: demo
@@ -80,6 +82,7 @@ def test_missing_chat_template_warns_until_template_is_set(tmp_path, capsys):
     model = tmp_path / "plain-model"
     model.mkdir()
     (model / "tokenizer_config.json").write_text('{"eos_token": "</s>"}', encoding="utf-8")
+    shutil.copy(DATA_DIR / "tiny-llama" / "config.json", model / "config.json")
     task = GOOD.replace("tunequeue/tiny-llama", str(model))
     assert main(["validate", _write(tmp_path, task)]) == 0
     out = capsys.readouterr().out

@@ -416,9 +416,10 @@ def test_chat_template_rule_reads_the_model_dir(tmp_path):
 
     model = tmp_path / "model"
     model.mkdir()
-    assert local_model_dir(str(model)) == model
+    assert local_model_dir(str(model)) is None  # a folder without config.json is no model
     assert local_model_dir(str(model / "config.json")) is None
     (model / "config.json").write_text("{}", encoding="utf-8")
+    assert local_model_dir(str(model)) == model
     assert local_model_dir(str(model / "config.json")) == model
     assert local_model_dir("tunequeue/tiny-llama") == DATA_DIR / "tiny-llama"
     assert local_model_dir("org/hub-model") is None

@@ -7,6 +7,7 @@ import pytest
 import yaml
 from textual.widgets import Input
 
+from tunequeue.core.paths import DATA_DIR
 from tunequeue.jobqueue import db as jobdb
 from tunequeue.jobqueue import jobs
 from tunequeue.tui.app import make_app
@@ -384,6 +385,8 @@ async def test_review_warns_when_the_model_has_no_chat_template(home, tmp_path):
     model = tmp_path / "plain-model"
     model.mkdir()
     (model / "tokenizer_config.json").write_text("{}", encoding="utf-8")
+    config = (DATA_DIR / "tiny-llama" / "config.json").read_text(encoding="utf-8")
+    (model / "config.json").write_text(config, encoding="utf-8")
     app = make_app(lang="en")
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_wizard(pilot)
@@ -394,6 +397,8 @@ async def test_review_warns_when_the_model_has_no_chat_template(home, tmp_path):
         assert page_of(screen) == "review"
         warnings = str(screen.query_one("#review-warnings").render())
         assert "has no chat template" in warnings and "set template" in warnings
+        estimate = str(screen.query_one("#review-estimate").render())
+        assert "total steps: " in estimate and "training examples" in estimate
 
 
 async def open_section(pilot, group_id: str, limit: int = 60) -> None:

@@ -2,7 +2,8 @@
 
 Each concern registers its commands from its own module (tasks, presets, jobs, runner, train, ui).
 Modules import only typer at import time; everything heavier is imported inside the command, so
-`tunequeue --help` starts instantly. `main()` turns a `UserError` into one line on stderr and exit 2.
+`tunequeue --help` starts instantly. `main()` turns a `UserError` or a bad option into one line on
+stderr and exit 2.
 """
 
 from __future__ import annotations
@@ -62,16 +63,28 @@ def main(argv: list[str] | None = None) -> int:
 
     With ``argv`` given (tests), the code is returned instead of exiting the interpreter.
     """
+    from typer.exceptions import TyperException
+
     from tunequeue.core.errors import UserError
 
     try:
-        app(args=argv, prog_name="tunequeue")
-        code = 0
+        result = app(args=argv, prog_name="tunequeue", standalone_mode=False)
+        code = result if isinstance(result, int) and not isinstance(result, bool) else 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except UserError as err:
         typer.echo(f"error: {err.message}", err=True)
         code = err.exit_code
+    except TyperException as err:  # a bad option or argument: one line, as for every user mistake
+        message = err.format_message() if hasattr(err, "format_message") else str(err) or "aborted"
+        if type(err).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+            typer.echo(message, err=True)
+        else:
+            typer.echo(f"error: {' '.join(message.split()).rstrip('.')}; see `tunequeue --help`", err=True)
+        code = getattr(err, "exit_code", 1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        code = 130
     if argv is None:
         sys.exit(code)
     return code

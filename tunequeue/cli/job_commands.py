@@ -34,60 +34,72 @@ def _db():
 # ----- task files, validation and sweeps -----------------------------------------------------------
 
 
-def load_task(path: Path) -> tuple[dict[str, Any], list[str]]:
+def load_task(path: Path, dataset_home: Path | None = None) -> tuple[dict[str, Any], list[str]]:
     """Read a task file (our YAML, LLaMA-Factory YAML or Firefly JSON) into our keys plus warnings."""
     from tunequeue.cli.task_commands import load_task_mapping
 
-    return load_task_mapping(path)
+    return load_task_mapping(path, dataset_home)
 
 
 def check(data: dict[str, Any], source: str):
-    """Preflight a task mapping (keys, model, datasets); raise `UserError` with the first error, one line."""
+    """Preflight a task mapping for this home's runner; raise `UserError` with the first error, one line."""
     from tunequeue.cli.task_commands import host_gpus
-    from tunequeue.core.validate import preflight
+    from tunequeue.core.validate import first_error, preflight
     from tunequeue.runner.backends import multi_node_allowed
 
     on_cluster = multi_node_allowed()  # a cluster's GPUs are not this machine's
-    report = preflight(data, host_gpus=None if on_cluster else host_gpus(), multi_node=on_cluster).report
-    if report.errors:
-        first = report.errors[0]
-        more = len(report.errors) - 1
-        tail = f" (and {more} more; see `tunequeue validate {source}`)" if more else ""
-        raise UserError(f"{source}: {first.message('en')}{tail}")
-    return report
+    checked = preflight(data, host_gpus=None if on_cluster else host_gpus(), multi_node=on_cluster)
+    if checked.report.errors:
+        raise first_error(checked, source)
+    return checked.report
 
 
 def parse_sweep(text: str) -> list[dict[str, Any]]:
-    """``"learning_rate=1e-4,5e-5 lora_rank=8,16"`` → one dict of values per combination."""
-    import yaml
+    """``"learning_rate=1e-4,5e-5 lora_rank=8,16"`` → one dict of values per combination.
+
+    The number of combinations is checked before any is built.
+    """
+    import math
 
     from tunequeue.core.spec import KEYS, unknown_key_message
+    from tunequeue.core.yaml_files import parse_yaml
 
     axes: list[tuple[str, list[Any]]] = []
     for word in text.split():
         key, sep, values = word.partition("=")
         if not sep or not key or not values:
-            raise UserError(f"--sweep item {word!r} is not KEY=V1,V2; write e.g. learning_rate=1e-4,5e-5")
+            shown = word if len(word) <= 60 else word[:57] + "..."
+            raise UserError(f"--sweep item {shown!r} is not KEY=V1,V2; write e.g. learning_rate=1e-4,5e-5")
         if key not in KEYS:
-            raise UserError(f"--sweep: {unknown_key_message(key)}")
+            raise UserError(f"--sweep: {unknown_key_message(key[:60])}")
         if key in ("task_name", "namespace"):
             raise UserError(f"--sweep cannot vary {key}; sweep jobs are named after the task automatically")
-        parsed = []
-        for raw in values.split(","):
-            try:
-                parsed.append(yaml.safe_load(raw) if raw else raw)
-            except yaml.YAMLError:
-                parsed.append(raw)
-        axes.append((key, parsed))
+        if any(existing == key for existing, _ in axes):
+            raise UserError(f"--sweep names {key} twice; give all its values in one KEY=V1,V2 item")
+        raw_values = values.split(",")
+        if len(raw_values) > MAX_SWEEP_JOBS:
+            raise UserError(
+                f"--sweep {key} has {len(raw_values)} values; keep it to {MAX_SWEEP_JOBS} or fewer"
+            )
+        axes.append((key, raw_values))
     if not axes:
         raise UserError('--sweep is empty; write e.g. --sweep "learning_rate=1e-4,5e-5 lora_rank=8,16"')
-    combos = [
-        dict(zip([k for k, _ in axes], values, strict=True))
-        for values in itertools.product(*[v for _, v in axes])
+    count = math.prod(len(values) for _, values in axes)
+    if count > MAX_SWEEP_JOBS:
+        raise UserError(f"--sweep makes {count} jobs; keep it to {MAX_SWEEP_JOBS} or fewer")
+    parsed_axes = []
+    for key, raw_values in axes:
+        parsed = []
+        for raw in raw_values:
+            try:
+                parsed.append(parse_yaml(raw, f"--sweep {key}") if raw else raw)
+            except UserError:
+                parsed.append(raw)
+        parsed_axes.append((key, parsed))
+    return [
+        dict(zip([k for k, _ in parsed_axes], values, strict=True))
+        for values in itertools.product(*[v for _, v in parsed_axes])
     ]
-    if len(combos) > MAX_SWEEP_JOBS:
-        raise UserError(f"--sweep makes {len(combos)} jobs; keep it to {MAX_SWEEP_JOBS} or fewer")
-    return combos
 
 
 def _suffixed(name: str, index: int) -> str:
@@ -95,10 +107,14 @@ def _suffixed(name: str, index: int) -> str:
     return name[: _NAME_MAX - len(suffix)].rstrip("-") + suffix
 
 
-def _dump_yaml(spec) -> str:
-    import yaml
+def task_dataset_home(path: Path) -> Path:
+    """The folder under TUNEQUEUE_HOME where a submitted Firefly file's train data is registered."""
+    import hashlib
 
-    return yaml.safe_dump(spec.to_yaml_dict(), sort_keys=False, allow_unicode=True)
+    from tunequeue.core import paths
+
+    digest = hashlib.sha256(str(path.expanduser().resolve()).encode()).hexdigest()[:12]
+    return paths.home() / "datasets" / f"{path.stem[:40]}-{digest}"
 
 
 def submit_file(
@@ -117,17 +133,22 @@ def submit_file(
     """Validate ``path`` (and every sweep combination) and queue it; return (jobs, warnings)."""
     import uuid
 
-    from tunequeue.core.job_kinds import task_kind
-    from tunequeue.jobqueue import jobs
+    from tunequeue.jobqueue import submission
 
-    data, warnings = load_task(path)
+    if name is not None and not name.strip():
+        raise UserError("--name is empty; give a job name, e.g. --name my-run, or leave --name out")
+    if gpus is not None:
+        submission.check_gpus(gpus)
+    submission.check_priority(priority)
+    submission.check_after(after or ())
+    combos = parse_sweep(sweep) if sweep is not None else [{}]
+    data, warnings = load_task(path, task_dataset_home(path))
     if preset:
         from tunequeue.core.presets import apply_preset, get_preset
 
         data = apply_preset(get_preset(preset), data)
-    if name:
+    if name is not None:
         data["task_name"] = name
-    combos = parse_sweep(sweep) if sweep else [{}]
     prepared = []
     for index, combo in enumerate(combos, start=1):
         values = {**data, **combo}
@@ -139,31 +160,40 @@ def submit_file(
         prepared.append(report.spec)
     group_id = uuid.uuid4().hex[:12] if sweep else None
     db = _db()
+    from tunequeue.jobqueue import jobs
+
     for spec in prepared:  # refuse a taken name before queueing any job of a sweep
         jobs.check_name_free(db, spec.namespace, spec.task_name)
-    created = []
-    for spec in prepared:
-        created.append(
-            jobs.submit(
-                db,
-                task_yaml=_dump_yaml(spec),
-                name=spec.task_name,
-                namespace=spec.namespace,
-                kind=task_kind(spec),
-                gpus=spec.gpu_count if gpus is None else gpus,
-                vram_gib=vram,
-                allow_share=spec.allow_share if share is None else share,
-                priority=priority,
-                after=after or (),
-                hold=hold,
-                preset_ref=preset or getattr(spec, "preset_ref", None),
-                group_id=group_id,
-            )
+    created = [
+        submission.submit_task(
+            db,
+            spec,
+            gpus=gpus,
+            vram_gib=vram,
+            allow_share=share,
+            preset_ref=preset,
+            priority=priority,
+            after=after or (),
+            hold=hold,
+            group_id=group_id,
         )
+        for spec in prepared
+    ]
     from tunequeue.runner.daemon import wake_runner
 
     wake_runner()
     return created, list(dict.fromkeys(warnings))
+
+
+def retry_job(job_id: int):
+    """Check a failed or cancelled job's stored task again (files may have changed) and queue it again."""
+    from tunequeue.core.task_files import stored_task_values
+    from tunequeue.jobqueue import jobs
+
+    db = _db()
+    job = jobs.get(db, job_id)
+    check(stored_task_values(job.task_yaml), f"job {job_id}")
+    return jobs.retry(db, job_id)
 
 
 # ----- presentation --------------------------------------------------------------------------------
@@ -246,356 +276,358 @@ def follow_jobs(job_ids: list[int], *, poll_seconds: float = 0.5, out=None) -> d
 # ----- commands ------------------------------------------------------------------------------------
 
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+def submit_command(
+    file: Path = typer.Argument(..., help="Task file: our YAML, LLaMA-Factory YAML or Firefly JSON."),
+    name: str = typer.Option(None, "--name", help="Job (and task) name; default: the task's task_name."),
+    gpus: int = typer.Option(None, "--gpus", help="GPUs to use (0 = CPU only); default: gpu_count."),
+    vram: float = typer.Option(None, "--vram", help="VRAM the job needs, GiB (used with --share)."),
+    share: bool = typer.Option(None, "--share/--no-share", help="May share a GPU when VRAM fits."),
+    priority: int = typer.Option(0, "--priority", help="Higher starts first."),
+    after: list[int] = typer.Option(None, "--after", help="Start only after job ID succeeded (repeat)."),
+    hold: bool = typer.Option(False, "--hold", help="Queue it held; `tunequeue release ID` lets it run."),
+    preset: str = typer.Option(None, "--preset", help="Apply preset NS/NAME under the task's own values."),
+    json_out: bool = typer.Option(False, "--json", help="Print the created jobs as JSON."),
+    sweep: str = typer.Option(
+        None, "--sweep", help='One job per combination, e.g. "learning_rate=1e-4,5e-5 lora_rank=8,16".'
+    ),
+) -> None:
+    """Validate a task file and queue it (nothing invalid is queued)."""
+    created, warnings = submit_file(
+        file,
+        name=name,
+        gpus=gpus,
+        vram=vram,
+        share=share,
+        priority=priority,
+        after=after,
+        hold=hold,
+        preset=preset,
+        sweep=sweep,
+    )
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if json_out:
+        print_json([_job_json(job, None) for job in created])
+    else:
+        for job in created:
+            typer.echo(f"job {job.id} {job.name} {job.state.value}")
+    from tunequeue.runner.daemon import running_pid
 
-    @app.command()
-    def submit(
-        file: Path = typer.Argument(..., help="Task file: our YAML, LLaMA-Factory YAML or Firefly JSON."),
-        name: str = typer.Option(None, "--name", help="Job (and task) name; default: the task's task_name."),
-        gpus: int = typer.Option(None, "--gpus", help="GPUs to use (0 = CPU only); default: gpu_count."),
-        vram: float = typer.Option(None, "--vram", help="VRAM the job needs, GiB (used with --share)."),
-        share: bool = typer.Option(None, "--share/--no-share", help="May share a GPU when VRAM fits."),
-        priority: int = typer.Option(0, "--priority", help="Higher starts first."),
-        after: list[int] = typer.Option(None, "--after", help="Start only after job ID succeeded (repeat)."),
-        hold: bool = typer.Option(False, "--hold", help="Queue it held; `tunequeue release ID` lets it run."),
-        preset: str = typer.Option(
-            None, "--preset", help="Apply preset NS/NAME under the task's own values."
-        ),
-        json_out: bool = typer.Option(False, "--json", help="Print the created jobs as JSON."),
-        sweep: str = typer.Option(
-            None, "--sweep", help='One job per combination, e.g. "learning_rate=1e-4,5e-5 lora_rank=8,16".'
-        ),
-    ) -> None:
-        """Validate a task file and queue it (nothing invalid is queued)."""
-        created, warnings = submit_file(
-            file,
-            name=name,
-            gpus=gpus,
-            vram=vram,
-            share=share,
-            priority=priority,
-            after=after,
-            hold=hold,
-            preset=preset,
-            sweep=sweep,
+    if running_pid() is None and not json_out:
+        typer.echo("no runner is running here; start one with `tunequeue runner start`", err=True)
+
+
+def list_command(
+    state: list[str] = typer.Option(None, "--state", help="Only jobs in this state (repeat for several)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List jobs with state, GPUs, progress, loss and why they wait or failed."""
+    from tunequeue.jobqueue import jobs, metrics
+
+    states = None
+    if state:
+        valid = [s.value for s in jobs.JobState]
+        for value in state:
+            if value not in valid:
+                raise UserError(f"--state {value!r} is not a job state; use one of {', '.join(valid)}")
+        states = state
+    db = _db()
+    listed = jobs.list_jobs(db, states=states)
+    progress = metrics.latest_metrics(db, [job.id for job in listed if job.started_at])
+    if json_out:
+        print_json([_job_json(job, progress.get(job.id)) for job in listed])
+        return
+    if not listed:
+        typer.echo("no jobs" + (f" in state {', '.join(state)}" if state else ""))
+        return
+    from rich.table import Table
+
+    from tunequeue.cli.output import console
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("ID", "NAME", "STATE", "GPUS", "PROGRESS", "LOSS", "ELAPSED", "REASON"):
+        table.add_column(
+            column, overflow="fold" if column == "REASON" else "ellipsis", no_wrap=column != "REASON"
         )
-        for warning in warnings:
-            typer.echo(f"warning: {warning}", err=True)
-        if json_out:
-            print_json([_job_json(job, None) for job in created])
-        else:
-            for job in created:
-                typer.echo(f"job {job.id} {job.name} {job.state.value}")
-        from tunequeue.runner.daemon import running_pid
+    now = time.time()
+    for job in listed:
+        pct, loss = _progress_text(progress.get(job.id))
+        elapsed = (job.finished_at or now) - job.started_at if job.started_at else None
+        table.add_row(
+            str(job.id),
+            job.name,
+            job.state.value,
+            _gpus_text(job),
+            pct,
+            loss,
+            _fmt_duration(elapsed),
+            job.reason or "",
+        )
+    console().print(table)
 
-        if running_pid() is None and not json_out:
-            typer.echo("no runner is running here; start one with `tunequeue runner start`", err=True)
 
-    @app.command("ls")
-    def list_command(
-        state: list[str] = typer.Option(
-            None, "--state", help="Only jobs in this state (repeat for several)."
+def show_command(
+    job_id: int = typer.Argument(..., metavar="ID"),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (with events and metrics)."),
+) -> None:
+    """Show one job: settings, state history, progress, and the log tail when it failed."""
+    from tunequeue.jobqueue import jobs, metrics
+    from tunequeue.runner.wrapper import log_tail
+
+    db = _db()
+    job = jobs.get(db, job_id)
+    progress = metrics.latest_metrics(db, [job.id]).get(job.id)
+    history = jobs.events(db, job.id)
+    tail = log_tail(_log_path(job), 20) if job.state.value == "failed" else []
+    if json_out:
+        data = _job_json(job, progress)
+        data["task_yaml"] = job.task_yaml
+        data["events"] = history
+        data["metrics"] = metrics.get_metrics(db, job.id)
+        data["log_tail"] = tail
+        print_json(data)
+        return
+    rows = [
+        ("job", f"{job.id} {job.name} ({job.namespace})"),
+        ("state", job.state.value + (f" — {job.reason}" if job.reason else "")),
+        ("attempt", str(job.attempt)),
+        ("priority", str(job.priority)),
+        (
+            "gpus",
+            f"requested {job.requested_gpus}, assigned {_gpus_text(job)}"
+            + (f", vram {job.requested_vram_gib} GiB" if job.requested_vram_gib else ""),
         ),
-        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-    ) -> None:
-        """List jobs with state, GPUs, progress, loss and why they wait or failed."""
-        from tunequeue.jobqueue import jobs, metrics
-
-        states = None
-        if state:
-            valid = [s.value for s in jobs.JobState]
-            for value in state:
-                if value not in valid:
-                    raise UserError(f"--state {value!r} is not a job state; use one of {', '.join(valid)}")
-            states = state
-        db = _db()
-        listed = jobs.list_jobs(db, states=states)
-        progress = metrics.latest_metrics(db, [job.id for job in listed if job.started_at])
-        if json_out:
-            print_json([_job_json(job, progress.get(job.id)) for job in listed])
-            return
-        if not listed:
-            typer.echo("no jobs" + (f" in state {', '.join(state)}" if state else ""))
-            return
-        from rich.table import Table
-
-        from tunequeue.cli.output import console
-
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("ID", "NAME", "STATE", "GPUS", "PROGRESS", "LOSS", "ELAPSED", "REASON"):
-            table.add_column(
-                column, overflow="fold" if column == "REASON" else "ellipsis", no_wrap=column != "REASON"
-            )
-        now = time.time()
-        for job in listed:
-            pct, loss = _progress_text(progress.get(job.id))
-            elapsed = (job.finished_at or now) - job.started_at if job.started_at else None
-            table.add_row(
-                str(job.id),
-                job.name,
-                job.state.value,
-                _gpus_text(job),
-                pct,
-                loss,
-                _fmt_duration(elapsed),
-                job.reason or "",
-            )
-        console().print(table)
-
-    @app.command()
-    def show(
-        job_id: int = typer.Argument(..., metavar="ID"),
-        json_out: bool = typer.Option(False, "--json", help="Print JSON (with events and metrics)."),
-    ) -> None:
-        """Show one job: settings, state history, progress, and the log tail when it failed."""
-        from tunequeue.jobqueue import jobs, metrics
-        from tunequeue.runner.wrapper import log_tail
-
-        db = _db()
-        job = jobs.get(db, job_id)
-        progress = metrics.latest_metrics(db, [job.id]).get(job.id)
-        history = jobs.events(db, job.id)
-        tail = log_tail(_log_path(job), 20) if job.state.value == "failed" else []
-        if json_out:
-            data = _job_json(job, progress)
-            data["task_yaml"] = job.task_yaml
-            data["events"] = history
-            data["metrics"] = metrics.get_metrics(db, job.id)
-            data["log_tail"] = tail
-            print_json(data)
-            return
-        rows = [
-            ("job", f"{job.id} {job.name} ({job.namespace})"),
-            ("state", job.state.value + (f" — {job.reason}" if job.reason else "")),
-            ("attempt", str(job.attempt)),
-            ("priority", str(job.priority)),
+        ("after", ", ".join(map(str, job.after)) or "-"),
+        ("submitted", _fmt_time(job.submitted_at)),
+        ("started", _fmt_time(job.started_at)),
+        ("finished", _fmt_time(job.finished_at)),
+        (
+            "exit",
+            "-"
+            if job.exit_code is None and not job.signal
+            else jobs.describe_exit(job.exit_code, job.signal),
+        ),
+        ("pid", f"{job.pid} (group {job.pgid})" if job.pid else "-"),
+        ("run dir", job.run_dir),
+    ]
+    if job.backend_job_id:
+        rows.append(("slurm job", job.backend_job_id))
+    if job.preset_ref:
+        rows.append(("preset", job.preset_ref))
+    if progress:
+        pct, loss = _progress_text(progress)
+        rows.append(
             (
-                "gpus",
-                f"requested {job.requested_gpus}, assigned {_gpus_text(job)}"
-                + (f", vram {job.requested_vram_gib} GiB" if job.requested_vram_gib else ""),
-            ),
-            ("after", ", ".join(map(str, job.after)) or "-"),
-            ("submitted", _fmt_time(job.submitted_at)),
-            ("started", _fmt_time(job.started_at)),
-            ("finished", _fmt_time(job.finished_at)),
-            (
-                "exit",
-                "-"
-                if job.exit_code is None and not job.signal
-                else jobs.describe_exit(job.exit_code, job.signal),
-            ),
-            ("pid", f"{job.pid} (group {job.pgid})" if job.pid else "-"),
-            ("run dir", job.run_dir),
-        ]
-        if job.backend_job_id:
-            rows.append(("slurm job", job.backend_job_id))
-        if job.preset_ref:
-            rows.append(("preset", job.preset_ref))
-        if progress:
-            pct, loss = _progress_text(progress)
-            rows.append(
-                (
-                    "progress",
-                    f"{pct}, loss {loss}, elapsed {progress.get('elapsed_time') or '-'}, "
-                    f"remaining {progress.get('remaining_time') or '-'}",
-                )
+                "progress",
+                f"{pct}, loss {loss}, elapsed {progress.get('elapsed_time') or '-'}, "
+                f"remaining {progress.get('remaining_time') or '-'}",
             )
-        width = max(len(key) for key, _ in rows)
-        for key, value in rows:
-            typer.echo(f"{key:<{width}}  {value}")
-        typer.echo("\nhistory:")
-        for event in history:
-            typer.echo(
-                f"  {_fmt_time(event['time'])}  {event.get('from_state') or '-'} → {event['to_state']}"
-                f"  (attempt {event['attempt']}){'  ' + event['reason'] if event.get('reason') else ''}"
-            )
-        if tail:
-            typer.echo("\nlast lines of train.log:")
-            for line in tail:
-                typer.echo(f"  {line}")
+        )
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        typer.echo(f"{key:<{width}}  {value}")
+    typer.echo("\nhistory:")
+    for event in history:
+        typer.echo(
+            f"  {_fmt_time(event['time'])}  {event.get('from_state') or '-'} → {event['to_state']}"
+            f"  (attempt {event['attempt']}){'  ' + event['reason'] if event.get('reason') else ''}"
+        )
+    if tail:
+        typer.echo("\nlast lines of train.log:")
+        for line in tail:
+            typer.echo(f"  {line}")
 
-    @app.command()
-    def logs(
-        job_id: int = typer.Argument(..., metavar="ID"),
-        follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing until the job ends."),
-    ) -> None:
-        """Print a job's train.log (stdout and stderr of the training process)."""
-        from tunequeue.jobqueue import jobs
 
-        db = _db()
+def logs_command(
+    job_id: int = typer.Argument(..., metavar="ID"),
+    follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing until the job ends."),
+) -> None:
+    """Print a job's train.log (stdout and stderr of the training process)."""
+    from tunequeue.jobqueue import jobs
+
+    db = _db()
+    job = jobs.get(db, job_id)
+    path = _log_path(job)
+    if not follow:
+        if not path.exists():
+            raise UserError(f"job {job_id} has no log yet (it is {job.state.value}); add -f to wait for it")
+        with open(path, "rb") as handle:
+            sys.stdout.buffer.write(handle.read())
+        sys.stdout.flush()
+        return
+    offset = 0
+    while True:
         job = jobs.get(db, job_id)
-        path = _log_path(job)
-        if not follow:
-            if not path.exists():
-                raise UserError(
-                    f"job {job_id} has no log yet (it is {job.state.value}); add -f to wait for it"
-                )
+        if path.exists():
             with open(path, "rb") as handle:
-                sys.stdout.buffer.write(handle.read())
-            sys.stdout.flush()
+                handle.seek(offset)
+                chunk = handle.read()
+            offset += len(chunk)
+            if chunk:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+        if job.is_final:
             return
-        offset = 0
-        while True:
-            job = jobs.get(db, job_id)
-            if path.exists():
-                with open(path, "rb") as handle:
-                    handle.seek(offset)
-                    chunk = handle.read()
-                offset += len(chunk)
-                if chunk:
-                    sys.stdout.buffer.write(chunk)
-                    sys.stdout.flush()
-            if job.is_final:
-                return
-            time.sleep(0.3)
+        time.sleep(0.3)
 
-    @app.command()
-    def wait(
-        job_id: int = typer.Argument(..., metavar="ID"),
-        timeout: float = typer.Option(None, "--timeout", help="Give up after this many seconds (exit 124)."),
-    ) -> None:
-        """Wait until a job ends; exit code 0 succeeded, 1 failed, 3 cancelled (124 on --timeout)."""
-        from tunequeue.jobqueue import jobs
 
-        db = _db()
-        deadline = None if timeout is None else time.time() + timeout
-        while True:
-            job = jobs.get(db, job_id)
-            if job.is_final:
-                typer.echo(f"job {job.id} {job.state.value}" + (f": {job.reason}" if job.reason else ""))
-                raise typer.Exit(WAIT_EXIT_CODES[job.state.value])
-            if deadline is not None and time.time() > deadline:
-                typer.echo(f"job {job.id} is still {job.state.value} after {timeout:g} s", err=True)
-                raise typer.Exit(124)
-            time.sleep(0.3)
+def wait_command(
+    job_id: int = typer.Argument(..., metavar="ID"),
+    timeout: float = typer.Option(None, "--timeout", help="Give up after this many seconds (exit 124)."),
+) -> None:
+    """Wait until a job ends; exit code 0 succeeded, 1 failed, 3 cancelled (124 on --timeout)."""
+    from tunequeue.jobqueue import jobs
 
-    @app.command()
-    def cancel(job_id: int = typer.Argument(..., metavar="ID")) -> None:
-        """Cancel a job: a waiting one at once, a running one gets SIGTERM (SIGKILL after a grace period)."""
-        from tunequeue.jobqueue import jobs
-        from tunequeue.runner.daemon import running_pid, wake_runner
-
-        job = jobs.request_cancel(_db(), job_id)
-        typer.echo(f"job {job.id} {job.state.value}")
-        if job.is_active:
-            if running_pid() is None:
-                typer.echo(
-                    "no runner is running; the job stops when one starts (`tunequeue runner start`)", err=True
-                )
-            wake_runner()
-
-    @app.command()
-    def retry(job_id: int = typer.Argument(..., metavar="ID")) -> None:
-        """Queue a failed or cancelled job again (new attempt; resumes from its newest checkpoint)."""
-        from tunequeue.jobqueue import jobs
-        from tunequeue.runner.daemon import wake_runner
-
-        job = jobs.retry(_db(), job_id)
-        typer.echo(f"job {job.id} {job.state.value} (attempt {job.attempt})")
-        wake_runner()
-
-    @app.command("rm")
-    def remove(
-        job_id: int = typer.Argument(..., metavar="ID"),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-        keep_files: bool = typer.Option(
-            False, "--keep-files", help="Keep the run dir (checkpoints, adapter)."
-        ),
-    ) -> None:
-        """Delete a job that is not active, with its run dir unless --keep-files."""
-        from tunequeue.jobqueue import jobs
-
-        db = _db()
+    db = _db()
+    deadline = None if timeout is None else time.time() + timeout
+    while True:
         job = jobs.get(db, job_id)
-        if not yes:
-            if not sys.stdin.isatty():
-                raise UserError(f"add --yes to delete job {job_id} without a prompt")
-            what = "" if keep_files else f" and {job.run_dir}"
-            if not typer.confirm(f"delete job {job_id} ({job.name}){what}?"):
-                raise typer.Exit(1)
-        jobs.delete(db, job_id, keep_files=keep_files)
-        typer.echo(f"job {job_id} deleted" + (" (files kept)" if keep_files else ""))
+        if job.is_final:
+            typer.echo(f"job {job.id} {job.state.value}" + (f": {job.reason}" if job.reason else ""))
+            raise typer.Exit(WAIT_EXIT_CODES[job.state.value])
+        if deadline is not None and time.time() > deadline:
+            typer.echo(f"job {job.id} is still {job.state.value} after {timeout:g} s", err=True)
+            raise typer.Exit(124)
+        time.sleep(0.3)
 
-    @app.command()
-    def hold(job_id: int = typer.Argument(..., metavar="ID")) -> None:
-        """Keep a queued job from starting until `release`."""
-        from tunequeue.jobqueue import jobs
 
-        job = jobs.hold(_db(), job_id)
-        typer.echo(f"job {job.id} {job.state.value}")
+def cancel_command(job_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Cancel a job: a waiting one at once, a running one gets SIGTERM (SIGKILL after a grace period)."""
+    from tunequeue.jobqueue import jobs
+    from tunequeue.runner.daemon import running_pid, wake_runner
 
-    @app.command()
-    def release(job_id: int = typer.Argument(..., metavar="ID")) -> None:
-        """Let a held job be scheduled again."""
-        from tunequeue.jobqueue import jobs
-        from tunequeue.runner.daemon import wake_runner
-
-        job = jobs.release(_db(), job_id)
-        typer.echo(f"job {job.id} {job.state.value}")
+    job = jobs.request_cancel(_db(), job_id)
+    typer.echo(f"job {job.id} {job.state.value}")
+    if job.is_active:
+        if running_pid() is None:
+            typer.echo(
+                "no runner is running; the job stops when one starts (`tunequeue runner start`)", err=True
+            )
         wake_runner()
 
-    @app.command()
-    def priority(
-        job_id: int = typer.Argument(..., metavar="ID"),
-        value: int = typer.Argument(..., metavar="P", help="New priority; higher starts first."),
-    ) -> None:
-        """Change the priority of a job that has not started."""
-        from tunequeue.jobqueue import jobs
 
-        job = jobs.set_priority(_db(), job_id, value)
-        typer.echo(f"job {job.id} priority {job.priority}")
+def retry_command(job_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Queue a failed or cancelled job again (new attempt; resumes from its newest checkpoint)."""
+    from tunequeue.runner.daemon import wake_runner
 
-    @app.command()
-    def gpus(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """List GPUs (NVML, or simulated via TUNEQUEUE_SIMULATED_GPUS) with memory, load and processes."""
-        import dataclasses
+    job = retry_job(job_id)
+    typer.echo(f"job {job.id} {job.state.value} (attempt {job.attempt})")
+    wake_runner()
 
-        from tunequeue.gpus import read_gpus
 
-        snapshot = read_gpus()
-        if json_out:
-            print_json(dataclasses.asdict(snapshot))
-            return
-        if snapshot.error:
-            typer.echo(snapshot.error, err=True)
-        if not snapshot.gpus:
-            typer.echo("no GPUs; jobs that allow it run on the CPU")
-            return
-        from rich.table import Table
+def remove_command(
+    job_id: int = typer.Argument(..., metavar="ID"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    keep_files: bool = typer.Option(False, "--keep-files", help="Keep the run dir (checkpoints, adapter)."),
+) -> None:
+    """Delete a job that is not active, with its run dir unless --keep-files."""
+    from tunequeue.jobqueue import jobs
 
-        from tunequeue.cli.output import console
+    db = _db()
+    job = jobs.get(db, job_id)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"add --yes to delete job {job_id} without a prompt")
+        what = "" if keep_files else f" and {job.run_dir}"
+        if not typer.confirm(f"delete job {job_id} ({job.name}){what}?"):
+            raise typer.Exit(1)
+    jobs.delete(db, job_id, keep_files=keep_files)
+    typer.echo(f"job {job_id} deleted" + (" (files kept)" if keep_files else ""))
 
-        table = Table(
-            box=None,
-            pad_edge=False,
-            header_style="bold",
-            title="simulated GPUs" if snapshot.simulated else None,
+
+def hold_command(job_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Keep a queued job from starting until `release`."""
+    from tunequeue.jobqueue import jobs
+
+    job = jobs.hold(_db(), job_id)
+    typer.echo(f"job {job.id} {job.state.value}")
+
+
+def release_command(job_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Let a held job be scheduled again."""
+    from tunequeue.jobqueue import jobs
+    from tunequeue.runner.daemon import wake_runner
+
+    job = jobs.release(_db(), job_id)
+    typer.echo(f"job {job.id} {job.state.value}")
+    wake_runner()
+
+
+def priority_command(
+    job_id: int = typer.Argument(..., metavar="ID"),
+    value: int = typer.Argument(..., metavar="P", help="New priority; higher starts first."),
+) -> None:
+    """Change the priority of a job that has not started."""
+    from tunequeue.jobqueue import jobs
+
+    job = jobs.set_priority(_db(), job_id, value)
+    typer.echo(f"job {job.id} priority {job.priority}")
+
+
+def gpus_command(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List GPUs (NVML, or simulated via TUNEQUEUE_SIMULATED_GPUS) with memory, load and processes."""
+    import dataclasses
+
+    from tunequeue.gpus import read_gpus
+
+    snapshot = read_gpus()
+    if json_out:
+        print_json(dataclasses.asdict(snapshot))
+        return
+    if snapshot.error:
+        typer.echo(snapshot.error, err=True)
+    if not snapshot.gpus:
+        typer.echo("no GPUs; jobs that allow it run on the CPU")
+        return
+    from rich.table import Table
+
+    from tunequeue.cli.output import console
+
+    table = Table(
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+        title="simulated GPUs" if snapshot.simulated else None,
+    )
+    for column in ("IDX", "NAME", "MEMORY", "UTIL", "TEMP", "POWER", "PROCESSES"):
+        table.add_column(column)
+    for gpu in snapshot.gpus:
+        procs = ", ".join(f"{p.pid} ({p.used_memory_mib} MiB)" for p in gpu.processes) or "-"
+        table.add_row(
+            str(gpu.index),
+            gpu.name + (" [simulated]" if gpu.simulated else ""),
+            f"{gpu.memory_used_mib:.0f}/{gpu.memory_total_mib:.0f} MiB",
+            "-" if gpu.utilization_pct is None else f"{gpu.utilization_pct:.0f}%",
+            "-" if gpu.temperature_c is None else f"{gpu.temperature_c:.0f}°C",
+            "-" if gpu.power_w is None else f"{gpu.power_w:.0f} W",
+            procs,
         )
-        for column in ("IDX", "NAME", "MEMORY", "UTIL", "TEMP", "POWER", "PROCESSES"):
-            table.add_column(column)
-        for gpu in snapshot.gpus:
-            procs = ", ".join(f"{p.pid} ({p.used_memory_mib} MiB)" for p in gpu.processes) or "-"
-            table.add_row(
-                str(gpu.index),
-                gpu.name + (" [simulated]" if gpu.simulated else ""),
-                f"{gpu.memory_used_mib:.0f}/{gpu.memory_total_mib:.0f} MiB",
-                "-" if gpu.utilization_pct is None else f"{gpu.utilization_pct:.0f}%",
-                "-" if gpu.temperature_c is None else f"{gpu.temperature_c:.0f}°C",
-                "-" if gpu.power_w is None else f"{gpu.power_w:.0f} W",
-                procs,
-            )
-        console().print(table)
+    console().print(table)
 
-    @app.command()
-    def demo(
-        home: Path = typer.Option(None, "--home", help="Use this tunequeue home instead of a temporary one."),
-        no_follow: bool = typer.Option(
-            False, "--no-follow", help="Submit and start the runner, then return."
-        ),
-    ) -> None:
-        """Train two short LoRA SFT jobs on the bundled tiny model through the queue and the runner."""
-        raise typer.Exit(run_demo(home=home, follow=not no_follow))
+
+def demo_command(
+    home: Path = typer.Option(None, "--home", help="Use this tunequeue home instead of a temporary one."),
+    no_follow: bool = typer.Option(False, "--no-follow", help="Submit and start the runner, then return."),
+) -> None:
+    """Train two short LoRA SFT jobs on the bundled tiny model through the queue and the runner."""
+    raise typer.Exit(run_demo(home=home, follow=not no_follow))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app, one function per command."""
+    app.command("submit")(submit_command)
+    app.command("ls")(list_command)
+    app.command("show")(show_command)
+    app.command("logs")(logs_command)
+    app.command("wait")(wait_command)
+    app.command("cancel")(cancel_command)
+    app.command("retry")(retry_command)
+    app.command("rm")(remove_command)
+    app.command("hold")(hold_command)
+    app.command("release")(release_command)
+    app.command("priority")(priority_command)
+    app.command("gpus")(gpus_command)
+    app.command("demo")(demo_command)
 
 
 # ----- demo ----------------------------------------------------------------------------------------
@@ -621,13 +653,13 @@ DEMO_COMMON = {
 
 def write_demo_tasks(directory: Path) -> list[Path]:
     """Write the demo's two task files into ``directory``."""
-    import yaml
+    from tunequeue.core.task_files import dump_task_yaml
 
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for task in DEMO_TASKS:
         path = directory / f"{task['task_name']}.yaml"
-        path.write_text(yaml.safe_dump({**task, **DEMO_COMMON}, sort_keys=False), encoding="utf-8")
+        path.write_text(dump_task_yaml({**task, **DEMO_COMMON}), encoding="utf-8")
         written.append(path)
     return written
 

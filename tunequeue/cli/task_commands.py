@@ -35,6 +35,11 @@ def params_command(
     from tunequeue.core import spec
 
     language = _language(lang)
+    foreign = _foreign_key(key)
+    if foreign is not None:
+        key, sentence = foreign
+        if not as_json:
+            typer.echo(f"{sentence}; use the key {key}:")
     if key is not None:
         infos = [spec.param_info(key)]
     elif group is not None:
@@ -43,12 +48,30 @@ def params_command(
         infos = spec.all_params()
     if as_json:
         payload = [_param_dict(info, language) for info in infos]
+        if foreign is not None:
+            payload[0]["mapped_from"] = {"name": _foreign_name(foreign), "note": foreign[1]}
         print_json(payload[0] if key is not None else payload)
         return
     if key is not None:
         _print_param_detail(infos[0], language)
         return
     _print_param_list(infos, language)
+
+
+def _foreign_key(key: str | None) -> tuple[str, str] | None:
+    """(our key, sentence) when ``key`` is an LLaMA-Factory or Firefly name that maps onto ours."""
+    from tunequeue.core import spec
+    from tunequeue.core.compat import FOREIGN_KEYS
+
+    if key is None or key in spec.KEYS:
+        return None
+    return FOREIGN_KEYS.get(key)
+
+
+def _foreign_name(foreign: tuple[str, str]) -> str:
+    from tunequeue.core.compat import FOREIGN_KEYS
+
+    return next(name for name, value in FOREIGN_KEYS.items() if value == foreign)
 
 
 def _language(lang: str | None) -> str:
@@ -161,18 +184,45 @@ def _pad(text: str, width: int) -> str:
 
 
 def validate_command(
-    file: Path = typer.Argument(..., help="Task YAML (tunequeue or LLaMA-Factory keys)."),
+    file: Path = typer.Argument(..., help="Task file: our YAML, LLaMA-Factory YAML or Firefly JSON."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Language of the messages: en or zh."),
 ) -> None:
     """Check a task file: show the resolved task, warnings, errors and VRAM estimate; exit 2 on errors."""
-    from tunequeue.cli.output import print_json
-    from tunequeue.core import i18n
-    from tunequeue.core.validate import preflight
+    import tempfile
 
     language = _language(lang)
-    data, import_warnings = load_task_mapping(file)
-    checked = preflight(data, host_gpus=host_gpus())
+    with tempfile.TemporaryDirectory(prefix="tunequeue-validate-") as scratch:
+        checked, import_warnings = preflight_file(file, dataset_home=Path(scratch))
+        _print_validation(checked, import_warnings, as_json=as_json, language=language)
+    if checked.report.errors:
+        raise typer.Exit(2)
+
+
+def preflight_file(
+    path: Path, *, dataset_home: Path | None = None, queue: bool = False
+) -> tuple[Any, list[str]]:
+    """Read a task file and run the one preflight on it; return (Preflight, import warnings).
+
+    ``queue`` judges it for this home's runner (a Slurm cluster's GPUs are not this machine's);
+    otherwise for this machine. A Firefly train file is registered in ``dataset_home``.
+    """
+    from tunequeue.core.validate import preflight
+
+    data, import_warnings = load_task_mapping(path, dataset_home)
+    on_cluster = False
+    if queue:
+        from tunequeue.runner.backends import multi_node_allowed
+
+        on_cluster = multi_node_allowed()
+    checked = preflight(data, host_gpus=None if on_cluster else host_gpus(), multi_node=on_cluster)
+    return checked, import_warnings
+
+
+def _print_validation(checked: Any, import_warnings: list[str], *, as_json: bool, language: str) -> None:
+    from tunequeue.cli.output import print_json
+    from tunequeue.core import i18n
+
     report = checked.report
     estimate, estimate_reason = vram_estimate(report.spec, checked.model_config)
 
@@ -180,6 +230,8 @@ def validate_command(
         payload = report.to_dict(language)
         payload["import_warnings"] = import_warnings
         payload["estimate"] = estimate.to_dict() if estimate is not None else None
+        payload["total_steps"] = checked.total_steps
+        payload["num_examples"] = checked.num_examples
         print_json(payload)
     else:
         if report.spec is not None:
@@ -198,6 +250,11 @@ def validate_command(
             typer.echo(f"{i18n.t('label.errors', language)}:")
             for problem in report.errors:
                 typer.echo(f"  - {_problem_line(problem, language)}")
+        from tunequeue.core.validate import steps_line
+
+        line = steps_line(checked, on_gpu=bool(host_gpus()), lang=language)
+        if line is not None:
+            typer.echo(line)
         if estimate is not None:
             for line in estimate.lines():
                 typer.echo(line)
@@ -207,37 +264,44 @@ def validate_command(
             typer.echo(i18n.t("validate.failed", language, count=len(report.errors)), err=True)
         else:
             typer.echo(i18n.t("validate.ok", language))
-    if report.errors:
-        raise typer.Exit(2)
 
 
 def _problem_line(problem: Any, lang: str) -> str:
     return problem.message(lang)
 
 
-def load_task_mapping(path: Path) -> tuple[dict[str, Any], list[str]]:
+def load_task_mapping(path: Path, dataset_home: Path | None = None) -> tuple[dict[str, Any], list[str]]:
     """Read a task file (our YAML, LLaMA-Factory YAML or Firefly JSON) into (our keys, import warnings).
 
-    A missing file, bad YAML/JSON (naming the line) or an unknown key raises `UserError`.
+    A missing file, bad YAML/JSON (naming the line) or an unknown key raises `UserError`; a Firefly
+    train file is registered in ``dataset_home`` (see `tunequeue.core.compat.load_task_file`).
     """
     from tunequeue.core.compat import load_task_file
     from tunequeue.core.errors import UserError
 
     if not path.is_file():
         raise UserError(f"no task file at {path}; give the path of a task YAML file")
-    data, warnings = load_task_file(path)
+    data, warnings = load_task_file(path, dataset_home)
     return dict(data), list(warnings)
 
 
 def host_gpus() -> list | None:
-    """GPUs of this machine for the precision and GPU-count rules; None when none can be read."""
+    """GPUs of this machine for the precision and GPU-count rules: [] when it has none, None when unknown."""
     try:
         from tunequeue.gpus import read_gpus
 
         snapshot = read_gpus()
     except Exception:  # noqa: BLE001 — a broken driver must not stop validation; the runner re-checks
         return None
-    return list(snapshot.gpus) or None
+    if snapshot.gpus:
+        return list(snapshot.gpus)
+    return None if snapshot.error and not _no_gpu_can_appear(snapshot.error) else []
+
+
+def _no_gpu_can_appear(error: str) -> bool:
+    """Whether an NVML error means this machine has no NVIDIA driver or device at all."""
+    text = error.lower()
+    return "no nvidia driver found" in text or "nvidia-ml-py is not installed" in text
 
 
 def vram_estimate(spec: Any, model_config: dict | None) -> tuple[Any, str | None]:
@@ -267,37 +331,46 @@ def import_command(
 ) -> None:
     """Convert a task file to tunequeue YAML (or LLaMA-Factory YAML); warnings go to stderr.
 
-    A Firefly train file is registered in a dataset_info.json next to the output (next to FILE
-    without -o) and ``dataset_dir`` points there.
+    With -o, a Firefly train file is registered in a dataset_info.json next to the output and
+    ``dataset_dir`` points there; without -o the YAML is printed and nothing is written.
     """
-    import os
-
-    from tunequeue.core.compat import dump_task_yaml, load_task, register_datasets
+    from tunequeue.core.compat import load_task, register_datasets
     from tunequeue.core.errors import UserError
     from tunequeue.core.rules import check_task
+    from tunequeue.core.task_files import dump_task_yaml
 
     if fmt not in ("ours", "lf"):
         raise UserError(f"--format must be ours or lf; got '{fmt}'")
     result = load_task(file)
     values = dict(result.values)
-    folder = (output.expanduser().resolve().parent if output else file.expanduser().resolve().parent)
-    if result.datasets:
+    folder = output.expanduser().resolve().parent if output else None
+    if result.datasets and folder is not None:
         values["dataset_dir"] = str(folder)
     report = check_task(values)
     spec = report.raise_if_errors()
     text = dump_task_yaml(spec, lf_only=fmt == "lf")
     warnings = list(result.warnings) + [p.message() for p in report.warnings]
-    if result.datasets:
-        info = register_datasets(result.datasets, folder)
-        warnings.append(f"registered dataset {', '.join(result.datasets)} in {info}")
+    if result.datasets and folder is None:
+        warnings.append(
+            f"dataset {', '.join(result.datasets)} is not registered anywhere; add -o TASK.yaml to register "
+            "it next to the output (`tunequeue submit` and `validate` accept the Firefly file directly)"
+        )
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
     if output is None:
         typer.echo(text, nl=False)
         return
-    target = output.expanduser()
+    if result.datasets:
+        info = register_datasets(result.datasets, folder)
+        typer.echo(f"warning: registered dataset {', '.join(result.datasets)} in {info}", err=True)
+    _write_atomically(output.expanduser(), text)
+    typer.echo(f"wrote {output.expanduser()}", err=True)
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    import os
+
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, target)
-    typer.echo(f"wrote {target}", err=True)

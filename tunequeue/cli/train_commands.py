@@ -1,11 +1,11 @@
 """CLI command `tunequeue train FILE`: train one task in the foreground, without the queue.
 
-It validates the task (any format `validate` reads: our YAML, LLaMA-Factory YAML, Firefly JSON), creates
-a run dir ``runs/manual-<timestamp>-<task_name>`` under TUNEQUEUE_HOME (or reuses ``--run-dir``, which
-resumes from its newest checkpoint), writes the resolved ``task.yaml`` there and runs
-``python -m tunequeue.train RUN_DIR/task.yaml`` — the very process the runner launches — copying its
-output to the terminal and to ``train.log``. The exit code is the training process's (0 done, 2 bad
-task, 3 cancelled after a checkpoint). A task ``output_dir`` also receives the final weights and results.
+It runs the preflight `validate` runs, creates a run dir ``runs/manual-<timestamp>-<task_name>``
+under TUNEQUEUE_HOME (or reuses ``--run-dir``, which resumes from its newest checkpoint), writes the
+resolved ``task.yaml`` there and runs ``python -m tunequeue.train RUN_DIR/task.yaml`` — the very
+process the runner launches — copying its output to the terminal and to ``train.log``. The exit code
+is the training process's (0 done, 2 bad task, 3 cancelled after a checkpoint). A task ``output_dir``
+also receives the final weights and results.
 """
 
 from __future__ import annotations
@@ -16,34 +16,40 @@ import typer
 
 
 def prepare_manual_run(task_file: Path, run_dir: Path | None = None) -> Path:
-    """Validate `task_file`, create (or reuse) the run dir, write the resolved task.yaml; return its path.
+    """Preflight `task_file` as `validate` does, create (or reuse) the run dir, write the resolved task.
 
-    The file may be our YAML, an LLaMA-Factory YAML or a Firefly JSON, checked by the same preflight as
-    `validate` and `submit`; its first error is a one-line `UserError` and nothing is written.
+    Any file `validate` accepts is accepted: our YAML, LLaMA-Factory YAML or Firefly JSON (whose train
+    file is registered in the run dir's ``dataset`` folder). Returns the path of the written task.yaml.
     """
+    import shutil
+    import tempfile
     import time
 
-    import yaml
-
-    from tunequeue.cli.job_commands import check, load_task
+    from tunequeue.cli.task_commands import preflight_file
     from tunequeue.core import paths
+    from tunequeue.core.task_files import dump_task_yaml
+    from tunequeue.core.validate import first_error
 
-    data, warnings = load_task(task_file)
-    report = check(data, str(task_file))
-    spec = report.spec
-    for warning in [*warnings, *(problem.message("en") for problem in report.warnings)]:
-        typer.echo(f"warning: {warning}", err=True)
-    if run_dir is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = paths.runs_dir() / f"manual-{stamp}-{spec.task_name}"
-        suffix = 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = paths.runs_dir() / f"manual-{stamp}-{spec.task_name}-{suffix}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tunequeue-train-") as scratch:
+        checked, warnings = preflight_file(task_file, dataset_home=Path(scratch))
+        if checked.report.errors:
+            raise first_error(checked, str(task_file))
+        spec = checked.report.spec
+        for warning in warnings + [p.message("en") for p in checked.report.warnings]:
+            typer.echo(f"warning: {warning}", err=True)
+        if run_dir is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            run_dir = paths.runs_dir() / f"manual-{stamp}-{spec.task_name}"
+            suffix = 1
+            while run_dir.exists():
+                suffix += 1
+                run_dir = paths.runs_dir() / f"manual-{stamp}-{spec.task_name}-{suffix}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if spec.dataset_dir == str(Path(scratch).resolve()):  # a Firefly train file: keep it with the run
+            shutil.copytree(scratch, run_dir / "dataset", dirs_exist_ok=True)
+            spec = spec.model_copy(update={"dataset_dir": str((run_dir / "dataset").resolve())})
     task_yaml = run_dir / "task.yaml"
-    resolved = spec.to_yaml_dict(include_defaults=True)
-    task_yaml.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    task_yaml.write_text(dump_task_yaml(spec, include_defaults=True), encoding="utf-8")
     return task_yaml
 
 

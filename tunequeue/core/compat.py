@@ -16,10 +16,11 @@
   of ``output_dir`` (or the file name), lowercased with other characters turned into '-'.
 - **Firefly** ``train_args/*.json`` (has ``train_mode``, ``template_name``, ``max_seq_length`` or a
   train file): mapped as PARAMETERS.md §3/§6 say; ``train_mode`` absent means ``qlora``. The train
-  file becomes a dataset entry to register (`ImportResult.datasets`): the ``import`` command writes it
-  into a ``dataset_info.json`` next to the output YAML (next to the input file without ``-o``), merging
-  with entries already there, and sets ``dataset_dir`` to that folder; ``file_name`` is the data file's
-  absolute path, which LLaMA-Factory's loader and ours both accept.
+  file becomes a dataset entry to register (`ImportResult.datasets`): ``import -o`` writes it into a
+  ``dataset_info.json`` next to the output YAML (``import`` without ``-o`` writes nothing), ``submit``
+  into the task's own folder under TUNEQUEUE_HOME, merging with entries already there, and sets
+  ``dataset_dir`` to that folder; ``file_name`` is the data file's absolute path, which
+  LLaMA-Factory's loader and ours both accept.
 
 `dump_task_yaml` writes our YAML (ordered by parameter group, defaults left out) or, with
 ``lf_only``, LLaMA-Factory YAML. Our YAML → TaskSpec → YAML is byte-identical.
@@ -29,7 +30,6 @@ dataset_info.json itself is read and written by `tunequeue.core.dataset_info`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,30 +110,9 @@ def _spec_api():
 
 
 def _parse_file(path: Path) -> Any:
-    import yaml
+    from tunequeue.core.yaml_files import parse_file
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(
-            f"file {path} does not exist; give the path of a task YAML or Firefly JSON."
-        ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read {path}: {err}; give a readable UTF-8 text file.") from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            raise UserError(
-                f"{path} is not valid JSON (line {err.lineno}: {err.msg}); fix that line."
-            ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f"line {mark.line + 1}" if mark is not None else "somewhere"
-        problem = getattr(err, "problem", None) or "syntax error"
-        raise UserError(f"{path} is not valid YAML ({line}: {problem}); fix that line.") from None
+    return parse_file(path, "a task YAML or Firefly JSON")
 
 
 FIREFLY_MARKERS = frozenset(
@@ -169,28 +148,29 @@ def load_task(path: str | Path) -> ImportResult:
     return ImportResult(values, warnings, "lf")
 
 
-def load_task_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+def load_task_file(
+    path: str | Path, dataset_home: str | Path | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """Read our YAML, an LLaMA-Factory YAML or a Firefly JSON and return (our keys, warnings).
 
-    Firefly train files are named in ``dataset`` but not registered here; `load_task` returns the
-    dataset_info entries to register (the ``import`` command does it). The relative paths of an
-    LLaMA-Factory file are resolved against the current directory, as LLaMA-Factory resolves them
-    (`resolve_lf_paths`), so a queued job finds them wherever the runner runs.
+    A Firefly train file is registered in ``dataset_home``/dataset_info.json and ``dataset_dir`` points
+    there (``submit`` gives the job its own folder under TUNEQUEUE_HOME, ``validate`` a temporary one);
+    without ``dataset_home`` it stays unregistered and preflight reports the unknown dataset. The
+    relative paths of an LLaMA-Factory file are resolved against the current directory, as
+    LLaMA-Factory resolves them (`resolve_lf_paths`), so a queued job finds them wherever the runner runs.
     """
     result = load_task(path)
+    values = dict(result.values)
     warnings = list(result.warnings)
     if result.kind == "lf":
-        result.values = resolve_lf_paths(result.values, Path.cwd())
-        folder = result.values.get("dataset_dir")
+        values = resolve_lf_paths(values, Path.cwd())
+        folder = values.get("dataset_dir")
         note = f"dataset_dir not set: LLaMA-Factory's default 'data' folder is used ({folder})"
         warnings = [note if w.startswith("dataset_dir not set") else w for w in warnings]
-    if result.datasets:
-        names = ", ".join(result.datasets)
-        warnings.append(
-            f"dataset {names} is not registered in a dataset_info.json yet; "
-            "run `tunequeue import FILE -o TASK.yaml` to register it"
-        )
-    return result.values, warnings
+    if result.datasets and dataset_home is not None:
+        register_datasets(result.datasets, dataset_home)
+        values["dataset_dir"] = str(Path(dataset_home).resolve())
+    return values, warnings
 
 
 # Keys that always name a local path in LLaMA-Factory, and keys that name a local path or a hub id.
@@ -345,6 +325,27 @@ def _import_lf(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[s
     return _finish_import(values, extra, path, warnings), warnings
 
 
+# --- names of other tools that map onto ours -------------------------------------------------------
+
+# LLaMA-Factory or Firefly key → (our key, how the value carries over). `tunequeue params NAME` says it.
+FOREIGN_KEYS: dict[str, tuple[str, str]] = {
+    "bf16": ("compute_type", "LLaMA-Factory's bf16: true is compute_type: bf16"),
+    "fp16": ("compute_type", "LLaMA-Factory's fp16: true is compute_type: fp16"),
+    "pure_bf16": ("compute_type", "LLaMA-Factory's pure_bf16: true is compute_type: pure_bf16"),
+    "max_seq_length": ("cutoff_len", "Firefly's max_seq_length is cutoff_len"),
+    "template_name": ("template", "Firefly's template_name is template"),
+    "train_mode": ("finetuning_type", "Firefly's train_mode lora/full is finetuning_type; qlora is "
+                   "finetuning_type: lora with quantization_bit: 4"),
+    "train_file": ("dataset", "Firefly's train_file becomes a dataset registered in dataset_info.json"),
+    "tokenize_num_workers": ("preprocessing_num_workers", "Firefly's tokenize_num_workers is "
+                             "preprocessing_num_workers"),
+    "beta": ("pref_beta", "Firefly's beta is pref_beta"),
+    "evaluation_strategy": ("eval_strategy", "evaluation_strategy is the old name of eval_strategy"),
+    "gradient_checkpointing": ("disable_gradient_checkpointing", "gradient_checkpointing: false is "
+                               "disable_gradient_checkpointing: true"),
+}
+
+
 # --- Firefly ---------------------------------------------------------------------------------------
 
 # Firefly key → our key, where only the name changes.
@@ -482,18 +483,7 @@ def _import_firefly(data: dict[str, Any], path: Path) -> ImportResult:
 
 
 def dump_task_yaml(spec_or_dict: Any, lf_only: bool = False) -> str:
-    """YAML text of a task: our YAML, or LLaMA-Factory YAML with ``lf_only``.
+    """YAML text of a task: our YAML, or LLaMA-Factory YAML with ``lf_only`` (see `core.task_files`)."""
+    from tunequeue.core.task_files import dump_task_yaml as dump
 
-    A dict is validated into a TaskSpec first (unknown keys and bad values raise). Keys keep the
-    parameter-group order; defaults the task did not set are left out.
-    """
-    import yaml
-
-    task = spec_or_dict
-    if isinstance(spec_or_dict, Mapping):
-        from tunequeue.core.rules import check_task
-
-        report = check_task(dict(spec_or_dict))
-        task = report.raise_if_errors()
-    data = task.to_yaml_dict(lf_only=lf_only)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return dump(spec_or_dict, lf_only=lf_only)

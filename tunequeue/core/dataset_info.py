@@ -22,21 +22,47 @@ from tunequeue.core.errors import UserError
 # In LLaMA-Factory's order of preference: a Hugging Face hub id wins over ModelScope and Modelers.
 SOURCE_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name", "file_name")
 COLUMN_KEYS = (
-    "prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos",
-    "audios", "chosen", "rejected", "kto_tag",
+    "prompt",
+    "query",
+    "response",
+    "history",
+    "messages",
+    "system",
+    "tools",
+    "images",
+    "videos",
+    "audios",
+    "chosen",
+    "rejected",
+    "kto_tag",
 )
 TAG_KEYS = (
-    "role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag",
+    "role_tag",
+    "content_tag",
+    "user_tag",
+    "assistant_tag",
+    "observation_tag",
+    "function_tag",
     "system_tag",
 )
 ENTRY_KEYS = SOURCE_KEYS + (
-    "formatting", "ranking", "subset", "split", "folder", "num_samples", "columns", "tags",
+    "formatting",
+    "ranking",
+    "subset",
+    "split",
+    "folder",
+    "num_samples",
+    "columns",
+    "tags",
 )
 FORMATTINGS = ("alpaca", "sharegpt")
 
 # LLaMA-Factory's column and tag defaults per formatting (data/parser.py).
 ALPACA_COLUMNS: dict[str, str | None] = {
-    "prompt": "instruction", "query": "input", "response": "output", "history": None,
+    "prompt": "instruction",
+    "query": "input",
+    "response": "output",
+    "history": None,
 }
 SHAREGPT_COLUMNS: dict[str, str | None] = {"messages": "conversations"}
 SHAREGPT_TAGS = {

@@ -445,3 +445,40 @@ def fits_on(
         if total - used - reserved.get(index, 0) >= need_mib:
             fitting.append(index)
     return fitting
+
+
+# Sustained training throughput assumed for the time estimate, FLOP/s: a data-centre GPU in bf16/fp16
+# at about a third of its peak, and a many-core server CPU in fp32.
+GPU_TRAIN_FLOPS = 1e14 * 0.35
+CPU_TRAIN_FLOPS = 2e11
+
+
+def estimate_train_seconds(
+    spec: Any, model_config: Mapping[str, Any], total_steps: int, *, on_gpu: bool = True
+) -> float:
+    """Rough wall time of ``total_steps`` optimizer steps: FLOPs per token × tokens ÷ throughput.
+
+    Tokens per step assume every example fills ``cutoff_len`` (an upper bound); a token costs 6 × the
+    parameters when all weights train and 4 × when the base is frozen (LoRA, freeze: no weight
+    gradients). Data parallel GPUs divide the time.
+    """
+    shape = model_shape(model_config)
+    method = str(_get(spec, "finetuning_type", "lora"))
+    per_token = (6 if method == "full" else 4) * shape.total_params()
+    batch = int(_get(spec, "per_device_train_batch_size", 2))
+    batch *= int(_get(spec, "gradient_accumulation_steps", 8))
+    devices = int(_get(spec, "gpu_count", 1)) * int(_get(spec, "nnodes", 1)) if on_gpu else 1
+    tokens = total_steps * batch * devices * int(_get(spec, "cutoff_len", 2048))
+    throughput = (GPU_TRAIN_FLOPS * devices) if on_gpu else CPU_TRAIN_FLOPS
+    return per_token * tokens / throughput
+
+
+def format_duration(seconds: float) -> str:
+    """``1 h 05 min``, ``12 min``, ``40 s``: a duration rounded for display."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"

@@ -2,7 +2,8 @@
 
 `check_task` turns a plain mapping of task keys into a `ValidationReport`: the resolved `TaskSpec` (when
 there are no errors), the *errors* (the task cannot be queued) and the *warnings* (allowed, but shown).
-Every `Problem` is one sentence in English and Chinese that says what to change. Rules that need files
+Every `Problem` is one sentence in English and Chinese that says what to change. The cross-field rules
+are a table (`CROSS_FIELD_RULES`), one function per rule family. Rules that need files
 are separate functions for callers that have them: `check_dataset_fits_stage` (dataset-vs-stage, from
 dataset_info.json) and `check_chat_template` (a local model's tokenizer files).
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,20 @@ def suggested_learning_rate(finetuning_type: str, stage: str) -> float:
     return 1e-4
 
 
+PREFERENCE_LR_RANGE = (1e-7, 5e-5)
+
+
+def recommended_learning_rate_range(finetuning_type: str, stage: str) -> tuple[float, float]:
+    """The recommended learning-rate range for a method and stage; it always holds the suggestion.
+
+    Preference stages (dpo, kto) train at far lower rates (suggested 5e-6) than the field's 1e-5–1e-3.
+    """
+    if stage in ("dpo", "kto"):
+        return PREFERENCE_LR_RANGE
+    low, high = param_info("learning_rate").rec
+    return float(low), float(high)
+
+
 def effective_batch(spec: TaskSpec) -> int:
     """Examples per optimizer step: per-device batch × accumulation × GPUs × nodes."""
     return spec.per_device_train_batch_size * spec.gradient_accumulation_steps * spec.gpu_count * spec.nnodes
@@ -203,22 +218,17 @@ def check_dataset_fits_stage(
 
 
 def local_model_dir(model_name_or_path: Any) -> Path | None:
-    """The local directory of a model reference (``tunequeue/tiny-llama``, a directory or its config.json).
+    """The local directory of a model reference (bundled, a local directory or a cached hub model).
 
-    None for anything else (a hub ID, a missing path): checks that read model files then skip.
+    None for anything else (a hub ID to download, a bad path): checks that read model files then skip.
     """
-    from tunequeue.core.estimate import TINY_MODEL_ALIAS
-    from tunequeue.core.paths import DATA_DIR
+    from tunequeue.core.errors import UserError
+    from tunequeue.core.models import resolve_model
 
-    if not isinstance(model_name_or_path, str) or not model_name_or_path:
+    try:
+        return resolve_model(model_name_or_path).directory
+    except UserError:
         return None
-    if model_name_or_path == TINY_MODEL_ALIAS:
-        candidate = DATA_DIR / "tiny-llama"
-    else:
-        candidate = Path(model_name_or_path).expanduser()
-        if candidate.is_file():
-            candidate = candidate.parent
-    return candidate if candidate.is_dir() else None
 
 
 def has_chat_template(model_dir: Path) -> bool:
@@ -284,9 +294,8 @@ def _bounds_phrase(key: str, lang: str) -> str:
 
 
 def _shown(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    return format_value(value)
+    text = repr(value) if isinstance(value, str) else format_value(value)
+    return text if len(text) <= 80 else text[:76] + "..."
 
 
 def _field_problem(key: str, error: dict[str, Any], data: Mapping[str, Any]) -> Problem:
@@ -341,26 +350,22 @@ def _validate_fields(data: dict[str, Any]) -> tuple[TaskSpec | None, dict[str, P
 # ---------------------------------------------------------------------------------------------------
 
 
-def _cross_field(
-    spec: TaskSpec,
-    present: set[str],
-    *,
-    model_config: Mapping[str, Any] | None,
-    host_gpus: list[Any] | None,
-    multi_node: bool = False,
-) -> tuple[list[Problem], list[Problem]]:
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
+@dataclass(frozen=True)
+class RuleContext:
+    """What a cross-field rule may look at besides the task: the keys set, the model and the machine."""
 
-    def err(key: str | None, en: str, zh: str) -> None:
-        errors.append(Problem(key, en, zh))
+    present: frozenset[str]
+    model_config: Mapping[str, Any] | None
+    host_gpus: list[Any] | None
+    multi_node: bool
 
-    def warn(key: str | None, en: str, zh: str) -> None:
-        warnings.append(Problem(key, en, zh))
 
-    ft, stage = spec.finetuning_type, spec.stage
+Emit = Callable[[str | None, str, str], None]
 
-    # Rule 4: LoRA-only options.
+
+def _rule_lora_only_options(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> None:
+    """LoRA-only options (rule 4) and load-time quantization bits."""
+    ft = spec.finetuning_type
     lora_only = {
         "quantization_bit": spec.quantization_bit is not None,
         "loraplus_lr_ratio": spec.loraplus_lr_ratio is not None,
@@ -389,7 +394,10 @@ def _cross_field(
                 f"{spec.quantization_method}不支持quantization_bit {spec.quantization_bit}；请使用{bits}之一",
             )
 
-    # Rule 5: PiSSA restrictions.
+
+def _rule_pissa_restrictions(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> None:
+    """PiSSA restrictions (rule 5)."""
+    stage = spec.stage
     if spec.pissa_init:
         if spec.quantization_bit is not None:
             err(
@@ -410,7 +418,10 @@ def _cross_field(
                 "dpo阶段使用pissa_init需要pref_loss为orpo或simpo；请修改pref_loss或关闭pissa_init",
             )
 
-    # Rule 6: GaLore / BAdam.
+
+def _rule_galore_and_badam(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> None:
+    """GaLore and BAdam: full tuning, their packages, one GPU (rule 6)."""
+    ft = spec.finetuning_type
     for key, used, name in (
         ("use_galore", spec.use_galore, "GaLore"),
         ("use_badam", spec.use_badam, "BAdam"),
@@ -452,7 +463,11 @@ def _cross_field(
                 "galore_layerwise只支持单卡；请把gpu_count设为1或关闭它",
             )
 
-    # Rule 7: PPO and its reward model.
+
+def _rule_ppo_reward_model(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> None:
+    """PPO needs a reward model that fits the method (rule 7)."""
+    ft = spec.finetuning_type
+    stage = spec.stage
     if stage == "ppo":
         if not spec.reward_model:
             err(
@@ -468,7 +483,10 @@ def _cross_field(
                 f"reward_model_type为lora时需要finetuning_type为lora（当前为{ft}）；请改用full或lora",
             )
 
-    # Rule 8: DPO label smoothing, validation data.
+
+def _rule_preference_and_validation(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> None:
+    """DPO label smoothing, validation data for eval, predictions (rule 8)."""
+    stage = spec.stage
     if spec.dpo_label_smoothing > 0 and spec.pref_loss != "sigmoid":
         err(
             "dpo_label_smoothing",
@@ -503,7 +521,11 @@ def _cross_field(
             "sft阶段做预测需开启predict_with_generate才会保存预测结果；请开启",
         )
 
-    # Rule 9: precision vs GPUs, GPU count, nodes.
+
+def _rule_hardware(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> None:
+    """Precision against the GPUs, GPU count, nodes, FlashAttention precision (rule 9)."""
+    host_gpus = ctx.host_gpus
+    multi_node = ctx.multi_node
     if spec.nnodes != 1 and not multi_node:
         err(
             "nnodes",
@@ -543,7 +565,11 @@ def _cross_field(
             "FlashAttention-2需要fp16或bf16；请修改compute_type或booster",
         )
 
-    # Rule 10: context length, NEFTune.
+
+def _rule_context_and_neftune(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> None:
+    """Context length against the model, NEFTune outside sft (rule 10)."""
+    stage = spec.stage
+    model_config = ctx.model_config
     max_pos = (model_config or {}).get("max_position_embeddings")
     if isinstance(max_pos, int) and spec.cutoff_len > max_pos and spec.rope_scaling is None:
         warn(
@@ -559,7 +585,9 @@ def _cross_field(
             f"NEFTune仅用于sft，在{stage}阶段无效；请清空neftune_noise_alpha",
         )
 
-    # Rule 11: export quantization.
+
+def _rule_export_quantization(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> None:
+    """GPTQ export needs calibration data (rule 11)."""
     if spec.export_quantization_bit is not None and not spec.export_quantization_dataset:
         err(
             "export_quantization_dataset",
@@ -568,7 +596,10 @@ def _cross_field(
             "export_quantization_bit需要export_quantization_dataset（GPTQ校准数据）；请设置或清空位数",
         )
 
-    # Effective batch (the seed's 8–64 applies to it, not to the per-device batch).
+
+def _rule_effective_batch(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> None:
+    """The effective batch against the recommended 8–64 (not the per-device batch)."""
+    present = ctx.present
     if present & {"per_device_train_batch_size", "gradient_accumulation_steps", "gpu_count", "nnodes"}:
         low, high = EFFECTIVE_BATCH_RECOMMENDED
         eff = effective_batch(spec)
@@ -579,6 +610,43 @@ def _cross_field(
                 f"the recommended {low}–{high}; allowed",
                 f"有效批大小{eff}（批大小×累积×GPU数）不在推荐的{low}–{high}内；仍可使用",
             )
+
+
+# The cross-field rules of PARAMETERS.md §2.7, one function per family, run in this order.
+CROSS_FIELD_RULES: tuple[Callable[[TaskSpec, RuleContext, Emit, Emit], None], ...] = (
+    _rule_lora_only_options,
+    _rule_pissa_restrictions,
+    _rule_galore_and_badam,
+    _rule_ppo_reward_model,
+    _rule_preference_and_validation,
+    _rule_hardware,
+    _rule_context_and_neftune,
+    _rule_export_quantization,
+    _rule_effective_batch,
+)
+
+
+def _cross_field(
+    spec: TaskSpec,
+    present: set[str],
+    *,
+    model_config: Mapping[str, Any] | None,
+    host_gpus: list[Any] | None,
+    multi_node: bool = False,
+) -> tuple[list[Problem], list[Problem]]:
+    """Run every rule of `CROSS_FIELD_RULES`; return (errors, warnings)."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+
+    def err(key: str | None, en: str, zh: str) -> None:
+        errors.append(Problem(key, en, zh))
+
+    def warn(key: str | None, en: str, zh: str) -> None:
+        warnings.append(Problem(key, en, zh))
+
+    ctx = RuleContext(frozenset(present), model_config, host_gpus, multi_node)
+    for rule in CROSS_FIELD_RULES:
+        rule(spec, ctx, err, warn)
     return errors, warnings
 
 
@@ -592,6 +660,19 @@ def _recommended_warnings(spec: TaskSpec, present: set[str]) -> list[Problem]:
     for key in sorted(present, key=_order):
         info = param_info(key)
         value = getattr(spec, key)
+        if key == "learning_rate":
+            low, high = recommended_learning_rate_range(spec.finetuning_type, spec.stage)
+            if low <= value <= high:
+                continue
+            shown_range = f"{format_value(low)}–{format_value(high)} for {spec.finetuning_type} {spec.stage}"
+            problems.append(
+                Problem(
+                    key,
+                    f"{key} {_shown(value)} is outside the recommended {shown_range}; allowed",
+                    f"{key} {_shown(value)}不在推荐范围{shown_range}内；仍可使用",
+                )
+            )
+            continue
         if info.rec is None or info.in_recommended(value):
             continue
         rec_en, rec_zh = info.recommendation("en"), info.recommendation("zh")
@@ -612,12 +693,12 @@ def _order(key: str) -> int:
 _KEY_ORDER = {info.key: index for index, info in enumerate(all_params())}
 
 
-def _step_warnings(spec: TaskSpec, num_examples: int) -> list[Problem]:
-    total = estimate_total_steps(num_examples, spec)
+def step_warnings(spec: TaskSpec, total: int) -> list[Problem]:
+    """Warnings for step settings that reach the run's ``total`` optimizer steps (nothing when unknown)."""
     problems = []
-    for key in ("save_steps", "warmup_steps", "logging_steps"):
-        value = getattr(spec, key)
-        if total and value >= total:
+    for key in ("save_steps", "warmup_steps", "eval_steps", "logging_steps"):
+        value = getattr(spec, key, None)
+        if total and value and value >= total:
             problems.append(
                 Problem(
                     key,
@@ -626,6 +707,10 @@ def _step_warnings(spec: TaskSpec, num_examples: int) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _step_warnings(spec: TaskSpec, num_examples: int) -> list[Problem]:
+    return step_warnings(spec, estimate_total_steps(num_examples, spec))
 
 
 def _missing_dataset(task: TaskSpec | Mapping[str, Any]) -> Problem | None:

@@ -611,9 +611,12 @@ def update_task(
     gpus: int | None = None,
     vram_gib: float | None = None,
     allow_share: bool | None = None,
+    kind: str | None = None,
+    preset_ref: str | None = None,
 ) -> Job:
-    """Replace the task of a queued or held job (edited in the wizard); optionally its name, namespace
-    and resources. The job may keep its own name; another waiting or active job's name is refused.
+    """Replace the task of a queued or held job (edited in the wizard); optionally its name, namespace,
+    resources, kind and preset (`tunequeue.jobqueue.submission.update_task` passes them all).
+    The job may keep its own name; another waiting or active job's name is refused.
 
     The run dir follows a new name only while it does not exist yet (a retried job keeps its checkpoints).
     Not a state change: no event.
@@ -643,6 +646,12 @@ def update_task(
             changes["requested_vram_gib"] = float(vram_gib)
         if allow_share is not None:
             changes["allow_share"] = int(bool(allow_share))
+        if kind is not None:
+            if kind not in JOB_KINDS:
+                raise UserError(f"job kind {kind!r} is unknown; use one of {', '.join(JOB_KINDS)}")
+            changes["kind"] = kind
+        if preset_ref is not None:
+            changes["preset_ref"] = preset_ref
         columns = ", ".join(f"{column} = ?" for column in changes)
         conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*changes.values(), job_id))
         return _fetch(conn, job_id)

@@ -50,15 +50,18 @@ class TrainOutcome:
 
 
 def load_task(path: Path) -> tuple[Any, list[str]]:
-    """Read and validate a task YAML into (TaskSpec, warnings); an error is a `UserError` naming the first."""
-    from tunequeue.core.rules import check_task
+    """Read a run dir's task YAML and run the one preflight on it (the same `validate` and `submit` run).
+
+    Returns (TaskSpec, warnings); the first error is a `UserError`. The hardware rules are left to the
+    engine, which sees the GPUs it was given.
+    """
+    from tunequeue.core.validate import first_error, preflight
     from tunequeue.core.yaml_files import read_yaml_mapping
 
-    report = check_task(read_yaml_mapping(path))
-    if report.errors or report.spec is None:
-        problem = report.errors[0]
-        raise UserError(f"{path.name}: {problem.message('en')}")
-    return report.spec, [warning.message("en") for warning in report.warnings]
+    checked = preflight(read_yaml_mapping(path))
+    if checked.report.errors or checked.report.spec is None:
+        raise first_error(checked, path.name)
+    return checked.report.spec, [warning.message("en") for warning in checked.report.warnings]
 
 
 def newest_checkpoint(run_dir: Path) -> Path | None:
@@ -449,10 +452,11 @@ def _configure_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
-def _quiet_environment() -> None:
-    # Nothing may be downloaded at run time; the hub is never contacted.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+def _quiet_environment(*, allow_download: bool = False) -> None:
+    # The hub is contacted only to download a model that preflight said is not cached.
+    if not allow_download:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -484,12 +488,14 @@ def run_task(spec: Any, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome
 
 def run_task_file(path: str | Path) -> int:
     """Run the task in `path` (its directory is the run dir) and return the process exit code."""
-    _quiet_environment()
     _configure_logging()
     task_path = Path(path).resolve()
     started = time.time()
     try:
         spec, warnings = load_task(task_path)
+        from tunequeue.core.models import resolve_model
+
+        _quiet_environment(allow_download=resolve_model(spec.model_name_or_path).needs_download)
         outcome = run_task(spec, task_path.parent, warnings)
     except UserError as err:
         print(f"error: {err.message}", file=sys.stderr, flush=True)

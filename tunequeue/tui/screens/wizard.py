@@ -673,7 +673,8 @@ class WizardScreen(Screen["int | None"]):
         from tunequeue.core.validate import preflight
 
         values = self.collect()
-        report = preflight(values).report
+        checked = preflight(values)
+        report = checked.report
         self.last_report = report
         errors = report.errors
         warnings = report.warnings
@@ -689,7 +690,13 @@ class WizardScreen(Screen["int | None"]):
         self.query_one("#review-yaml", Static).update(
             self.t("review.yaml") + "\n" + dump_yaml(self.task_mapping(report, values))
         )
-        self.query_one("#review-estimate", Static).update(self._estimate_text(report))
+        estimate_text = self._estimate_text(report)
+        from tunequeue.core.validate import steps_line
+
+        steps = steps_line(checked, on_gpu=_has_gpus(), lang=self.lang)
+        self.query_one("#review-estimate", Static).update(
+            estimate_text + ("\n" + steps if steps and estimate_text else steps or "")
+        )
         self.query_one("#submit", Button).disabled = bool(errors)
 
     def task_mapping(self, report: Any, values: dict[str, Any]) -> dict[str, Any]:
@@ -746,28 +753,16 @@ class WizardScreen(Screen["int | None"]):
         spec = self._ready_spec()
         if spec is None:
             return
-        task_yaml = dump_yaml(spec.to_yaml_dict())
         from tunequeue.jobqueue import db as jobdb
-        from tunequeue.jobqueue import jobs
+        from tunequeue.jobqueue import submission
 
         database = jobdb.open_db()
         try:
             if self.edit_job_id is not None:
-                job = jobs.update_task(
-                    database, self.edit_job_id, task_yaml, name=spec.task_name, namespace=spec.namespace,
-                    gpus=int(spec.gpu_count) * int(spec.nnodes),
-                )
+                job = submission.update_task(database, self.edit_job_id, spec, preset_ref=self.preset_ref)
                 message = self.t("updated", id=job.id)
             else:
-                job = jobs.submit(
-                    database,
-                    task_yaml=task_yaml,
-                    name=spec.task_name,
-                    namespace=spec.namespace,
-                    gpus=int(getattr(spec, "gpu_count", 1) or 1) * int(getattr(spec, "nnodes", 1) or 1),
-                    allow_share=bool(getattr(spec, "allow_share", False)),
-                    preset_ref=self.preset_ref,
-                )
+                job = submission.submit_task(database, spec, preset_ref=self.preset_ref)
                 message = self.t("submitted", id=job.id)
         except UserError as exc:
             self.set_status(str(exc), error=True)
@@ -896,6 +891,16 @@ def render_first_example(values: dict[str, Any]) -> str:
     if example.get("label") is not None:
         text += f"\n[kto_tag] {example['label']}"
     return text
+
+
+def _has_gpus() -> bool:
+    """Whether this machine shows a GPU (the review's time estimate assumes one then)."""
+    try:
+        from tunequeue.gpus import read_gpus
+
+        return bool(read_gpus().gpus)
+    except (ImportError, UserError, OSError):
+        return False
 
 
 def _one_line(exc: BaseException) -> str:

@@ -79,6 +79,7 @@ def test_passthrough_keeps_trainer_fields_and_drops_engine_ones():
         ({}, "oft", "dpo", "finetuning_type", "use lora for dpo"),
         ({"use_dft_loss": "yes"}, "lora", "sft", "use_dft_loss", "true or false"),
         ({"oft_block_size": -4}, "oft", "sft", "oft_block_size", "whole number"),
+        ({"use_apollo": True, "apollo_scale_front": True}, "full", "sft", "apollo_scale_front", "remove it"),
         ({"save_strategy": "sometimes"}, "lora", "sft", "save_strategy", "one of no, steps, epoch, best"),
         ({"max_steps": 0}, "lora", "sft", "max_steps", "or -1 for epochs"),
         ({"dataloader_num_workers": -1}, "lora", "sft", "dataloader_num_workers", "≥ 0"),

@@ -246,6 +246,14 @@ def extra_problems(
                 f"{'与'.join(optimizers)}都指定优化器；请只保留一个",
             )
         )
+    if on("use_apollo") and on("apollo_scale_front"):
+        problems.append(
+            (
+                "apollo_scale_front",
+                "apollo_scale_front is not supported by the installed transformers' APOLLO; remove it",
+                "当前transformers的APOLLO不支持apollo_scale_front；请删除",
+            )
+        )
     if on("use_apollo") and finetuning_type != "full":
         problems.append(
             (

@@ -323,7 +323,7 @@ def train_and_save(
 
     A stop request ends with `Cancelled` after the Trainer saved the checkpoint of the current step.
     Without a checkpoint of its own, the run resumes from ``resume_from_checkpoint`` when the task names
-    one. With ``output_dir`` set, the results are also copied there (`publish_outputs`).
+    one.
     """
     if resume_from is None:
         resume_from = requested_checkpoint(spec)
@@ -359,9 +359,6 @@ def train_and_save(
     if getattr(spec, "plot_loss", True):
         plot_loss(run_dir)
     print(f"done: {step} steps; weights saved to {run_dir}", flush=True)
-    published = publish_outputs(run_dir, getattr(spec, "output_dir", None))
-    if published is not None:
-        print(f"final weights and results copied to {published}", flush=True)
     return TrainOutcome(global_step=step, metrics=metrics, output_dir=run_dir)
 
 
@@ -465,7 +462,8 @@ def _quiet_environment(*, allow_download: bool = False) -> None:
 def run_task(spec: Any, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome:
     """Run the workflow of `spec.stage` in `run_dir` with signal handling installed.
 
-    Options the machine cannot honour are refused before anything is printed or written.
+    Options the machine cannot honour are refused before anything is printed or written. When the task
+    sets ``output_dir``, the finished run's results are copied there (`publish_outputs`).
     """
     from tunequeue.train.callbacks import StopRequest
     from tunequeue.train.model import check_model_options
@@ -481,9 +479,13 @@ def run_task(spec: Any, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome
     set_seed(spec.seed)
     stop = StopRequest().install()
     try:
-        return workflow(spec, run_dir, stop)
+        outcome = workflow(spec, run_dir, stop)
     finally:
         stop.uninstall()
+    published = publish_outputs(run_dir, getattr(spec, "output_dir", None))
+    if published is not None:
+        print(f"final results copied to {published}", flush=True)
+    return outcome
 
 
 def run_task_file(path: str | Path) -> int:

@@ -135,6 +135,10 @@ def build_cases() -> list[Case]:
     add(Case("neg-inf-weight-decay", good(weight_decay=-math.inf)))
     add(Case("nan-in-extra", good(extra={"adam_beta1": math.nan})))
     add(Case("huge-epochs", good(num_train_epochs=10**12)))
+    add(Case("huge-epochs-float", good(num_train_epochs=1e12)))
+    add(Case("huge-batch", good(per_device_train_batch_size=10**6)))
+    add(Case("huge-accumulation", good(gradient_accumulation_steps=10**6)))
+    add(Case("huge-seed", good(seed=2**40)))
     add(Case("huge-seed-in-extra", good(extra={"x": 10**30})))
 
     # Structure of the YAML/JSON itself.

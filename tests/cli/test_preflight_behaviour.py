@@ -145,3 +145,78 @@ def test_train_accepts_what_validate_accepts_for_an_llamafactory_yaml(tmp_path, 
     task_yaml = prepare_manual_run(lf)
     written = yaml.safe_load(task_yaml.read_text(encoding="utf-8"))
     assert written["extra"]["save_strategy"] == "steps"
+
+
+def test_hub_models_resolve_through_the_local_cache(tmp_path, monkeypatch):
+    from tunequeue.core.models import model_problems, resolve_model_path
+
+    cache = tmp_path / "hub"
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))  # read once at import
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    errors, warnings, _ = model_problems("some-org/not-cached")
+    assert errors == [] and "downloaded when the job starts" in warnings[0]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    errors, warnings, _ = model_problems("some-org/not-cached")
+    assert "HF_HUB_OFFLINE=1" in errors[0] and warnings == []
+
+    snapshot = cache / "models--some-org--cached" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(
+        (DATA_DIR / "tiny-llama" / "config.json").read_text(encoding="utf-8")
+    )
+    (cache / "models--some-org--cached" / "refs").mkdir()
+    (cache / "models--some-org--cached" / "refs" / "main").write_text("abc123")
+    errors, warnings, config = model_problems("some-org/cached")
+    assert errors == [] and warnings == [] and config["num_hidden_layers"] > 0
+    assert resolve_model_path("some-org/cached") == str(snapshot)
+
+
+def test_a_refused_firefly_submit_leaves_no_registered_dataset(tmp_path, home, capsys):
+    path = _firefly(tmp_path)
+    config = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**config, "learning_rate": True}), encoding="utf-8")
+    assert main(["submit", str(path), "--hold"]) == 2
+    assert "learning_rate must be a number" in capsys.readouterr().err
+    datasets = home / "datasets"
+    assert not datasets.exists() or not any(datasets.iterdir())
+
+
+def test_an_unknown_template_names_the_closest_from_the_engine_registry(tmp_path, capsys):
+    path = tmp_path / "task.yaml"
+    path.write_text(
+        yaml.safe_dump({**TASK, "dataset": "demo_alpaca", "template": "llama33"}), encoding="utf-8"
+    )
+    assert main(["submit", str(path), "--hold"]) == 2
+    err = capsys.readouterr().err
+    assert "template 'llama33' is unknown; use 'llama3'" in err
+
+
+def test_the_template_registry_is_read_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tunequeue.core.validate import engine_template_names; "
+        "names = engine_template_names(); print('llama3' in names, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False"]
+
+
+def test_relative_paths_are_stored_absolute_so_the_run_dir_sees_the_same_files(tmp_path, home, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(DATA_DIR / "datasets", tmp_path / "data")
+    shutil.copytree(DATA_DIR / "tiny-llama", tmp_path / "model")
+    task = {**TASK, "model_name_or_path": "./model", "dataset": "demo_alpaca", "dataset_dir": "data"}
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(task), encoding="utf-8")
+    assert main(["submit", "task.yaml", "--hold"]) == 0
+    with sqlite3.connect(home / "queue.db") as conn:
+        [(task_yaml,)] = conn.execute("SELECT task_yaml FROM jobs").fetchall()
+    stored = yaml.safe_load(task_yaml)
+    assert stored["dataset_dir"] == str(tmp_path / "data")
+    assert stored["model_name_or_path"] == str(tmp_path / "model")

@@ -8,8 +8,10 @@ combination too) before the first job is inserted.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -117,6 +119,18 @@ def task_dataset_home(path: Path) -> Path:
     return paths.home() / "datasets" / f"{path.stem[:40]}-{digest}"
 
 
+@contextlib.contextmanager
+def _removed_on_error(folder: Path):
+    """Remove ``folder`` when the block fails and the folder did not exist before it."""
+    fresh = not folder.exists()
+    try:
+        yield
+    except BaseException:
+        if fresh:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
 def submit_file(
     path: Path,
     *,
@@ -130,10 +144,13 @@ def submit_file(
     preset: str | None = None,
     sweep: str | None = None,
 ) -> tuple[list, list[str]]:
-    """Validate ``path`` (and every sweep combination) and queue it; return (jobs, warnings)."""
+    """Validate ``path`` (and every sweep combination) and queue it; return (jobs, warnings).
+
+    A refused Firefly file leaves no registered dataset behind.
+    """
     import uuid
 
-    from tunequeue.jobqueue import submission
+    from tunequeue.jobqueue import jobs, submission
 
     if name is not None and not name.strip():
         raise UserError("--name is empty; give a job name, e.g. --name my-run, or leave --name out")
@@ -142,43 +159,43 @@ def submit_file(
     submission.check_priority(priority)
     submission.check_after(after or ())
     combos = parse_sweep(sweep) if sweep is not None else [{}]
-    data, warnings = load_task(path, task_dataset_home(path))
-    if preset:
-        from tunequeue.core.presets import apply_preset, get_preset
+    dataset_home = task_dataset_home(path)
+    with _removed_on_error(dataset_home):
+        data, warnings = load_task(path, dataset_home)
+        if preset:
+            from tunequeue.core.presets import apply_preset, get_preset
 
-        data = apply_preset(get_preset(preset), data)
-    if name is not None:
-        data["task_name"] = name
-    prepared = []
-    for index, combo in enumerate(combos, start=1):
-        values = {**data, **combo}
-        if sweep:
-            values["task_name"] = _suffixed(str(data.get("task_name") or path.stem), index)
-        label = f"{path} ({', '.join(f'{k}={v}' for k, v in combo.items())})" if combo else str(path)
-        report = check(values, label)
-        warnings.extend(problem.message("en") for problem in report.warnings if index == 1 or combo)
-        prepared.append(report.spec)
-    group_id = uuid.uuid4().hex[:12] if sweep else None
-    db = _db()
-    from tunequeue.jobqueue import jobs
-
-    for spec in prepared:  # refuse a taken name before queueing any job of a sweep
-        jobs.check_name_free(db, spec.namespace, spec.task_name)
-    created = [
-        submission.submit_task(
-            db,
-            spec,
-            gpus=gpus,
-            vram_gib=vram,
-            allow_share=share,
-            preset_ref=preset,
-            priority=priority,
-            after=after or (),
-            hold=hold,
-            group_id=group_id,
-        )
-        for spec in prepared
-    ]
+            data = apply_preset(get_preset(preset), data)
+        if name is not None:
+            data["task_name"] = name
+        prepared = []
+        for index, combo in enumerate(combos, start=1):
+            values = {**data, **combo}
+            if sweep:
+                values["task_name"] = _suffixed(str(data.get("task_name") or path.stem), index)
+            label = f"{path} ({', '.join(f'{k}={v}' for k, v in combo.items())})" if combo else str(path)
+            report = check(values, label)
+            warnings.extend(problem.message("en") for problem in report.warnings if index == 1 or combo)
+            prepared.append(report.spec)
+        group_id = uuid.uuid4().hex[:12] if sweep else None
+        db = _db()
+        for spec in prepared:  # refuse a taken name before queueing any job of a sweep
+            jobs.check_name_free(db, spec.namespace, spec.task_name)
+        created = [
+            submission.submit_task(
+                db,
+                spec,
+                gpus=gpus,
+                vram_gib=vram,
+                allow_share=share,
+                preset_ref=preset,
+                priority=priority,
+                after=after or (),
+                hold=hold,
+                group_id=group_id,
+            )
+            for spec in prepared
+        ]
     from tunequeue.runner.daemon import wake_runner
 
     wake_runner()
@@ -187,12 +204,17 @@ def submit_file(
 
 def retry_job(job_id: int):
     """Check a failed or cancelled job's stored task again (files may have changed) and queue it again."""
-    from tunequeue.core.task_files import stored_task_values
+    from tunequeue.cli.task_commands import host_gpus
+    from tunequeue.core.task_files import read_stored_task
     from tunequeue.jobqueue import jobs
+    from tunequeue.runner.backends import multi_node_allowed
 
     db = _db()
     job = jobs.get(db, job_id)
-    check(stored_task_values(job.task_yaml), f"job {job_id}")
+    on_cluster = multi_node_allowed()
+    read_stored_task(
+        job.task_yaml, f"job {job_id}", host_gpus=None if on_cluster else host_gpus(), multi_node=on_cluster
+    )
     return jobs.retry(db, job_id)
 
 

@@ -27,14 +27,14 @@ def prepare_manual_run(task_file: Path, run_dir: Path | None = None) -> Path:
 
     from tunequeue.cli.task_commands import preflight_file
     from tunequeue.core import paths
-    from tunequeue.core.task_files import dump_task_yaml
+    from tunequeue.core.task_files import anchor_paths, dump_task_yaml
     from tunequeue.core.validate import first_error
 
     with tempfile.TemporaryDirectory(prefix="tunequeue-train-") as scratch:
         checked, warnings = preflight_file(task_file, dataset_home=Path(scratch))
         if checked.report.errors:
             raise first_error(checked, str(task_file))
-        spec = checked.report.spec
+        spec = anchor_paths(checked.report.spec)
         for warning in warnings + [p.message("en") for p in checked.report.warnings]:
             typer.echo(f"warning: {warning}", err=True)
         if run_dir is None:

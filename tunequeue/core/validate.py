@@ -45,6 +45,15 @@ from tunequeue.core.rules import (
 
 # Whole numbers beyond this are no real count, step or seed (and overflow SQLite and torch).
 MAX_INT = 2**31 - 1
+# Tighter real ranges of keys whose own bounds leave them open above.
+REAL_MAX = {
+    "num_train_epochs": 10_000,
+    "per_device_train_batch_size": 65_536,
+    "per_device_eval_batch_size": 65_536,
+    "gradient_accumulation_steps": 65_536,
+    "seed": 2**32 - 1,
+    "max_samples": 10**12,
+}
 MAX_COUNT_BYTES = 256 * 1024 * 1024  # files larger than this are not counted (samples stay unknown)
 ROWS_CHECKED = 3
 TRACKER_PACKAGES = {
@@ -116,6 +125,17 @@ def value_problems(data: Mapping[str, Any]) -> list[Problem]:
                     key,
                     f"{key} must be a number, not {str(value).lower()}; write e.g. {key}: 1",
                     f"{key}须为数字，不能是{str(value).lower()}；例如写{key}: 1",
+                )
+            )
+            continue
+        limit = REAL_MAX.get(key)
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if limit is not None and is_number and math.isfinite(value) and value > limit:
+            problems.append(
+                _problem(
+                    key,
+                    f"{key} {short(value)} is beyond any real run; use at most {limit}",
+                    f"{key} {short(value)}超出实际可行范围；请不超过{limit}",
                 )
             )
             continue

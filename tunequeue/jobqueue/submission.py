@@ -91,8 +91,9 @@ def job_columns(
 ) -> JobColumns:
     """The job columns of a checked task; explicit ``gpus``/``vram_gib``/``allow_share`` override it."""
     from tunequeue.core.job_kinds import task_kind
-    from tunequeue.core.task_files import dump_task_yaml
+    from tunequeue.core.task_files import anchor_paths, dump_task_yaml
 
+    spec = anchor_paths(spec)  # the run dir is the training process's working directory
     share = spec.allow_share if allow_share is None else bool(allow_share)
     if vram_gib is not None and (isinstance(vram_gib, bool) or not 0 < float(vram_gib) <= 4096):
         raise UserError(f"--vram {vram_gib!r:.40} is out of range; give the GiB the job needs (0–4096)")

@@ -67,13 +67,9 @@ class _Slot:
 
 def task_allows_cpu(job: Job) -> bool:
     """Whether the job's task may run on CPU when there is no GPU (``allow_cpu``, default true)."""
-    import yaml
+    from tunequeue.core.task_files import stored_task_values
 
-    try:
-        data = yaml.safe_load(job.task_yaml or "") or {}
-    except yaml.YAMLError:
-        return True
-    value = data.get("allow_cpu", True) if isinstance(data, dict) else True
+    value = stored_task_values(job.task_yaml).get("allow_cpu", True)
     return value is not False and str(value).lower() not in ("false", "no", "0")
 
 

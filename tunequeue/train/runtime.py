@@ -50,18 +50,15 @@ class TrainOutcome:
 
 
 def load_task(path: Path) -> tuple[Any, list[str]]:
-    """Read a run dir's task YAML and run the one preflight on it (the same `validate` and `submit` run).
+    """Read a run dir's task YAML through the one preflight (the one `validate` and `submit` run).
 
     Returns (TaskSpec, warnings); the first error is a `UserError`. The hardware rules are left to the
     engine, which sees the GPUs it was given.
     """
-    from tunequeue.core.validate import first_error, preflight
-    from tunequeue.core.yaml_files import read_yaml_mapping
+    from tunequeue.core.task_files import read_stored_task
+    from tunequeue.core.yaml_files import read_text
 
-    checked = preflight(read_yaml_mapping(path))
-    if checked.report.errors or checked.report.spec is None:
-        raise first_error(checked, path.name)
-    return checked.report.spec, [warning.message("en") for warning in checked.report.warnings]
+    return read_stored_task(read_text(path), path.name)
 
 
 def newest_checkpoint(run_dir: Path) -> Path | None:

@@ -93,7 +93,8 @@ def test_qwen3_thinking_matches_its_chat_template_on_the_answered_turn(tiny_toke
         ONE[0],
         {"role": "assistant", "content": "<think>\nAdd them.\n</think>\n\nHello! How can I help?"},
     ]
-    for messages in ([*ONE], [SYSTEM, *ONE], thought, [SYSTEM, *thought]):
+    field = [ONE[0], {"role": "assistant", "content": ONE[1]["content"], "reasoning_content": "Add them."}]
+    for messages in ([*ONE], [SYSTEM, *ONE], thought, [SYSTEM, *thought], field):
         expected = tokenizer.apply_chat_template(messages, tokenize=False)
         assert TEMPLATES["qwen3"].render(messages, tokenizer=tokenizer) == expected
     cue = tokenizer.apply_chat_template([SYSTEM, ONE[0]], tokenize=False, add_generation_prompt=True)

@@ -180,7 +180,8 @@ def test_named_template_is_used(tiny_tokenizer):
     )
     text = tiny_tokenizer.decode(data.train[0]["input_ids"])
     # LLaMA-Factory's alpaca layout: the answer ends with EOS and a trained blank line.
-    assert text.startswith("Below is an instruction") and "### Response:\n" in text and text.endswith("</s>\n\n")
+    assert text.startswith("Below is an instruction") and "### Response:\n" in text
+    assert text.endswith("</s>\n\n")
 
 
 def test_preference_and_kto_rows(tiny_tokenizer, chatml):
@@ -190,7 +191,8 @@ def test_preference_and_kto_rows(tiny_tokenizer, chatml):
     assert tiny_tokenizer.decode(row["prompt_ids"]).endswith("<|im_start|>assistant\n")
     chosen = tiny_tokenizer.decode(row["chosen_ids"])
     assert chosen.endswith("<|im_end|>\n") and row["chosen_ids"] != row["rejected_ids"]
-    texts = prepare_datasets({"dataset": "demo_pairwise", "pref_loss": "orpo"}, tiny_tokenizer, chatml, stage="dpo")
+    orpo = {"dataset": "demo_pairwise", "pref_loss": "orpo"}
+    texts = prepare_datasets(orpo, tiny_tokenizer, chatml, stage="dpo")
     assert set(texts.train[0]) == {"prompt", "chosen", "rejected"} and texts.train[0]["chosen"] == chosen
     kto = prepare_datasets({"dataset": "demo_kto"}, tiny_tokenizer, chatml, stage="kto")
     assert set(kto.train.column_names) == {"prompt_ids", "completion_ids", "label"}

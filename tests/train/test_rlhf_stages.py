@@ -72,6 +72,45 @@ def test_dpo_losses_train_and_log_rewards(tmp_path, loss):
 
 
 @pytest.mark.slow
+def test_dpo_keeps_every_row_whose_prompt_exceeds_the_cutoff(tmp_path, caplog):
+    """TRL would drop pairs whose prompt alone fills max_length; they are cut like LLaMA-Factory instead."""
+    run_dir = tmp_path / "long-prompts"
+    steps = {**FEW_STEPS, "max_samples": 6}
+    task = write_task(
+        run_dir, stage="dpo", dataset="demo_pairwise", pref_loss="sigmoid", cutoff_len=8, **steps
+    )
+    with caplog.at_level("WARNING", logger="tunequeue.train.data"):
+        assert run_in_process(task) == 0
+    assert (
+        "6 of 6 dpo examples were longer than cutoff_len 8 and were truncated (none dropped)" in caplog.text
+    )
+    records = read_log(run_dir)
+    # 6 rows at batch 2: three steps, none lost to TRL's filter.
+    assert [r["current_steps"] for r in records] == [1, 2, 3]
+    _finite(records, "accuracy")
+    assert all(r["throughput"] > 0 for r in records)
+    # Each step sees 2 pairs of (prompt + answer) <= 8 tokens, chosen and rejected.
+    assert 0 < records[-1]["total_tokens"] <= 3 * 2 * 2 * 8
+
+
+@pytest.mark.slow
+def test_kto_keeps_every_row_whose_prompt_exceeds_the_cutoff(tmp_path, caplog):
+    run_dir = tmp_path / "kto-long-prompts"
+    task = write_task(
+        run_dir, stage="kto", dataset="demo_kto", cutoff_len=8, **{**FEW_STEPS, "max_samples": 6}
+    )
+    with caplog.at_level("WARNING", logger="tunequeue.train.data"):
+        assert run_in_process(task) == 0
+    assert (
+        "6 of 6 kto examples were longer than cutoff_len 8 and were truncated (none dropped)" in caplog.text
+    )
+    records = read_log(run_dir)
+    assert [r["current_steps"] for r in records] == [1, 2, 3]
+    _finite(records, "loss")
+    assert records[-1]["total_tokens"] > 0
+
+
+@pytest.mark.slow
 def test_kto_trains_with_class_weights(tmp_path):
     run_dir = tmp_path / "kto"
     task = write_task(

@@ -121,6 +121,12 @@ FAMILIES = [
     "empty",
     "cpm",
     "firefly",
+    "qwen3_5",
+    "qwen3_5_nothink",
+    "qwen3_6",
+    "glm4_7",
+    "phi4_mini",
+    "ministral3",
 ]
 
 
@@ -245,6 +251,13 @@ def test_reasoning_in_the_data_is_kept_or_stripped():
     assert stripped.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n4<|im_end|>\n")
 
 
+def test_reasoning_content_field_becomes_the_thought():
+    message = {"role": "assistant", "content": "4", "reasoning_content": "Add them."}
+    assert TEMPLATES["qwen3"].render([MESSAGES[2], message]) == TEMPLATES["qwen3"].render(
+        [MESSAGES[2], {"role": "assistant", "content": THOUGHT}]
+    )
+
+
 def test_oneturn_keeps_only_the_final_thought(tiny_tokenizer):
     history = [MESSAGES[0], {"role": "assistant", "content": "<think>\nold\n</think>\n\nHello!"}]
     prompt, answer = TEMPLATES["qwen3"].encode_oneturn(
@@ -307,5 +320,46 @@ def test_tool_calls_and_results_use_the_family_format(tiny_tokenizer):
     )
     default = "".join(p + (r or "") for p, r in TEMPLATES["default"].text_turns(messages, None, None, tools))
     assert "> Tool Name: add" in default and 'Action: add\nAction Input: {"a": 1}' in default
+    for name, shown in (
+        ("mistral", '[TOOL_RESULTS] {"content": 2}[/TOOL_RESULTS]'),
+        ("ministral3", '[TOOL_RESULTS]{"content": 2}[/TOOL_RESULTS]'),
+    ):
+        assert shown in TEMPLATES[name].render(messages)
+    # Families without a tool role of their own send tool results as a user turn.
+    assert "<|im_start|>user\n2<|im_end|>" in TEMPLATES["yi"].render(messages)
     with pytest.raises(UserError, match="not valid JSON"):
         TEMPLATES["qwen"].render([messages[0], {"role": "function", "content": "add(1)"}])
+
+
+def test_mask_history_keeps_only_the_last_thought(tiny_tokenizer):
+    history = [MESSAGES[0], {"role": "assistant", "content": "<think>\nold\n</think>\n\nHello!"}]
+    messages = [*history, MESSAGES[2], {"role": "assistant", "content": "4"}]
+    turns = TEMPLATES["qwen3"].encode_conversation(tiny_tokenizer, messages, discard_history_thoughts=True)
+    assert "old" not in tiny_tokenizer.decode(turns[0][1])
+    assert "<think>" not in tiny_tokenizer.decode(turns[0][1])
+    assert tiny_tokenizer.decode(turns[1][1]) == "<think>\n\n</think>\n\n4<|im_end|>\n"
+    kept = TEMPLATES["qwen3"].with_options(preserve_thinking=True)
+    row = encode_supervised(
+        {"messages": messages},
+        tiny_tokenizer,
+        kept,
+        cutoff_len=1024,
+        train_on_prompt=False,
+        mask_history=True,
+    )
+    assert "old" in tiny_tokenizer.decode(row["input_ids"])
+
+
+def test_glm47_writes_an_empty_thought_as_its_closing_tag():
+    text = TEMPLATES["glm4_7"].render(MESSAGES[:2])
+    assert text.endswith("<|assistant|></think>\nHello!")
+
+
+def test_train_on_prompt_is_refused_with_efficient_eos_templates(tiny_tokenizer):
+    from types import SimpleNamespace
+
+    from tunequeue.train.templates import template_for_spec
+
+    spec = SimpleNamespace(template="chatglm3", train_on_prompt=True, extra={})
+    with pytest.raises(UserError, match="train_on_prompt"):
+        template_for_spec(spec, tiny_tokenizer)

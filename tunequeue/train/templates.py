@@ -117,8 +117,11 @@ class Template:
     system_in_user: bool = False
     reasoning: bool = False
     enable_thinking: bool | None = True
+    preserve_thinking: bool = False
+    empty_thought: str | None = None
     thought_words: tuple[str, str] = ("<think>\n", "\n</think>\n\n")
     tool_format: str = "default"
+    tools_wrap: tuple[str, str] | None = None
     render_bos: str = "<s>"
     render_eos: str = "</s>"
     notes: str = field(default="", compare=False)
@@ -152,11 +155,14 @@ class Template:
         enable_thinking: bool | None = None,
         default_system: str | None = None,
         tool_format: str | None = None,
+        preserve_thinking: bool | None = None,
     ) -> Template:
         """A copy with LLaMA-Factory's data options `enable_thinking`, `default_system`, `tool_format`."""
         changes: dict[str, Any] = {}
         if self.reasoning and enable_thinking is not None:
             changes["enable_thinking"] = enable_thinking
+        if self.reasoning and preserve_thinking is not None:
+            changes["preserve_thinking"] = preserve_thinking
         if default_system is not None:
             changes["default_system"] = default_system
         if tool_format is not None:
@@ -181,7 +187,11 @@ class Template:
             if index == 0:
                 items += list(self.prefix)
                 if system or tools:
-                    tool_text = format_tools(self.tool_format, tools) if tools else ""
+                    tool_text = ""
+                    if tools and self.tools_wrap is not None:
+                        tool_text = self.tools_wrap[0] + tools + self.tools_wrap[1]
+                    elif tools:
+                        tool_text = format_tools(self.tool_format, tools)
                     filled = _fill(self.system_slot, content=system + tool_text)
                     if self.system_in_user:
                         system_text = filled[0]
@@ -232,8 +242,13 @@ class Template:
 
     # ----- thinking models -------------------------------------------------------------------------
     def add_thought(self, content: str = "") -> str:
-        """``content`` after an empty thought."""
-        return self.thought_words[0] + self.thought_words[1] + content
+        """``content`` after an empty thought (GLM-4.7 writes an empty thought as its closing tag alone)."""
+        empty = (
+            self.empty_thought
+            if self.empty_thought is not None
+            else self.thought_words[0] + self.thought_words[1]
+        )
+        return empty + content
 
     def remove_thought(self, content: str) -> str:
         """``content`` without its thought."""
@@ -245,10 +260,20 @@ class Template:
     def _has_thought(self, content: str) -> bool:
         return self.thought_words[0].strip() in content or self.thought_words[1].strip() in content
 
+    def _with_reasoning(self, message: Message) -> Message:
+        """A copy of ``message``; an answer's ``reasoning_content`` (as chat APIs return it) becomes a
+        thought in front of its content, as thinking models render it."""
+        message = dict(message)
+        reasoning = message.pop("reasoning_content", None)
+        if reasoning and message.get("role") == "assistant":
+            opening, closing = self.thought_words
+            message["content"] = f"{opening}{reasoning.strip(chr(10))}{closing}{message.get('content') or ''}"
+        return message
+
     def _prepared(self, messages: list[Message], system: str | None) -> tuple[str | None, list[Message]]:
         system, turns = split_messages(messages, system)
         _check_roles(turns)
-        turns = [dict(message) for message in turns]
+        turns = [self._with_reasoning(message) for message in turns]
         if self.reasoning and self.enable_thinking is False:
             for message in turns[1::2]:
                 message["content"] = self.remove_thought(message.get("content") or "")
@@ -256,19 +281,34 @@ class Template:
 
     # ----- public encoding ---------------------------------------------------------------------
     def encode_conversation(
-        self, tokenizer: Any, messages: list[Message], system: str | None = None, tools: str | None = None
+        self,
+        tokenizer: Any,
+        messages: list[Message],
+        system: str | None = None,
+        tools: str | None = None,
+        *,
+        discard_history_thoughts: bool = False,
     ) -> list[Turn]:
         """Token ids of each turn as (prompt_ids, response_ids); the last response is empty when the
-        user speaks last (the prompt then ends with the cue that makes the model answer)."""
+        user speaks last (the prompt then ends with the cue that makes the model answer).
+
+        Thinking templates: ``discard_history_thoughts`` (training only the last turn, `mask_history`)
+        removes the thoughts of earlier answers and gives only the last answer an empty thought.
+        """
         system, turns = self._prepared(messages, system)
+        if self.reasoning and discard_history_thoughts:
+            for message in turns[1:-2:2]:
+                message["content"] = self.remove_thought(message.get("content") or "")
         encoded = [
             self._items_to_ids(tokenizer, items) for items in self._message_items(turns, system, tools)
         ]
+        last_answered = len(turns) - 2 if len(turns) % 2 == 0 else len(turns) - 1
         pairs: list[Turn] = []
         for index in range(0, len(encoded), 2):
             prompt = encoded[index]
             response = encoded[index + 1] if index + 1 < len(encoded) else []
-            if self.reasoning:
+            skip = discard_history_thoughts and index != last_answered
+            if self.reasoning and not skip:
                 answer = turns[index + 1]["content"] if index + 1 < len(turns) else ""
                 if not self._has_thought(answer or ""):
                     thought = tokenizer.encode(self.add_thought(), add_special_tokens=False)
@@ -284,16 +324,17 @@ class Template:
     ) -> tuple[list[int], list[int]]:
         """(prompt ids, answer ids) of a conversation ending with an answer: every earlier turn is prompt.
 
-        Thinking models keep the thought of the final answer only (earlier ones are removed).
+        Thinking models keep the thought of the final answer only (earlier ones are removed unless
+        ``preserve_thinking``).
         """
         system, turns = split_messages(messages, system)
         _check_roles(turns)
-        turns = [dict(message) for message in turns]
-        if self.reasoning:
+        turns = [self._with_reasoning(message) for message in turns]
+        if self.reasoning and not self.preserve_thinking:
             for message in turns[1:-1:2]:
                 message["content"] = self.remove_thought(message.get("content") or "")
-            if self.enable_thinking is False:
-                turns[-1]["content"] = self.remove_thought(turns[-1].get("content") or "")
+        if self.reasoning and self.enable_thinking is False:
+            turns[-1]["content"] = self.remove_thought(turns[-1].get("content") or "")
         encoded = [
             self._items_to_ids(tokenizer, items) for items in self._message_items(turns, system, tools)
         ]
@@ -429,7 +470,13 @@ class AutoTemplate(Template):
         return "".join(p + (r or "") for p, r in self._auto_turn_texts(messages, system))
 
     def encode_conversation(
-        self, tokenizer: Any, messages: list[Message], system: str | None = None, tools: str | None = None
+        self,
+        tokenizer: Any,
+        messages: list[Message],
+        system: str | None = None,
+        tools: str | None = None,
+        *,
+        discard_history_thoughts: bool = False,
     ) -> list[Turn]:
         """Token ids of each turn as (prompt_ids, response_ids)."""
         turns: list[Turn] = []
@@ -500,7 +547,7 @@ def _qwen(name: str, *, system: str = "", **kwargs: Any) -> Template:
         observation=(
             "<|im_start|>user\n<tool_response>\n{content}\n</tool_response><|im_end|>\n<|im_start|>assistant\n",
         ),
-        tool_format="qwen",
+        tool_format=kwargs.pop("tool_format", "qwen"),
         replace_eos=True,
         **kwargs,
     )
@@ -691,9 +738,13 @@ _REGISTRY: list[Template] = [
     ),
     # --- ChatML families -------------------------------------------------------------------------------
     _chatml("chatml", stop_words=("<|im_end|>", "<|im_start|>"), replace_eos=True),
-    _chatml("yi"),
-    _chatml("smollm"),
-    _chatml("smollm2", system="You are a helpful AI assistant named SmolLM, trained by Hugging Face."),
+    _chatml("yi", observation=None),
+    _chatml("smollm", observation=None),
+    _chatml(
+        "smollm2",
+        system="You are a helpful AI assistant named SmolLM, trained by Hugging Face.",
+        observation=None,
+    ),
     _chatml("opencoder", system="You are OpenCoder, created by OpenCoder Team."),
     _chatml("cpm3", prefix=(BOS,)),
     _chatml("cpm4", prefix=(BOS,)),
@@ -718,7 +769,7 @@ _REGISTRY: list[Template] = [
     _qwen("qwen", system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant."),
     _qwen("qwen3", reasoning=True),
     _qwen("qwen3_nothink"),
-    _qwen("qwen2_audio", system="You are a helpful assistant."),
+    _chatml("qwen2_audio", system="You are a helpful assistant.", observation=None, replace_eos=True),
     _qwen("mimo", system="You are a helpful assistant.", reasoning=True),
     Template(
         name="phi",
@@ -733,7 +784,7 @@ _REGISTRY: list[Template] = [
         user=("<|user|>\n{content}<|end|>\n<|assistant|>\n",),
         assistant=("{content}<|end|>\n",),
         system=("<|system|>\n{content}<|end|>\n",),
-        prefix=(Tok("<|endoftext|>"),),
+        notes="LLaMA-Factory 0.9.5 declares an <|endoftext|> prefix that encodes to nothing; so does this.",
         stop_words=("<|end|>",),
         replace_eos=True,
     ),
@@ -787,7 +838,7 @@ _REGISTRY: list[Template] = [
         user=("[INST]{content}[/INST]",),
         system=("[SYSTEM_PROMPT]{content}[/SYSTEM_PROMPT]",),
         function=("[TOOL_CALLS]{content}", EOS),
-        observation=('[TOOL_RESULTS]{{"content": {content}}}[/TOOL_RESULTS]',),
+        observation=('[TOOL_RESULTS]{"content": {content}}[/TOOL_RESULTS]',),
         tool_format="mistral",
         prefix=(BOS,),
     ),
@@ -926,10 +977,58 @@ _REGISTRY: list[Template] = [
         stop_words=("<|im_end|>",),
         replace_eos=True,
     ),
+    _qwen("qwen3_5", reasoning=True, tool_format="qwen3_5"),
+    _qwen("qwen3_5_nothink", tool_format="qwen3_5"),
+    _qwen("qwen3_6", reasoning=True, tool_format="qwen3_5"),
+    _glm4(
+        "glm4_7",
+        tool_format="glm4_moe",
+        reasoning=True,
+        thought_words=("<think>", "</think>"),
+        empty_thought="</think>",
+    ),
+    Template(
+        name="phi4_mini",
+        user=("<|user|>{content}<|end|><|assistant|>",),
+        assistant=("{content}<|end|>",),
+        system=("<|system|>{content}<|end|>",),
+        tools_wrap=("<|tool|>", "<|/tool|>"),
+        stop_words=("<|end|>",),
+        replace_eos=True,
+        render_eos="<|endoftext|>",
+    ),
+    Template(
+        name="ministral3",
+        user=("[INST]{content}[/INST]",),
+        system=("{content}\n\n",),
+        function=("[TOOL_CALLS]{content}", EOS),
+        observation=('[TOOL_RESULTS]{"content": {content}}[/TOOL_RESULTS]',),
+        tool_format="mistral",
+        prefix=(BOS,),
+        system_in_user=True,
+    ),
+    Template(
+        name="hy3",
+        user=("<｜hy_User｜>{content}<｜hy_Assistant｜>",),
+        assistant=("{content}<｜hy_eos｜>",),
+        prefix=(BOS,),
+        stop_words=("<｜hy_eos｜>",),
+        replace_eos=True,
+        thought_words=("<think>", "</think>"),
+        reasoning=True,
+    ),
+    Template(
+        name="hunyuan_small",
+        user=("<｜hy_User｜>{content}<｜hy_place▁holder▁no▁8｜>",),
+        assistant=("{content}<｜hy_place▁holder▁no▁2｜>",),
+        system=("{content}<｜hy_place▁holder▁no▁3｜>",),
+        prefix=("<｜hy_begin▁of▁sentence｜>",),
+        stop_words=("<｜hy_place▁holder▁no▁2｜>",),
+    ),
     Template(
         name="gpt_oss",
         user=("<|start|>user<|message|>{content}<|end|><|start|>assistant",),
-        assistant=("{content}<|end|>",),
+        assistant=("{content}",),
         system=("<|start|>system<|message|>{content}<|end|>",),
         default_system="You are ChatGPT, a large language model trained by OpenAI.",
         thought_words=(
@@ -974,6 +1073,7 @@ def get_template(
     enable_thinking: bool | None = None,
     default_system: str | None = None,
     tool_format: str | None = None,
+    preserve_thinking: bool | None = None,
     fix_tokenizer: bool = False,
 ) -> Template:
     """The template called ``name``; ``None`` or ``"auto"`` means the tokenizer's own chat template.
@@ -994,7 +1094,10 @@ def get_template(
         )
     elif name in TEMPLATES:
         template = TEMPLATES[name].with_options(
-            enable_thinking=enable_thinking, default_system=default_system, tool_format=tool_format
+            enable_thinking=enable_thinking,
+            default_system=default_system,
+            tool_format=tool_format,
+            preserve_thinking=preserve_thinking,
         )
         if template.reasoning:
             log.info(
@@ -1011,20 +1114,28 @@ def get_template(
 
 
 def template_for_spec(spec: Any, tokenizer: Any) -> Template:
-    """The task's template with its data options (`enable_thinking`, `default_system`, `tool_format`),
-    the tokenizer set up for it."""
+    """The task's template with its data options (`enable_thinking`, `preserve_thinking`,
+    `default_system`, `tool_format`), the tokenizer set up for it; train_on_prompt with a template that
+    ends answers with no token is refused, as LLaMA-Factory refuses it."""
     extra = getattr(spec, "extra", None) or {}
 
     def option(key: str) -> Any:
         value = getattr(spec, key, None)
         return extra.get(key) if value is None else value
 
-    thinking = option("enable_thinking")
-    return get_template(
+    thinking, preserve = option("enable_thinking"), option("preserve_thinking")
+    template = get_template(
         getattr(spec, "template", None),
         tokenizer,
         enable_thinking=None if thinking is None else bool(thinking),
         default_system=option("default_system"),
         tool_format=option("tool_format"),
+        preserve_thinking=None if preserve is None else bool(preserve),
         fix_tokenizer=True,
     )
+    if template.efficient_eos and getattr(spec, "train_on_prompt", False):
+        raise UserError(
+            f"template {template.name} ends answers with no token, so train_on_prompt cannot be used "
+            "with it; set train_on_prompt to false"
+        )
+    return template

@@ -4,8 +4,8 @@ A dataset's ``tools`` column (a JSON list of function descriptions) becomes a de
 the system prompt (`format_tools`); a ``function_call`` message (JSON ``{"name", "arguments"}`` or a
 list of them) becomes the text the model learns to emit (`format_function_call`). Each format is the
 one its model family documents: ``default`` (ReAct-style Action / Action Input), ``qwen`` (Qwen 2.5 /
-Qwen 3 ``<tool_call>`` tags), ``glm4``, ``glm4_moe``, ``llama3`` (JSON function calling) and
-``mistral`` (``[AVAILABLE_TOOLS]``).
+Qwen 3 ``<tool_call>`` JSON), ``qwen3_5`` (Qwen 3.5 ``<function=…>`` / ``<parameter=…>`` blocks),
+``glm4``, ``glm4_moe``, ``llama3`` (JSON function calling) and ``mistral`` (``[AVAILABLE_TOOLS]``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from tunequeue.core.errors import UserError
 
-TOOL_FORMATS = ("default", "qwen", "glm4", "glm4_moe", "llama3", "mistral")
+TOOL_FORMATS = ("default", "qwen", "qwen3_5", "glm4", "glm4_moe", "llama3", "mistral")
 
 _DEFAULT_PROMPT = (
     "You have access to the following tools:\n{tool_text}"
@@ -34,6 +34,21 @@ _QWEN_PROMPT = (
     "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
     '<tool_call></tool_call> XML tags:\n<tool_call>\n{{"name": <function-name>, '
     '"arguments": <args-json-object>}}\n</tool_call>'
+)
+_QWEN35_PROMPT = (
+    "\n\n# Tools\n\nYou have access to the following functions:\n\n<tools>{tool_text}"
+    "\n</tools>\n\nIf you choose to call a function ONLY reply in the following format with NO suffix:\n\n"
+    "<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n</parameter>\n"
+    "<parameter=example_parameter_2>\nThis is the value for the second parameter\nthat can span\n"
+    "multiple lines\n"
+    "</parameter>\n</function>\n</tool_call>\n\n<IMPORTANT>\nReminder:\n"
+    "- Function calls MUST follow the specified format: "
+    "an inner <function=...></function> block must be nested within <tool_call></tool_call> XML tags\n"
+    "- Required parameters MUST be specified\n"
+    "- You may provide optional reasoning for your function call in natural language "
+    "BEFORE the function call, but NOT after\n"
+    "- If there is no function call available, answer the question like normal with your current knowledge "
+    "and do not tell the user about function calls\n</IMPORTANT>"
 )
 _GLM4_MOE_PROMPT = (
     "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
@@ -96,6 +111,9 @@ def _tools_text(tool_format: str, tools: list[dict[str, Any]]) -> str:
     if tool_format in ("qwen", "glm4_moe"):
         text = "".join("\n" + json.dumps(_wrap(tool), ensure_ascii=False) for tool in tools)
         return (_QWEN_PROMPT if tool_format == "qwen" else _GLM4_MOE_PROMPT).format(tool_text=text)
+    if tool_format == "qwen3_5":
+        text = "".join("\n" + json.dumps(_unwrap(tool), ensure_ascii=False) for tool in tools)
+        return _QWEN35_PROMPT.format(tool_text=text)
     if tool_format == "glm4":
         text = "".join(
             "\n\n## {name}\n\n{body}\n在调用上述函数时，请使用 Json 格式表示调用的参数。".format(
@@ -166,6 +184,16 @@ def _calls_text(tool_format: str, functions: list[tuple[str, Any]]) -> str:
             f"<tool_call>\n{dumps({'name': name, 'arguments': args})}\n</tool_call>"
             for name, args in functions
         )
+    if tool_format == "qwen3_5":
+        texts = []
+        for name, args in functions:
+            text = f"<tool_call>\n<function={name}>"
+            for key, value in args.items():
+                text += (
+                    f"\n<parameter={key}>\n{value if isinstance(value, str) else dumps(value)}\n</parameter>"
+                )
+            texts.append(text + "\n</function>\n</tool_call>")
+        return "\n".join(texts)
     if tool_format == "glm4":
         if len(functions) > 1:
             raise UserError("tool_format glm4 takes one function call per message; split parallel calls")

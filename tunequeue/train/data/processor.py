@@ -50,7 +50,11 @@ def encode_supervised(
     next prompt's first label teaches EOS instead, and one EOS closes the sequence.
     """
     turns = template.encode_conversation(
-        tokenizer, example["messages"], example.get("system"), example.get("tools") or None
+        tokenizer,
+        example["messages"],
+        example.get("system"),
+        example.get("tools") or None,
+        discard_history_thoughts=mask_history and not getattr(template, "preserve_thinking", False),
     )
     efficient_eos = bool(getattr(template, "efficient_eos", False)) and tokenizer.eos_token_id is not None
     if turns and not turns[-1][1]:

@@ -41,7 +41,6 @@ def _home(tmp_path, monkeypatch):
         ("llama3_lora_ppo.yaml", "ppo"),
         ("llama3_lora_pretrain.yaml", "pt"),
         ("llama3_lora_predict.yaml", "sft"),
-        ("llama3_full_sft.yaml", "sft"),
         ("llama3_qlora_sft_bnb.yaml", "sft"),
     ],
 )
@@ -67,17 +66,14 @@ def test_lf_mapping_details():
     assert spec.lora_dropout == 0.0  # LF default, not ours (0.1)
     assert spec.optim == "adamw_torch_fused"  # Transformers 5 default
     assert spec.do_train is True
-    # known to LF/HF but unused here: kept in extra, named in one warning
+    # no task key of ours, but honoured from extra (Trainer arguments, trust_remote_code): no warning
     assert spec.extra == {
         "trust_remote_code": True,
         "dataloader_num_workers": 4,
         "save_only_model": False,
         "resume_from_checkpoint": None,
     }
-    kept = [w for w in warnings if w.startswith("kept but not used")]
-    assert len(kept) == 1
-    for key in ("trust_remote_code", "dataloader_num_workers", "save_only_model", "resume_from_checkpoint"):
-        assert key in kept[0]
+    assert not [w for w in warnings if w.startswith("kept but not used")]
     # exported to LF YAML again: flags back, extra keys at top level, tq keys gone
     lf = yaml.safe_load(dump_task_yaml(spec, lf_only=True))
     assert lf["bf16"] is True and "compute_type" not in lf and "task_name" not in lf
@@ -95,10 +91,16 @@ def test_lf_aliases_and_boosters():
     assert spec.task_name == "qlora-sft"  # "QLoRA SFT" sanitised
 
 
-def test_lf_deepspeed_kept_in_extra():
+def test_lf_deepspeed_is_refused_without_the_package():
     values, warnings = load_task_file(LF / "llama3_full_sft.yaml")
-    assert values["extra"]["deepspeed"] == "examples/deepspeed/ds_z3_config.json"
-    assert any("deepspeed" in w for w in warnings)
+    # relative to the current directory, as LLaMA-Factory reads it
+    assert values["extra"]["deepspeed"] == str(Path.cwd() / "examples/deepspeed/ds_z3_config.json")
+    assert not [w for w in warnings if "deepspeed" in w]  # used, so not "kept but not used"
+    report = check_task(values)
+    assert [p.message() for p in report.errors] == [
+        "deepspeed needs the optional package deepspeed, which is not installed; "
+        "pip install deepspeed or remove deepspeed"
+    ]
 
 
 def test_lf_predict_without_dataset_uses_eval_dataset():

@@ -77,7 +77,7 @@ def test_required_keys_and_partial_mode():
         ("lora_rank", "x", "got 'x'"),
         ("lora_dropout", 1.0, "< 1"),
         ("stage", "qlora", "stage must be one of pt, sft, rm, ppo, dpo, kto; got 'qlora'"),
-        ("finetuning_type", "qlora", "one of lora, freeze, full"),
+        ("finetuning_type", "qlora", "one of lora, oft, freeze, full"),
         ("cutoff_len", 2, "≥ 4"),
         ("optim", "adam", "one of adamw_torch"),
         ("warmup_ratio", 1.0, "< 1"),

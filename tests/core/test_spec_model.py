@@ -156,7 +156,7 @@ EXPECTED_DEFAULTS = {
 }
 
 EXPECTED_CHOICES = {
-    "finetuning_type": {"lora", "freeze", "full"},
+    "finetuning_type": {"lora", "oft", "freeze", "full"},
     "stage": {"pt", "sft", "rm", "ppo", "dpo", "kto"},
     "compute_type": {"auto", "bf16", "fp16", "fp32", "pure_bf16"},
     "lr_scheduler_type": {

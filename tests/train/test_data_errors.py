@@ -67,11 +67,21 @@ def test_bad_jsonl_line(tmp_path, tiny_tokenizer):
         _prepare(tmp_path, tiny_tokenizer, {"d": {"file_name": "d.jsonl"}}, {"d.jsonl": text})
 
 
-def test_unknown_dataset_and_hub_sources(tmp_path, tiny_tokenizer):
+def test_unknown_dataset_and_hub_sources(tmp_path, tiny_tokenizer, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(UserError, match="dataset 'other' is not in"):
         _prepare(tmp_path, tiny_tokenizer, {"d": {"file_name": "d.json"}}, {}, name="other")
-    with pytest.raises(UserError, match="nothing can be downloaded"):
+    with pytest.raises(UserError, match="neither in the local Hugging Face cache nor reachable") as caught:
         _prepare(tmp_path, tiny_tokenizer, {"d": {"hf_hub_url": "org/data"}}, {})
+    assert "\n" not in caught.value.message and "set file_name" in caught.value.message
+    with pytest.raises(UserError, match="needs the modelscope package"):
+        _prepare(tmp_path, tiny_tokenizer, {"d": {"ms_hub_url": "org/data"}}, {})
+    with pytest.raises(UserError, match="needs the openmind package"):
+        _prepare(tmp_path, tiny_tokenizer, {"d": {"om_hub_url": "org/data"}}, {})
+    with pytest.raises(UserError, match="cannot reach; copy it to a local file"):
+        _prepare(tmp_path, tiny_tokenizer, {"d": {"cloud_file_name": "s3://bucket/d.json"}}, {})
 
 
 def test_missing_dataset_dir_and_info(tmp_path, tiny_tokenizer):

@@ -65,3 +65,43 @@ def test_import_of_train_package_is_light():
     code = "import sys, tunequeue.train, tunequeue.train.__main__; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_trust_remote_code_reaches_the_loaders(tmp_path, monkeypatch):
+    """A model whose config.json maps to its own Python classes loads only with trust_remote_code."""
+    import json
+    import shutil
+
+    from tunequeue.core.errors import UserError as Refused
+    from tunequeue.train.assets import bundled_model_dir
+    from tunequeue.train.model import load_model, load_tokenizer
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # where transformers copies the model's code
+    model_dir = tmp_path / "custom"
+    shutil.copytree(bundled_model_dir(), model_dir)
+    (model_dir / "configuration_tiny.py").write_text(
+        "from transformers import LlamaConfig\n\n\nclass TinyCustomConfig(LlamaConfig):\n"
+        '    model_type = "tiny_custom"\n'
+    )
+    (model_dir / "modeling_tiny.py").write_text(
+        "from transformers import LlamaForCausalLM\n\nfrom .configuration_tiny import TinyCustomConfig\n\n\n"
+        "class TinyCustomForCausalLM(LlamaForCausalLM):\n    config_class = TinyCustomConfig\n"
+    )
+    config = json.loads((model_dir / "config.json").read_text())
+    config.update(
+        model_type="tiny_custom",
+        architectures=["TinyCustomForCausalLM"],
+        auto_map={
+            "AutoConfig": "configuration_tiny.TinyCustomConfig",
+            "AutoModelForCausalLM": "modeling_tiny.TinyCustomForCausalLM",
+        },
+    )
+    (model_dir / "config.json").write_text(json.dumps(config))
+
+    trusted = _spec(model_name_or_path=str(model_dir), extra={"trust_remote_code": True})
+    model = load_model(trusted, resolve_precision(trusted))
+    assert type(model).__name__ == "TinyCustomForCausalLM"
+    assert load_tokenizer(trusted).pad_token is not None
+    untrusted = _spec(model_name_or_path=str(model_dir))
+    with pytest.raises(Refused, match="set trust_remote_code: true"):
+        load_model(untrusted, resolve_precision(untrusted))

@@ -1,10 +1,11 @@
-"""CLI commands that use a trained model: `chat`, `export`, `eval` and `predict` (foreground, no queue).
+"""CLI commands that use a model: `chat`, `export`, `expand-blocks`, `eval`, `predict` (foreground, no queue).
 
 ``chat`` streams replies in the terminal (or to a pipe). ``export`` merges an adapter into its base and
-writes a model directory. ``eval FILE`` / ``predict FILE`` run a task file's model over its data the way
-a queued eval/predict job does (they set ``do_train: false`` and ``do_eval`` / ``do_predict`` with
-``predict_with_generate``), in a new run dir, printing the results. To queue these instead, `submit` a
-task with ``do_train: false`` — the job kind follows from the task (`tunequeue.core.job_kinds`).
+writes a model directory. ``expand-blocks`` adds LLaMA Pro blocks to a model. ``eval FILE`` /
+``predict FILE`` run a task file's model over its data the way a queued eval/predict job does (they
+set ``do_train: false`` and ``do_eval`` / ``do_predict`` with ``predict_with_generate``), in a new run
+dir, printing the results. To queue these instead, `submit` a task with ``do_train: false`` — the job
+kind follows from the task (`tunequeue.core.job_kinds`).
 """
 
 from __future__ import annotations
@@ -98,6 +99,21 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"exported to {target}")
         if hub_model_id:
             typer.echo(f"to publish it, run: {hub_upload_command(hub_model_id, target)}")
+
+    @app.command("expand-blocks")
+    def expand_blocks_command(
+        model: str = typer.Option(..., "--model", help="Base model dir (or tunequeue/tiny-llama)."),
+        num_expand: int = typer.Option(..., "--num-expand", help="Blocks to add; must divide the layers."),
+        output_dir: Path = typer.Option(..., "--output-dir", help="New folder for the expanded model."),
+    ) -> None:
+        """LLaMA Pro: add zero-output copies of decoder blocks; then train with use_llama_pro."""
+        from tunequeue.train.llama_pro import expand_blocks
+
+        target = expand_blocks(model, output_dir.expanduser().resolve(), num_expand)
+        typer.echo(
+            f"expanded model written to {target}; train it with finetuning_type freeze, use_llama_pro true "
+            f"and freeze_trainable_layers {num_expand}"
+        )
 
     @app.command("eval")
     def eval_command(

@@ -4,7 +4,8 @@ It runs the preflight `validate` runs, creates a run dir ``runs/manual-<timestam
 under TUNEQUEUE_HOME (or reuses ``--run-dir``, which resumes from its newest checkpoint), writes the
 resolved ``task.yaml`` there and runs ``python -m tunequeue.train RUN_DIR/task.yaml`` — the very
 process the runner launches — copying its output to the terminal and to ``train.log``. The exit code
-is the training process's (0 done, 2 bad task, 3 cancelled after a checkpoint).
+is the training process's (0 done, 2 bad task, 3 cancelled after a checkpoint). A task ``output_dir``
+also receives the final weights and results.
 """
 
 from __future__ import annotations

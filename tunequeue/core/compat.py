@@ -7,8 +7,9 @@
   ``fp16`` / ``pure_bf16`` become ``compute_type`` (none of them = fp32, as LLaMA-Factory trains without
   mixed precision then); ``flash_attn`` / ``use_unsloth`` / ``enable_liger_kernel`` set ``booster``
   (``flash_attn`` is kept too). Keys that LLaMA-Factory or Transformers' training arguments know but
-  tunequeue does not use (``trust_remote_code``, ``deepspeed``…) are kept in ``extra`` with one warning
-  naming them; a key nobody knows is an error naming the closest known key. Omitted keys take
+  tunequeue has no task key for are kept in ``extra``: Trainer arguments and the switches the engine
+  honours are used from there (`tunequeue.core.extra_keys`), the rest get one warning naming them; a
+  key nobody knows is an error naming the closest known key. Omitted keys take
   LLaMA-Factory/Transformers defaults where ours differ (``lora_alpha`` = 2 × ``lora_rank``,
   ``lora_dropout`` 0, ``learning_rate`` 5e-5, batch 8 × 1 accumulation, linear schedule, no warmup…),
   so the task trains the way the file did under LLaMA-Factory. ``task_name`` comes from the last part
@@ -84,16 +85,21 @@ def _finish_import(
 ) -> dict[str, Any]:
     """The imported `values` with a task_name first and the unused keys of `extra` kept under ``extra``.
 
-    A task without model_name_or_path is a `UserError`; keeping `extra` adds a warning naming its keys.
+    A task without model_name_or_path is a `UserError`; `extra` keys that change nothing (neither passed
+    to the Trainer nor read by the engine, see `tunequeue.core.extra_keys`) get a warning naming them.
     """
     if "model_name_or_path" not in values:
         raise UserError(f"{path} has no model_name_or_path; add the base model to fine-tune.")
     values = {"task_name": _task_name_from(values.get("output_dir"), path), **values}
     if extra:
+        from tunequeue.core.extra_keys import unused_keys
+
         values["extra"] = extra
-        warnings.append(
-            "kept but not used by tunequeue (exported again unchanged): " + ", ".join(sorted(extra))
-        )
+        unused = unused_keys(extra)
+        if unused:
+            warnings.append(
+                "kept but not used by tunequeue (exported again unchanged): " + ", ".join(unused)
+            )
     return values
 
 
@@ -149,14 +155,60 @@ def load_task_file(
 
     A Firefly train file is registered in ``dataset_home``/dataset_info.json and ``dataset_dir`` points
     there (``submit`` gives the job its own folder under TUNEQUEUE_HOME, ``validate`` a temporary one);
-    without ``dataset_home`` it stays unregistered and preflight reports the unknown dataset.
+    without ``dataset_home`` it stays unregistered and preflight reports the unknown dataset. The
+    relative paths of an LLaMA-Factory file are resolved against the current directory, as
+    LLaMA-Factory resolves them (`resolve_lf_paths`), so a queued job finds them wherever the runner runs.
     """
     result = load_task(path)
     values = dict(result.values)
+    warnings = list(result.warnings)
+    if result.kind == "lf":
+        values = resolve_lf_paths(values, Path.cwd())
+        folder = values.get("dataset_dir")
+        note = f"dataset_dir not set: LLaMA-Factory's default 'data' folder is used ({folder})"
+        warnings = [note if w.startswith("dataset_dir not set") else w for w in warnings]
     if result.datasets and dataset_home is not None:
         register_datasets(result.datasets, dataset_home)
         values["dataset_dir"] = str(Path(dataset_home).resolve())
-    return values, list(result.warnings)
+    return values, warnings
+
+
+# Keys that always name a local path in LLaMA-Factory, and keys that name a local path or a hub id.
+LF_PATH_KEYS = ("dataset_dir", "output_dir", "export_dir")
+LF_PATH_OR_HUB_KEYS = ("model_name_or_path", "adapter_name_or_path", "ref_model", "reward_model")
+
+
+def resolve_lf_paths(values: dict[str, Any], cwd: Path) -> dict[str, Any]:
+    """LLaMA-Factory's relative paths made absolute against ``cwd`` (hub ids and absent paths left alone).
+
+    ``dataset_dir``, ``output_dir``, ``export_dir`` and a ``deepspeed`` config are paths; the model,
+    adapter, reference and reward model keys are paths only when such a folder exists under ``cwd``.
+    """
+    values = dict(values)
+
+    def absolute(text: str) -> str:
+        return str((cwd / Path(text).expanduser()).resolve())
+
+    for key in LF_PATH_KEYS:
+        value = values.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            values[key] = absolute(value)
+    for key in LF_PATH_OR_HUB_KEYS:
+        value = values.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        parts = [part.strip() for part in value.split(",")]
+        resolved = [
+            absolute(part) if not Path(part).is_absolute() and (cwd / part).is_dir() else part
+            for part in parts
+        ]
+        values[key] = ",".join(resolved)
+    extra = values.get("extra")
+    if isinstance(extra, Mapping) and isinstance(extra.get("deepspeed"), str):
+        deepspeed = extra["deepspeed"]
+        if deepspeed and not Path(deepspeed).expanduser().is_absolute():
+            values["extra"] = {**extra, "deepspeed": absolute(deepspeed)}
+    return values
 
 
 def _read_ours(data: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -225,6 +277,8 @@ def _import_lf(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[s
         if key == "evaluation_strategy":
             warnings.append("evaluation_strategy is the old name of eval_strategy; imported as eval_strategy")
             key = "eval_strategy"
+        if key == "warmup_steps" and isinstance(value, float) and 0 < value < 1:
+            key = "warmup_ratio"  # Transformers reads a warmup_steps below 1 as a ratio of all steps
         if key in PRECISION_FLAGS:
             flags[key] = bool(value)
         elif key in spec.KEYS and not spec.param_info(key).tq:

@@ -19,7 +19,8 @@ from typing import Any
 from tunequeue.core import private_files
 from tunequeue.core.errors import UserError
 
-SOURCE_KEYS = ("hf_hub_url", "ms_hub_url", "script_url", "cloud_file_name", "file_name")
+# In LLaMA-Factory's order of preference: a Hugging Face hub id wins over ModelScope and Modelers.
+SOURCE_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name", "file_name")
 COLUMN_KEYS = (
     "prompt",
     "query",

@@ -313,10 +313,15 @@ def estimate_vram(spec: Any, model_config: Mapping[str, Any] | None) -> Estimate
     non_linear = total_params - shape.layers * layer_linear - embed_params
 
     # --- trainable parameters -------------------------------------------------------------------
-    if method == "lora":
+    if method in ("lora", "oft"):
         linears = shape.linears()
         targets = lora_target_modules(_get(spec, "lora_target", "all"))
         rank = int(_get(spec, "lora_rank", 8))
+        if method == "oft":
+            # An OFT block of size b holds b(b-1)/2 values per b inputs: about a LoRA of rank (b-1)/4.
+            extra = _get(spec, "extra", None) or {}
+            targets = lora_target_modules(extra.get("oft_target") or "all")
+            rank = max(1, (int(extra.get("oft_block_size") or 32) - 1) // 4)
         per_layer = sum(rank * (linears[m][0] + linears[m][1]) * shape.module_count(m) for m in targets)
         trainable = per_layer * shape.layers
         trainable_matrices = [(rank, linears[m][0] + linears[m][1]) for m in targets] * shape.layers

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tunequeue.core.extra_keys import extra_problems
 from tunequeue.core.spec import (
     KEYS,
     NAME_MAX_LEN,
@@ -816,6 +817,12 @@ def check_task(
             probe, present, model_config=model_config, host_gpus=host_gpus, multi_node=multi_node
         )
         errors.extend(cross_errors)
+        errors.extend(
+            Problem(*problem)
+            for problem in extra_problems(
+                data.get("extra"), finetuning_type=probe.finetuning_type, stage=probe.stage
+            )
+        )
         warnings.extend(_recommended_warnings(probe, present - set(field_problems)))
         warnings.extend(cross_warnings)
         if num_examples is not None:

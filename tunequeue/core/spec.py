@@ -91,6 +91,10 @@ FINETUNING_HELP = {
         "Low-rank adapters, base frozen; + quantization_bit = QLoRA.",
         "训练低秩适配器；加量化即QLoRA。",
     ),
+    "oft": (
+        "Orthogonal adapters (OFT), base frozen; oft_block_size / oft_rank / oft_target set them.",
+        "训练正交适配器（OFT）；由oft_block_size、oft_rank、oft_target设置。",
+    ),
     "freeze": ("Train only some layers (last 2 by default).", "只训练部分层（默认最后2层）。"),
     "full": ("Update all weights.", "更新全部参数。"),
 }
@@ -130,7 +134,7 @@ class BasicInfo(_Group):
         rec_en="Keep the base model's own template, also when re-tuning a tuned model.",
         rec_zh="使用基础模型自己的模板，续训已微调模型时也保持不变。",
     )
-    finetuning_type: Literal["lora", "freeze", "full"] = param(
+    finetuning_type: Literal["lora", "oft", "freeze", "full"] = param(
         "lora", en="Which weights train.", zh="微调方法。", choices_help=FINETUNING_HELP
     )
     stage: Literal["pt", "sft", "rm", "ppo", "dpo", "kto"] = param(

@@ -9,7 +9,12 @@ Everything here runs inside the training process. The order mirrors what a workf
 3. `load_tokenizer(spec)` and `load_model(spec, precision)` — local directory only; attention
    implementation, RoPE scaling and load-time quantization applied.
 4. `prepare_for_training(model, spec, ...)` — full, freeze or LoRA (rsLoRA, DoRA, PiSSA, continued or stacked
-   adapters); QLoRA is LoRA on a quantized base.
+   adapters); QLoRA is LoRA on a quantized base; OFT (orthogonal adapters through peft's OFTConfig).
+   With ``use_llama_pro`` only the expanded blocks of a LLaMA Pro model train (freeze or LoRA): with
+   N = ``freeze_trainable_layers`` over L layers, the last layer of every group of L/N layers, which is
+   where `tunequeue.train.llama_pro.expand_blocks` puts its copies.
+
+``trust_remote_code`` (kept in the task's ``extra``) is passed to every config, tokenizer and model loader.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunequeue.core.errors import UserError
+from tunequeue.core.extra_keys import extra_value
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,11 @@ def _split_list(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [str(v).strip() for v in value if str(v).strip()]
     return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def trust_remote_code(spec: Any) -> bool:
+    """Whether the task allows the model's own Python code (``trust_remote_code`` in ``extra``)."""
+    return bool(extra_value(getattr(spec, "extra", None), "trust_remote_code"))
 
 
 def _cuda_available() -> bool:
@@ -192,15 +203,17 @@ def load_tokenizer(spec: Any) -> Any:
     """Load the tokenizer of the task's local model directory; pad token falls back to eos."""
     from tunequeue.train.assets import resolve_model_path
 
-    return load_tokenizer_from(resolve_model_path(spec.model_name_or_path))
+    return load_tokenizer_from(
+        resolve_model_path(spec.model_name_or_path), trust_remote_code=trust_remote_code(spec)
+    )
 
 
-def load_tokenizer_from(path: str) -> Any:
+def load_tokenizer_from(path: str, *, trust_remote_code: bool = False) -> Any:
     """Load the tokenizer saved in the local directory `path`; pad token falls back to eos."""
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as err:
         raise UserError(
             f"cannot load a tokenizer from {path} ({err}); give a local HF model directory"
@@ -241,8 +254,13 @@ def load_config(spec: Any) -> Any:
 
     path = resolve_model_path(spec.model_name_or_path)
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code(spec))
     except (OSError, ValueError) as err:
+        if "custom code" in str(err):
+            raise UserError(
+                f"the model in {path} ships its own Python code; set trust_remote_code: true to run it "
+                "(only for a model you trust)"
+            ) from err
         raise UserError(
             f"cannot read config.json in {path} ({err}); give a local HF model directory"
         ) from err
@@ -304,6 +322,7 @@ def load_model(spec: Any, precision: Precision) -> Any:
         "config": config,
         "dtype": precision.load_dtype,
         "attn_implementation": attention,
+        "trust_remote_code": trust_remote_code(spec),
     }
     quantization = _quantization_config(spec, precision)
     if quantization is not None:
@@ -373,7 +392,10 @@ def _setup_freeze(model: Any, spec: Any) -> None:
         raise UserError("freeze_trainable_layers must not be 0; +N trains the last N layers, −N the first N")
     if abs(n) > num_layers:
         raise UserError(f"freeze_trainable_layers is {n} but the model has only {num_layers} layers")
-    layer_ids = range(num_layers - n, num_layers) if n > 0 else range(0, -n)
+    if _uses_llama_pro(spec):
+        layer_ids = llama_pro_layer_ids(num_layers, n)
+    else:
+        layer_ids = range(num_layers - n, num_layers) if n > 0 else range(0, -n)
     modules = _split_list(spec.freeze_trainable_modules) or ["all"]
     extra = _split_list(spec.freeze_extra_modules)
     layer_prefixes = {f".{i}." for i in layer_ids}
@@ -402,6 +424,84 @@ def _setup_freeze(model: Any, spec: Any) -> None:
             f"freeze_trainable_modules {spec.freeze_trainable_modules!r} matches no parameter of the chosen "
             "layers; use 'all' or module names such as self_attn,mlp"
         )
+
+
+def _uses_llama_pro(spec: Any) -> bool:
+    return bool(extra_value(getattr(spec, "extra", None), "use_llama_pro"))
+
+
+def llama_pro_layer_ids(num_layers: int, num_expanded: int) -> list[int]:
+    """The expanded blocks of a LLaMA Pro model: the last layer of each of ``num_expanded`` equal groups."""
+    if num_expanded <= 0 or num_layers % num_expanded != 0:
+        raise UserError(
+            f"use_llama_pro needs freeze_trainable_layers to be a positive divisor of the model's "
+            f"{num_layers} layers (the number of expanded blocks); got {num_expanded}"
+        )
+    stride = num_layers // num_expanded
+    return list(range(stride - 1, num_layers, stride))
+
+
+def _llama_pro_targets(model: Any, spec: Any, targets: Any) -> list[str]:
+    """Full names of the LoRA target linear layers inside the expanded blocks only."""
+    import torch
+
+    layer_ids = llama_pro_layer_ids(_layer_count(model), int(spec.freeze_trainable_layers))
+    wanted = None if targets == "all-linear" else set(targets)
+    names = []
+    for name, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear) or "lm_head" in name:
+            continue
+        if not any(f"layers.{i}." in name for i in layer_ids):
+            continue
+        if wanted is None or name.rsplit(".", 1)[-1] in wanted:
+            names.append(name)
+    if not names:
+        raise UserError(
+            "use_llama_pro with lora found no target layer in the expanded blocks; check lora_target"
+        )
+    return names
+
+
+def _oft_config(spec: Any) -> Any:
+    """peft's OFTConfig from LLaMA-Factory's oft_rank / oft_block_size / oft_target / module_dropout."""
+    from peft import OFTConfig, TaskType
+
+    extra = getattr(spec, "extra", None) or {}
+    targets = _split_list(extra_value(extra, "oft_target")) or ["all"]
+    rank = int(extra.get("oft_rank") or 0)
+    # peft takes either a rank or a block size; LLaMA-Factory's default block size yields to a given rank.
+    block_size = int(extra.get("oft_block_size") or (0 if rank else extra_value(extra, "oft_block_size")))
+    try:
+        return OFTConfig(
+            task_type=TaskType.CAUSAL_LM,
+            r=rank,
+            oft_block_size=block_size,
+            target_modules="all-linear" if targets == ["all"] else targets,
+            module_dropout=float(extra_value(extra, "module_dropout")),
+            modules_to_save=_split_list(spec.additional_target) or None,
+        )
+    except ValueError as err:
+        raise UserError(f"the OFT settings were refused: {err}; change oft_rank or oft_block_size") from err
+
+
+def _setup_oft(model: Any, spec: Any) -> Any:
+    """Wrap `model` in OFT adapters (continuing the last given adapter when one is set)."""
+    from peft import PeftModel, get_peft_model
+
+    adapters = _split_list(spec.adapter_name_or_path)
+    if adapters and not spec.create_new_adapter:
+        for adapter in adapters[:-1]:
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        return PeftModel.from_pretrained(model, adapters[-1], is_trainable=True)
+    for adapter in adapters:
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    try:
+        return get_peft_model(model, _oft_config(spec))
+    except ValueError as err:
+        raise UserError(
+            f"OFT cannot be applied to this model ({err}); change oft_block_size or oft_rank so it divides "
+            "the layers' input sizes"
+        ) from err
 
 
 def _lora_config(spec: Any) -> Any:
@@ -451,7 +551,10 @@ def _setup_lora(model: Any, spec: Any, *, quantized: bool) -> Any:
         model = PeftModel.from_pretrained(model, adapters[-1], is_trainable=True)
         logger.info("continuing training of adapter %s", adapters[-1])
     else:
-        model = get_peft_model(model, _lora_config(spec))
+        config = _lora_config(spec)
+        if _uses_llama_pro(spec):
+            config.target_modules = _llama_pro_targets(model, spec, config.target_modules)
+        model = get_peft_model(model, config)
     return model
 
 
@@ -479,6 +582,8 @@ def prepare_for_training(model: Any, spec: Any, *, gradient_checkpointing: bool)
         model.requires_grad_(True)
     elif spec.finetuning_type == "freeze":
         _setup_freeze(model, spec)
+    elif spec.finetuning_type == "oft":
+        model = _setup_oft(model, spec)
     else:
         model = _setup_lora(model, spec, quantized=quantized)
     trainable, total = count_parameters(model)

@@ -92,6 +92,11 @@ def trl_arguments(
 
     base = build_training_arguments(spec, run_dir, precision, has_eval=has_eval)
     values = {name: _plain(getattr(base, name)) for name in _SHARED_FIELDS if hasattr(base, name)}
+    from tunequeue.core.extra_keys import passthrough_arguments
+
+    values.update(passthrough_arguments(getattr(spec, "extra", None)))
+    if base.deepspeed:
+        values["deepspeed"] = base.deepspeed
     values.update(optimizer_arguments(spec))
     values.update(
         remove_unused_columns=False,
@@ -159,11 +164,13 @@ def load_reference(spec: Any, precision: Any, policy: Any) -> Any:
     from transformers import AutoModelForCausalLM
 
     from tunequeue.train.assets import resolve_model_path
-    from tunequeue.train.model import load_model
+    from tunequeue.train.model import load_model, trust_remote_code
 
     if spec.ref_model:
         path = resolve_model_path(spec.ref_model)
-        reference = AutoModelForCausalLM.from_pretrained(path, dtype=precision.load_dtype)
+        reference = AutoModelForCausalLM.from_pretrained(
+            path, dtype=precision.load_dtype, trust_remote_code=trust_remote_code(spec)
+        )
     elif spec.finetuning_type == "lora" and hasattr(policy, "disable_adapter"):
         return None
     else:
@@ -185,7 +192,9 @@ def load_reward_model(spec: Any, precision: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from tunequeue.train.assets import resolve_model_path
+    from tunequeue.train.model import trust_remote_code
 
+    remote = trust_remote_code(spec)
     if spec.reward_model_type == "api":
         raise UserError("reward_model_type api is not supported; use lora or full with a local rm result")
     path = spec.reward_model
@@ -199,7 +208,10 @@ def load_reward_model(spec: Any, precision: Any) -> tuple[Any, Any]:
         from peft import PeftModel
 
         base = AutoModelForSequenceClassification.from_pretrained(
-            resolve_model_path(spec.model_name_or_path), num_labels=1, dtype=precision.load_dtype
+            resolve_model_path(spec.model_name_or_path),
+            num_labels=1,
+            dtype=precision.load_dtype,
+            trust_remote_code=remote,
         )
         model = PeftModel.from_pretrained(base, path).merge_and_unload()
     else:
@@ -208,12 +220,13 @@ def load_reward_model(spec: Any, precision: Any) -> tuple[Any, Any]:
                 f"reward_model {path} has no config.json; use reward_model_type lora for an adapter"
             )
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, dtype=precision.load_dtype
+            path, num_labels=1, dtype=precision.load_dtype, trust_remote_code=remote
         )
     tokenizer = AutoTokenizer.from_pretrained(
         path
         if os.path.isfile(os.path.join(path, "tokenizer_config.json"))
-        else resolve_model_path(spec.model_name_or_path)
+        else resolve_model_path(spec.model_name_or_path),
+        trust_remote_code=remote,
     )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -88,7 +88,9 @@ def build_training_arguments(spec: Any, run_dir: Path, precision: Any, *, has_ev
 
     warmup_ratio becomes a fractional warmup_steps; adamw_hf becomes adamw_torch; an eval set with
     eval_strategy "no" is evaluated every eval_steps (default: save_steps) steps; token counting is on
-    for throughput; tqdm is off (train.log gets one line per log instead).
+    for throughput; tqdm is off (train.log gets one line per log instead). TrainingArguments fields kept
+    in the task's ``extra`` (an imported LLaMA-Factory file's ``save_strategy``, ``max_steps``,
+    ``disable_tqdm`` …) are passed through and win; ``deepspeed`` names a DeepSpeed config file.
     """
     from transformers import TrainingArguments
 
@@ -111,7 +113,7 @@ def build_training_arguments(spec: Any, run_dir: Path, precision: Any, *, has_ev
         "gradient_accumulation_steps": spec.gradient_accumulation_steps,
         "learning_rate": spec.learning_rate,
         "num_train_epochs": spec.num_train_epochs,
-        "max_steps": int(_extra(spec, "max_steps", -1) or -1),
+        "max_steps": -1,
         "lr_scheduler_type": spec.lr_scheduler_type,
         "warmup_steps": warmup,
         "weight_decay": spec.weight_decay,
@@ -136,17 +138,33 @@ def build_training_arguments(spec: Any, run_dir: Path, precision: Any, *, has_ev
         "label_names": ["labels"],
         "ddp_timeout": spec.ddp_timeout,
         "use_liger_kernel": _wants_liger(spec),
-        "dataloader_num_workers": int(getattr(spec, "dataloader_num_workers", 0) or 0),
+        "dataloader_num_workers": 0,
     }
     if report_to == ["tensorboard"]:
         kwargs["logging_dir"] = str(run_dir / "tensorboard")
+    from tunequeue.core.extra_keys import passthrough_arguments
     from tunequeue.train.optimizers import optimizer_arguments
 
-    kwargs.update(optimizer_arguments(spec))  # GaLore: optim, optim_target_modules, optim_args
+    # Trainer arguments an imported file sets (save_strategy, max_steps, adam_beta2 …) win over ours.
+    kwargs.update(passthrough_arguments(getattr(spec, "extra", None)))
+    deepspeed = _extra(spec, "deepspeed")
+    if deepspeed:
+        kwargs["deepspeed"] = deepspeed_config(deepspeed)
+    kwargs.update(optimizer_arguments(spec))  # GaLore / APOLLO: optim, optim_target_modules, optim_args
     try:
         return TrainingArguments(**kwargs)
     except (ValueError, ImportError) as err:
         raise UserError(f"the training settings were refused: {err}") from err
+
+
+def deepspeed_config(value: Any) -> Any:
+    """The DeepSpeed config for TrainingArguments: a dict as given, or the absolute path of a file."""
+    if isinstance(value, dict):
+        return value
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise UserError(f"deepspeed config {value} does not exist; give the path of a DeepSpeed JSON file")
+    return str(path.resolve())
 
 
 def _wants_liger(spec: Any) -> bool:
@@ -227,7 +245,7 @@ def build_trainer(
 ) -> Any:
     """Assemble the Trainer with our callbacks (metrics file, stop-on-signal)."""
     from tunequeue.train.callbacks import StopCallback, TrainerLogCallback
-    from tunequeue.train.optimizers import badam_optimizer
+    from tunequeue.train.optimizers import custom_optimizer
 
     args = build_training_arguments(spec, run_dir, precision, has_eval=data.eval is not None)
     trainer_cls = make_trainer_class()
@@ -240,7 +258,8 @@ def build_trainer(
         data_collator=collator,
         processing_class=tokenizer,
         callbacks=[TrainerLogCallback(run_dir, resuming=resuming), StopCallback(stop)],
-        optimizers=(badam_optimizer(model, spec, args), None),
+        optimizers=(custom_optimizer(model, spec, args), None),
+        compute_loss_func=_loss_function(spec),
         loraplus_lr_ratio=ratio,
         loraplus_lr_embedding=spec.loraplus_lr_embedding if spec.loraplus_lr_embedding is not None else 1e-6,
     )
@@ -249,6 +268,15 @@ def build_trainer(
 
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def _loss_function(spec: Any) -> Any:
+    """The Trainer's custom loss: the DFT loss when ``use_dft_loss`` is on, else None (the model's own)."""
+    if not _extra(spec, "use_dft_loss"):
+        return None
+    from tunequeue.train.losses import dft_loss
+
+    return dft_loss
 
 
 def save_pissa_initial(model: Any, spec: Any, run_dir: Path) -> Path | None:
@@ -266,6 +294,20 @@ def save_pissa_initial(model: Any, spec: Any, run_dir: Path) -> Path | None:
     return init_dir
 
 
+def requested_checkpoint(spec: Any) -> Path | None:
+    """LLaMA-Factory's ``resume_from_checkpoint`` (kept in ``extra``): a checkpoint folder to resume."""
+    value = _extra(spec, "resume_from_checkpoint")
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    if not (path / "trainer_state.json").is_file():
+        raise UserError(
+            f"resume_from_checkpoint {value} is not a checkpoint folder (no trainer_state.json); "
+            "give a checkpoint-N folder or remove it"
+        )
+    return path
+
+
 def train_and_save(
     trainer: Any,
     spec: Any,
@@ -280,9 +322,14 @@ def train_and_save(
     """Train (resuming when a checkpoint is given), then save weights, tokenizer, results and the plot.
 
     A stop request ends with `Cancelled` after the Trainer saved the checkpoint of the current step.
+    Without a checkpoint of its own, the run resumes from ``resume_from_checkpoint`` when the task names
+    one.
     """
+    if resume_from is None:
+        resume_from = requested_checkpoint(spec)
     if stop.requested:  # asked to stop while data and model were loading: nothing new to save
-        raise Cancelled(int(resume_from.name.split("-")[1]) if resume_from else 0, resume_from)
+        step = CHECKPOINT_PATTERN.match(resume_from.name) if resume_from else None
+        raise Cancelled(int(step.group(1)) if step else 0, resume_from)
     if resume_from is not None:
         print(f"resuming from {resume_from.name}", flush=True)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -313,6 +360,39 @@ def train_and_save(
         plot_loss(run_dir)
     print(f"done: {step} steps; weights saved to {run_dir}", flush=True)
     return TrainOutcome(global_step=step, metrics=metrics, output_dir=run_dir)
+
+
+# Files of a run dir that belong to the run, not to its result (the runner and the wrapper own them).
+RUN_ONLY_FILES = frozenset({"task.yaml", "train.log", "process.json", "exit.json", "slurm.json"})
+
+
+def publish_outputs(run_dir: Path, output_dir: str | None) -> Path | None:
+    """Copy the final weights, tokenizer, results and plots of ``run_dir`` into ``output_dir``.
+
+    The run keeps everything in its run dir (checkpoints stay there); ``output_dir`` (LLaMA-Factory's
+    place for the result) receives the top-level files, overwriting earlier copies. Nothing happens when
+    it is unset or is the run dir itself. Returns the folder written, or None.
+    """
+    import shutil
+
+    if not output_dir:
+        return None
+    target = Path(output_dir).expanduser()
+    if not target.is_absolute():
+        target = run_dir / target
+    if target.resolve() == run_dir.resolve():
+        return None
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for item in sorted(run_dir.iterdir()):
+            if item.is_file() and item.name not in RUN_ONLY_FILES and not item.name.startswith("."):
+                shutil.copy2(item, target / item.name)
+    except OSError as err:
+        raise UserError(
+            f"cannot write the results to output_dir {target}: {err.strerror}; choose a writable output_dir "
+            f"(they are kept in {run_dir})"
+        ) from err
+    return target
 
 
 def _ema(values: list[float], weight: float = 0.9) -> list[float]:
@@ -382,7 +462,8 @@ def _quiet_environment(*, allow_download: bool = False) -> None:
 def run_task(spec: Any, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome:
     """Run the workflow of `spec.stage` in `run_dir` with signal handling installed.
 
-    Options the machine cannot honour are refused before anything is printed or written.
+    Options the machine cannot honour are refused before anything is printed or written. When the task
+    sets ``output_dir``, the finished run's results are copied there (`publish_outputs`).
     """
     from tunequeue.train.callbacks import StopRequest
     from tunequeue.train.checkpoints import install_atomic_checkpoints, remove_partial_checkpoints
@@ -402,9 +483,13 @@ def run_task(spec: Any, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome
     set_seed(spec.seed)
     stop = StopRequest().install()
     try:
-        return workflow(spec, run_dir, stop)
+        outcome = workflow(spec, run_dir, stop)
     finally:
         stop.uninstall()
+    published = publish_outputs(run_dir, getattr(spec, "output_dir", None))
+    if published is not None:
+        print(f"final results copied to {published}", flush=True)
+    return outcome
 
 
 def run_task_file(path: str | Path) -> int:

@@ -29,7 +29,7 @@ from tunequeue.train.data.loader import (
     DatasetEntry,
     dataset_entry,
     read_dataset_info,
-    read_rows,
+    read_entry_rows,
     resolve_dataset_dir,
 )
 from tunequeue.train.data.processor import (
@@ -123,14 +123,13 @@ def load_examples(spec: Any, names: str, stage: str) -> list[Example]:
     info = read_dataset_info(dataset_dir)
     max_samples = _setting(spec, "max_samples")
     parts = []
+    seed = int(_setting(spec, "seed", 42))
     for name in _names(names):
         entry = dataset_entry(name, dataset_dir, info)
         _check_fits_stage(entry, stage)
-        rows = read_rows(entry.path)
-        limits = [x for x in (max_samples, entry.num_samples) if x]
-        if limits:
-            limit = min(limits)
-            rows = rows[:limit]
+        rows = read_entry_rows(entry, dataset_dir, seed)  # num_samples drawn as LLaMA-Factory does
+        if max_samples:
+            rows = rows[:max_samples]
         parts.append(convert_rows(entry, rows, stage))
     if not parts:
         raise UserError("dataset is empty; name at least one dataset from dataset_info.json")

@@ -9,12 +9,16 @@ Formats (LLaMA-Factory's dataset_info.json schema):
   ``role``/``content`` through ``tags``). A Firefly JSONL ``conversation`` list of
   ``{"human": …, "assistant": …}`` turns is recognised in the messages column as it is.
 - ranking data adds ``chosen`` / ``rejected``; KTO data adds a boolean ``kto_tag``.
+- tool calls (glaive_toolcall): ``function_call`` messages become role ``function`` and
+  ``observation`` messages role ``observation``; a ``tools`` column becomes the example's ``tools``
+  (JSON text), which the template puts into the system prompt.
 
 Every problem is reported with the file, the row (1-based) and the column, before any training starts.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tunequeue.core.errors import UserError
@@ -95,6 +99,9 @@ def _alpaca(entry: DatasetEntry, row: dict, number: int, stage: str) -> Example:
             ]
     messages.append({"role": "user", "content": prompt})
     example: Example = {"system": _optional(entry, row, "system"), "messages": messages}
+    tools = _tools(entry, row, number)
+    if tools is not None:
+        example["tools"] = tools
     if stage == "pt":
         return example
     if entry.ranking:
@@ -126,6 +133,36 @@ def _sharegpt_message(entry: DatasetEntry, value: Any, number: int, column: str)
     if not text or not text.strip():
         raise _problem(entry, number, column, "is missing or empty; fill it in or remove the row")
     return text
+
+
+# What each sharegpt tag becomes: tool calls ("function") and tool results ("observation") keep their
+# own roles, so templates with tool-call slots format them (glaive_toolcall data).
+ROLE_OF_TAG = {
+    "user_tag": "user",
+    "assistant_tag": "assistant",
+    "observation_tag": "observation",
+    "function_tag": "function",
+}
+
+
+def _tag_kind(tags: dict[str, str], role: Any) -> str:
+    for kind in ROLE_OF_TAG:
+        if tags[kind] == role:
+            return kind
+    raise KeyError(role)
+
+
+def _tools(entry: DatasetEntry, row: dict, number: int) -> str | None:
+    """The tools column as JSON text (a list or object cell is serialised), or None."""
+    column = entry.column("tools")
+    if column is None or row.get(column) in (None, "", []):
+        return None
+    value = row[column]
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    raise _problem(entry, number, column, "must be a JSON list of tool descriptions (or its text)")
 
 
 def _sharegpt(entry: DatasetEntry, row: dict, number: int, stage: str) -> Example:
@@ -167,10 +204,13 @@ def _sharegpt(entry: DatasetEntry, row: dict, number: int, stage: str) -> Exampl
                 raise _problem(
                     entry, number, column, f"message {index + 1} has no '{tags['content_tag']}' text"
                 )
-            messages.append({"role": "user" if index % 2 == 0 else "assistant", "content": content})
+            messages.append({"role": ROLE_OF_TAG[_tag_kind(tags, role)], "content": content})
     if not messages:
         raise _problem(entry, number, column, "holds no user message")
     example: Example = {"system": system, "messages": messages}
+    tools = _tools(entry, row, number)
+    if tools is not None:
+        example["tools"] = tools
     if stage == "pt":
         return example
     if entry.ranking:

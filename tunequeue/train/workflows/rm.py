@@ -14,7 +14,7 @@ from typing import Any
 from tunequeue.train.callbacks import StopRequest
 from tunequeue.train.data import prepare_datasets
 from tunequeue.train.model import load_config, load_tokenizer, resolve_precision
-from tunequeue.train.optimizers import badam_optimizer
+from tunequeue.train.optimizers import custom_optimizer
 from tunequeue.train.rlhf import callbacks, quiet_printer, trl_arguments
 from tunequeue.train.runtime import TrainOutcome, newest_checkpoint, train_and_save
 from tunequeue.train.templates import template_for_spec
@@ -25,13 +25,16 @@ def load_reward_base(spec: Any, precision: Any, tokenizer: Any) -> Any:
     from transformers import AutoModelForSequenceClassification
 
     from tunequeue.train.assets import resolve_model_path
-    from tunequeue.train.model import _lora_config, prepare_for_training
+    from tunequeue.train.model import _lora_config, prepare_for_training, trust_remote_code
 
     config = load_config(spec)
     config.num_labels = 1
     config.pad_token_id = tokenizer.pad_token_id
     model = AutoModelForSequenceClassification.from_pretrained(
-        resolve_model_path(spec.model_name_or_path), config=config, dtype=precision.load_dtype
+        resolve_model_path(spec.model_name_or_path),
+        config=config,
+        dtype=precision.load_dtype,
+        trust_remote_code=trust_remote_code(spec),
     )
     if spec.finetuning_type != "lora":
         model = prepare_for_training(model, spec, gradient_checkpointing=False)
@@ -71,7 +74,7 @@ def run_rm(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
         train_dataset=_joined(data.train),
         eval_dataset=_joined(data.eval) if data.eval is not None else None,
         processing_class=tokenizer,
-        optimizers=(badam_optimizer(model, spec, args), None),
+        optimizers=(custom_optimizer(model, spec, args), None),
         callbacks=callbacks(run_dir, stop, resuming=resume_from is not None),
     )
     quiet_printer(trainer)

@@ -864,15 +864,20 @@ def render_first_example(values: dict[str, Any]) -> str:
     """
     from tunequeue.train.assets import resolve_model_path
     from tunequeue.train.data.converter import convert_rows
-    from tunequeue.train.data.loader import dataset_entry, read_dataset_info, read_rows, resolve_dataset_dir
+    from tunequeue.train.data.loader import (
+        dataset_entry,
+        read_dataset_info,
+        read_entry_rows,
+        resolve_dataset_dir,
+    )
     from tunequeue.train.templates import get_template
 
     name = values["dataset"].split(",")[0].strip()
     dataset_dir = resolve_dataset_dir(values.get("dataset_dir"))
     entry = dataset_entry(name, dataset_dir, read_dataset_info(dataset_dir))
-    rows = read_rows(entry.path)[:1]
+    rows = read_entry_rows(entry, dataset_dir)[:1]
     if not rows:
-        raise UserError(f"{entry.path} holds no examples")
+        raise UserError(f"dataset '{name}' holds no examples")
     example = convert_rows(entry, rows, values.get("stage", "sft"))[0]
 
     from transformers import AutoTokenizer

@@ -10,13 +10,24 @@ from tunequeue.core.errors import UserError
 from tunequeue.train.assets import bundled_dataset_dir, bundled_model_dir, resolve_model_path
 
 
-def test_resolve_model_path_maps_bundled_name_and_accepts_local_dirs(tmp_path):
+def test_resolve_model_path_maps_bundled_name_and_accepts_local_model_dirs(tmp_path):
     assert resolve_model_path("tunequeue/tiny-llama") == str(bundled_model_dir())
+    (tmp_path / "config.json").write_text(json.dumps({"num_hidden_layers": 2, "num_attention_heads": 2}))
     assert resolve_model_path(str(tmp_path)) == str(tmp_path)
 
 
-def test_resolve_model_path_refuses_hub_names():
-    with pytest.raises(UserError, match="not a local directory"):
+def test_resolve_model_path_refuses_a_directory_without_config(tmp_path):
+    with pytest.raises(UserError, match="has no config.json"):
+        resolve_model_path(str(tmp_path))
+
+
+def test_uncached_hub_names_are_downloaded_at_start_unless_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    assert resolve_model_path("meta-llama/Llama-3-8B") == "meta-llama/Llama-3-8B"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError, match="HF_HUB_OFFLINE=1 forbids"):
         resolve_model_path("meta-llama/Llama-3-8B")
 
 

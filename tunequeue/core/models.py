@@ -153,7 +153,8 @@ def read_config(directory: Path) -> dict[str, Any]:
 
 def check_config(config: dict[str, Any], where: str) -> None:
     """Refuse a config.json whose layer or attention-head count is present but not a positive integer."""
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    nested = config.get("text_config")
+    text: dict[str, Any] = nested if isinstance(nested, dict) else config
     for what, keys in _SHAPE_KEYS.items():
         for key in keys:
             if key in text:

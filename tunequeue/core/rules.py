@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from tunequeue.core.extra_keys import extra_problems
 from tunequeue.core.spec import (
@@ -298,7 +299,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:76] + "..."
 
 
-def _field_problem(key: str, error: dict[str, Any], data: Mapping[str, Any]) -> Problem:
+def _field_problem(key: str, error: ErrorDetails, data: Mapping[str, Any]) -> Problem:
     kind = error["type"]
     value = data.get(key)
     if kind == "missing":
@@ -536,9 +537,13 @@ def _rule_hardware(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> N
         )
     if host_gpus is not None:
         if spec.compute_type in ("bf16", "pure_bf16"):
-            old = [g for g in host_gpus if _capability(g) is not None and _capability(g) < (8, 0)]
+            old = [
+                capability
+                for g in host_gpus
+                if (capability := _capability(g)) is not None and capability < (8, 0)
+            ]
             if old:
-                cap = ".".join(str(x) for x in _capability(old[0]))
+                cap = ".".join(str(x) for x in old[0])
                 err(
                     "compute_type",
                     f"{spec.compute_type} needs compute capability ≥ 8.0, but a GPU here has "

@@ -1,4 +1,5 @@
-"""settings.yaml of a home: one validated model, one reader and one atomic writer.
+"""settings.yaml of a home: one validated model (`tunequeue.core.settings_models`), one reader and one
+atomic writer.
 
 The file holds ``language`` (core.i18n), a ``runner:`` block (runner.settings, runner.backends) and a
 ``queue:`` block (how long the queue database waits for a lock). `SettingsFile` validates the whole file
@@ -14,7 +15,6 @@ words) and the queue keys as ``TUNEQUEUE_DB_<KEY>`` (``TUNEQUEUE_DB_LOCK_WAIT_SE
 from __future__ import annotations
 
 import os
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,106 +25,20 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 
-def _models():
-    """Build the settings models on first use (pydantic is not imported by commands that never need it)."""
+def _models() -> dict[str, type[BaseModel]]:
+    """The settings models by name, imported on first use (commands that never need them skip pydantic)."""
     global _MODELS
-    if _MODELS is not None:
-        return _MODELS
-    from typing import Annotated, Literal
+    if _MODELS is None:
+        from tunequeue.core import settings_models
 
-    from pydantic import BaseModel, ConfigDict, Field, field_validator
-    from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-    class RunnerBlock(BaseModel):
-        """The ``runner:`` block: tick, cancel grace, GPU sampling and scheduling knobs, backend."""
-
-        model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-        tick_seconds: float = Field(2.0, gt=0)
-        cancel_grace_seconds: float = Field(60.0, gt=0)
-        gpu_sample_seconds: float = Field(5.0, ge=0)  # 0: a stored sample every tick
-        gpu_sample_keep_seconds: float = Field(7 * 24 * 3600.0, gt=0)
-        train_command: Annotated[list[str] | None, NoDecode] = None
-        gpu_free_memory_mib: int = Field(1024, ge=0)
-        allowed_gpus: list[Annotated[int, Field(ge=0)]] | None = None
-        max_wait_seconds: float = Field(3600.0, ge=0)
-        max_cpu_jobs: int = Field(2, ge=0)
-        # GPU sharing (see runner.scheduler): jobs per GPU, who may be joined, calm-GPU rule, headroom.
-        max_jobs_per_gpu: int = Field(2, ge=1)
-        joinable_fraction: float = Field(0.5, ge=0, le=1)
-        share_max_utilization_pct: float = Field(80.0, ge=0, le=100)
-        memory_headroom_fraction: float = Field(0.10, ge=0, lt=1)
-        backend: Literal["local", "slurm"] = "local"
-        slurm: dict[str, Any] = Field(default_factory=dict)
-
-        @field_validator("train_command", mode="before")
-        @classmethod
-        def _split_command(cls, value: Any) -> Any:
-            if isinstance(value, str):
-                words = shlex.split(value)
-                return words or None
-            return value
-
-        @field_validator("backend", mode="before")
-        @classmethod
-        def _lower_backend(cls, value: Any) -> Any:
-            return value.strip().lower() if isinstance(value, str) else value
-
-        @field_validator("gpu_free_memory_mib", "max_cpu_jobs", "max_jobs_per_gpu", mode="before")
-        @classmethod
-        def _whole_number(cls, value: Any) -> Any:
-            # Environment values arrive as "2.0" from scripts that treat every knob as a number.
-            if isinstance(value, str):
-                try:
-                    number = float(value)
-                except ValueError:
-                    return value
-                return int(number) if number.is_integer() else value
-            return value
-
-    class QueueBlock(BaseModel):
-        """The ``queue:`` block: how long a command waits for the queue database's write lock."""
-
-        model_config = ConfigDict(extra="forbid")
-
-        busy_timeout_seconds: float = Field(30.0, gt=0)
-        lock_wait_seconds: float = Field(60.0, ge=0)
-
-    class SettingsFile(BaseModel):
-        """The whole settings.yaml; keys other parts of tunequeue do not know are kept as they are."""
-
-        model_config = ConfigDict(extra="allow")
-
-        language: Literal["en", "zh"] | None = None
-        runner: RunnerBlock = Field(default_factory=RunnerBlock)
-        queue: QueueBlock = Field(default_factory=QueueBlock)
-
-    def _env_first(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
-        return (env_settings, init_settings)
-
-    class RunnerEnv(BaseSettings, RunnerBlock):
-        """The runner block with ``TUNEQUEUE_<KEY>`` environment variables winning over the file."""
-
-        model_config = SettingsConfigDict(env_prefix="TUNEQUEUE_", extra="forbid")
-        settings_customise_sources = classmethod(_env_first)
-
-    class QueueEnv(BaseSettings, QueueBlock):
-        """The queue block with ``TUNEQUEUE_DB_<KEY>`` environment variables winning over the file."""
-
-        model_config = SettingsConfigDict(env_prefix="TUNEQUEUE_DB_", extra="forbid")
-        settings_customise_sources = classmethod(_env_first)
-
-    _MODELS = {
-        "RunnerBlock": RunnerBlock,
-        "QueueBlock": QueueBlock,
-        "SettingsFile": SettingsFile,
-        "RunnerEnv": RunnerEnv,
-        "QueueEnv": QueueEnv,
-    }
+        _MODELS = {
+            name: getattr(settings_models, name)
+            for name in ("RunnerBlock", "QueueBlock", "SettingsFile", "RunnerEnv", "QueueEnv")
+        }
     return _MODELS
 
 
-_MODELS: dict[str, Any] | None = None
+_MODELS: dict[str, type[BaseModel]] | None = None
 
 
 def model(name: str) -> type[BaseModel]:

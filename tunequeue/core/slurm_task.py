@@ -119,8 +119,8 @@ def task_slurm_overrides(data: Any, source: str) -> dict[str, str | int]:
                 key, parsed = parse_sbatch_item(item, source)
                 result[key] = parsed
             continue
-        key = TASK_KEYS.get(name.replace("-", "_"))
-        if key is None:
+        task_key = TASK_KEYS.get(name.replace("-", "_"))
+        if task_key is None:
             known = ", ".join(sorted({*TASK_KEYS, "sbatch_options"}))
             raise UserError(
                 f"{source}: slurm option {name!r} may not be set by a task file; use one of {known} "
@@ -128,7 +128,7 @@ def task_slurm_overrides(data: Any, source: str) -> dict[str, str | int]:
             )
         if value is None:
             continue
-        result[key] = _value(key, value, f"{source}: slurm {name}")
+        result[task_key] = _value(task_key, value, f"{source}: slurm {name}")
     return result
 
 

@@ -32,7 +32,9 @@ def dump_task_yaml(
     if isinstance(task, Mapping):
         from tunequeue.core.rules import check_task
 
-        task = check_task(dict(task)).raise_if_errors()
+        checked = check_task(dict(task)).raise_if_errors()
+        assert checked is not None  # a full check (not partial) has a spec whenever it has no errors
+        task = checked
     data = task.to_yaml_dict(include_defaults=include_defaults, lf_only=lf_only)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
 

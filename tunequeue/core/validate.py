@@ -285,9 +285,9 @@ def _first_rows(path: Path) -> tuple[list[Any], int | None]:
     if suffix == ".csv":
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
-            rows = list(itertools.islice(reader, ROWS_CHECKED))
-            count = len(rows) + sum(1 for _ in reader) if size <= MAX_COUNT_BYTES else None
-        return rows, count
+            records: list[Any] = list(itertools.islice(reader, ROWS_CHECKED))
+            counted = len(records) + sum(1 for _ in reader) if size <= MAX_COUNT_BYTES else None
+        return records, counted
     if suffix == ".json" and head.lstrip()[:1] == b"[":
         if size > MAX_COUNT_BYTES:
             return [], None

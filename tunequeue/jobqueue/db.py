@@ -236,10 +236,10 @@ def open_db(path: Path | None = None) -> Database:
         try:
             conn = _connect(db_path, busy_seconds)
         except sqlite3.OperationalError:
-            conn = _connect_on_full_disk(db_path)
-            if conn is None:
+            read_only = _connect_on_full_disk(db_path)
+            if read_only is None:
                 raise
-            return Database(conn, db_path, wait_seconds)
+            return Database(read_only, db_path, wait_seconds)
         db = Database(conn, db_path, wait_seconds)
         try:
             migrate(db)

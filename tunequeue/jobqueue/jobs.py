@@ -389,6 +389,7 @@ def submit(
                 now,
             ),
         )
+        assert cursor.lastrowid is not None  # set by every INSERT that succeeded
         job_id = int(cursor.lastrowid)
         run_dir = paths.home() / "runs" / f"{job_id}-{name}"
         conn.execute("UPDATE jobs SET run_dir = ? WHERE id = ?", (str(run_dir), job_id))

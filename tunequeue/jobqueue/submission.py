@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 from tunequeue.core.errors import UserError
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
     from tunequeue.core.spec import TaskSpec
+    from tunequeue.jobqueue.db import Database
     from tunequeue.jobqueue.jobs import Job
 
 MAX_PRIORITY = 1_000_000
@@ -112,7 +111,7 @@ def job_columns(
 
 
 def submit_task(
-    db: sqlite_utils.Database,
+    db: Database,
     spec: TaskSpec,
     *,
     gpus: int | None = None,
@@ -145,9 +144,7 @@ def submit_task(
     )
 
 
-def update_task(
-    db: sqlite_utils.Database, job_id: int, spec: TaskSpec, *, preset_ref: str | None = None
-) -> Job:
+def update_task(db: Database, job_id: int, spec: TaskSpec, *, preset_ref: str | None = None) -> Job:
     """Replace the task of a waiting job with a checked one; every derived column follows it."""
     from tunequeue.jobqueue import jobs
 

@@ -17,8 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
+    from tunequeue.jobqueue.db import Database
     from tunequeue.jobqueue.jobs import Job
 
 UTILIZATION_WINDOW_S = 120.0
@@ -36,17 +35,17 @@ def summarize_utilization(
             newest_start[index] = max(newest_start.get(index, started), started)
     readings: dict[int, list[float]] = {index: [] for index in newest_start}
     for sample in samples:
-        index = sample.get("gpu_index")
+        gpu = sample.get("gpu_index")
         value = sample.get("utilization")
-        if index not in newest_start or value is None:
+        if gpu not in newest_start or value is None:
             continue
-        since = max(now - UTILIZATION_WINDOW_S, newest_start[index] + UTILIZATION_SETTLE_S)
+        since = max(now - UTILIZATION_WINDOW_S, newest_start[gpu] + UTILIZATION_SETTLE_S)
         if sample.get("time", 0.0) >= since:
-            readings[index].append(float(value))
+            readings[gpu].append(float(value))
     return {index: statistics.median(values) if values else None for index, values in readings.items()}
 
 
-def gpu_utilization(db: sqlite_utils.Database, active: Sequence[Job], now: float) -> dict[int, float | None]:
+def gpu_utilization(db: Database, active: Sequence[Job], now: float) -> dict[int, float | None]:
     """`summarize_utilization` over the stored GPU samples of the last two minutes."""
     from tunequeue.jobqueue import metrics
 
@@ -77,7 +76,7 @@ def _clock_seconds(value: Any) -> float | None:
     return days * 86400 + seconds
 
 
-def job_etas(db: sqlite_utils.Database, active: Sequence[Job], now: float) -> dict[int, float]:
+def job_etas(db: Database, active: Sequence[Job], now: float) -> dict[int, float]:
     """Estimated seconds until each running job ends, for the jobs whose metrics say."""
     etas: dict[int, float] = {}
     for job in active:
@@ -96,7 +95,7 @@ def job_etas(db: sqlite_utils.Database, active: Sequence[Job], now: float) -> di
     return etas
 
 
-def expected_run_seconds(db: sqlite_utils.Database, queued: Sequence[Job]) -> dict[int, float]:
+def expected_run_seconds(db: Database, queued: Sequence[Job]) -> dict[int, float]:
     """Expected run time of queued jobs: the median of the succeeded runs of their group."""
     groups = sorted({job.group_id for job in queued if job.group_id})
     if not groups:

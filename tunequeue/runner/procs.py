@@ -73,7 +73,7 @@ def start_ticks(pid: int | None) -> int | None:
 def identify(pid: int | None) -> Identity | None:
     """The identity of a running process, or None when there is none with that pid."""
     ticks = start_ticks(pid)
-    return None if ticks is None else Identity(int(pid), ticks, boot_id())
+    return None if ticks is None or pid is None else Identity(int(pid), ticks, boot_id())
 
 
 def _running(pid: int) -> bool:
@@ -121,7 +121,7 @@ def group_alive(pgid: int | None) -> bool:
 
 def terminate(pid: int | None, ticks: float | int | None, pgid: int | None, boot: str | None = None) -> None:
     """Ask a job to stop: SIGTERM to its wrapper, which forwards it once to the whole group."""
-    if is_alive(pid, ticks, boot):
+    if pid is not None and is_alive(pid, ticks, boot):
         _send(lambda: os.kill(int(pid), signal.SIGTERM))
     elif pgid:
         _send(lambda: os.killpg(pgid, signal.SIGTERM))
@@ -214,7 +214,7 @@ def matches_legacy_start_time(pid: int | None, epoch: float) -> bool:
     """True when ``pid`` runs and started at ``epoch`` (±2 s) by the btime-based reckoning of earlier
     versions; only for jobs launched before an upgrade, until they end."""
     ticks = start_ticks(pid)
-    if ticks is None or not _running(int(pid)):
+    if ticks is None or pid is None or not _running(int(pid)):
         return False
     btime = 0.0
     with contextlib.suppress(OSError), open("/proc/stat", encoding="ascii") as handle:

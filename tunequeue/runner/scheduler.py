@@ -345,14 +345,18 @@ def schedule(
             )
             continue
 
-        usable = anywhere
+        usable: Callable[[_Slot], bool] = anywhere
         if reservation is not None:
             held = reservation
             duration = expected_seconds.get(job.id)
             ends_in_time = duration is not None and duration <= held.earliest_start_in
 
-            def usable(slot: _Slot, held=held, ends_in_time=ends_in_time) -> bool:
+            def outside_reservation(
+                slot: _Slot, held: _Reservation = held, ends_in_time: bool = ends_in_time
+            ) -> bool:
                 return slot.gpu.index not in held.gpus or (slot.status == _FREE and ends_in_time)
+
+            usable = outside_reservation
 
         chosen = _place(job, slots, settings, usable)
         if chosen is not None:

@@ -30,9 +30,8 @@ set by ``tunequeue runner start --backend ...`` and kept in settings.yaml.
 
 from __future__ import annotations
 
-from tunequeue.core.settings_file import model, runner_block
-
-RunnerBlock = model("RunnerBlock")
+from tunequeue.core.settings_file import runner_block
+from tunequeue.core.settings_models import RunnerBlock
 
 
 class RunnerSettings(RunnerBlock):

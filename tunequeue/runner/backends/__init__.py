@@ -107,7 +107,8 @@ def configure(backend: str | None, slurm_changes: dict[str, Any]) -> tuple[str, 
                 f"them before switching the runner to {chosen}"
             )
     data = read_settings()
-    runner = data.get("runner") if isinstance(data.get("runner"), dict) else {}
+    block = data.get("runner")
+    runner: dict[str, Any] = block if isinstance(block, dict) else {}
     runner["backend"] = chosen
     if slurm:
         runner["slurm"] = slurm

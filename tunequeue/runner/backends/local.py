@@ -274,7 +274,8 @@ class LocalBackend:
         except OSError as err:
             self._finish(runner, job, 127, None, f"could not start the training process: {err}", report)
             return
-        self.children[job.id] = process.popen
+        if process.popen is not None:
+            self.children[job.id] = process.popen
         if self._mark_running(runner, job, process):
             report.started.append(job.id)
             log.info(

@@ -104,6 +104,7 @@ def task_overrides(task_yaml: str, source: str) -> tuple[dict[str, Any], int, in
         task = {}
     if not isinstance(task, dict):
         task = {}
-    extra = task.get("extra") if isinstance(task.get("extra"), dict) else {}
+    nested = task.get("extra")
+    extra: dict[str, Any] = nested if isinstance(nested, dict) else {}
     overrides = task_slurm_overrides(extra.get("slurm"), source)
     return overrides, int(task.get("nnodes") or 1), int(task.get("gpu_count") or 1)

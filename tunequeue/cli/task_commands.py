@@ -7,9 +7,12 @@ nothing here knows a parameter by name except to print it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
 
 def register(app: typer.Typer) -> None:
@@ -304,7 +307,7 @@ def _no_gpu_can_appear(error: str) -> bool:
     return "no nvidia driver found" in text or "nvidia-ml-py is not installed" in text
 
 
-def vram_estimate(spec: Any, model_config: dict | None) -> tuple[Any, str | None]:
+def vram_estimate(spec: TaskSpec, model_config: dict | None) -> tuple[Any, str | None]:
     """VRAM estimate hook for `validate`: (Estimate or None, reason it is missing)."""
     if spec is None:
         return None, None

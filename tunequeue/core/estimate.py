@@ -58,9 +58,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from tunequeue.core.spec import TaskSpec
+
+    # A task as a TaskSpec or a mapping of its keys (missing keys take the task defaults).
+    TaskValues: TypeAlias = TaskSpec | Mapping[str, Any]
 
 GIB = 1024**3
 CUDA_CONTEXT_GIB = 0.75
@@ -234,7 +242,7 @@ def _first(cfg: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
     return default
 
 
-def _get(spec: Any, key: str, default: Any = None) -> Any:
+def _get(spec: TaskValues, key: str, default: Any = None) -> Any:
     """Read ``key`` from a TaskSpec, any object with attributes, or a mapping."""
     if isinstance(spec, Mapping):
         value = spec.get(key, default)
@@ -268,7 +276,7 @@ def _weight_bytes_per_param(bits: int, method: str, double_quant: bool) -> float
     return bits / 8 + 4 / 4096  # eetq int8: per-channel scale
 
 
-def _compute_dtype(spec: Any) -> tuple[str, int]:
+def _compute_dtype(spec: TaskValues) -> tuple[str, int]:
     """(compute type, bytes per activation/weight element) — auto means bf16 on a GPU."""
     compute = str(_get(spec, "compute_type", "auto"))
     if compute == "auto":
@@ -276,12 +284,12 @@ def _compute_dtype(spec: Any) -> tuple[str, int]:
     return compute, (4 if compute == "fp32" else 2)
 
 
-def _trainable_layers(spec: Any, shape: ModelShape) -> int:
+def _trainable_layers(spec: TaskValues, shape: ModelShape) -> int:
     count = int(_get(spec, "freeze_trainable_layers", 2))
     return min(abs(count), shape.layers)
 
 
-def estimate_vram(spec: Any, model_config: Mapping[str, Any] | None) -> Estimate:
+def estimate_vram(spec: TaskValues, model_config: Mapping[str, Any] | None) -> Estimate:
     """Estimate the per-GPU peak memory of training ``spec`` on the model described by ``model_config``.
 
     ``spec`` is a TaskSpec (or a mapping with its keys; missing keys take the task defaults). See the
@@ -455,7 +463,7 @@ CPU_TRAIN_FLOPS = 2e11
 
 
 def estimate_train_seconds(
-    spec: Any, model_config: Mapping[str, Any], total_steps: int, *, on_gpu: bool = True
+    spec: TaskValues, model_config: Mapping[str, Any], total_steps: int, *, on_gpu: bool = True
 ) -> float:
     """Rough wall time of ``total_steps`` optimizer steps: FLOPs per token × tokens ÷ throughput.
 

@@ -7,20 +7,28 @@ stored with the queued job (jobs.kind) and decides which workflow `python -m tun
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from tunequeue.core.spec import TaskSpec
+
+    # A task as a TaskSpec or a mapping of its keys.
+    TaskValues: TypeAlias = TaskSpec | dict[str, Any]
 
 JOB_KINDS = ("train", "eval", "predict", "export")
 
 
-def _get(spec: Any, key: str, default: Any = None) -> Any:
+def _get(spec: TaskValues, key: str, default: Any = None) -> Any:
     if isinstance(spec, dict):
         return spec.get(key, default)
     return getattr(spec, key, default)
 
 
-def task_kind(spec: Any) -> str:
+def task_kind(spec: TaskValues) -> str:
     """The job kind of a task (TaskSpec or mapping of its keys); a task that does nothing is refused."""
     if _get(spec, "do_train", True):
         return "train"

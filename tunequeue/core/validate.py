@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
 from tunequeue.core.rules import (
@@ -44,6 +44,9 @@ from tunequeue.core.rules import (
     step_warnings,
 )
 from tunequeue.core.slurm_task import slurm_problems
+
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
 # Whole numbers beyond this are no real count, step or seed (and overflow SQLite and torch).
 MAX_INT = 2**31 - 1
@@ -199,7 +202,7 @@ def _needs_package(key: str, what: str, pip: str, instead: str) -> Problem:
     )
 
 
-def launch_problems(spec: Any) -> list[Problem]:
+def launch_problems(spec: TaskSpec) -> list[Problem]:
     """Errors the training process would stop with at launch: unknown template, missing packages."""
     import difflib
 
@@ -371,7 +374,7 @@ def _file_problem(entry: Any, path: Path, stage: str) -> tuple[Problem | None, i
     return None, total
 
 
-def dataset_problems(spec: Any) -> tuple[list[Problem], int | None]:
+def dataset_problems(spec: TaskSpec) -> tuple[list[Problem], int | None]:
     """(problems, training examples or None) of the task's datasets: names, stage fit, files, rows."""
     from tunequeue.core.dataset_info import dataset_entries
 

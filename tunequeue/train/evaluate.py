@@ -22,11 +22,14 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core import private_files
 from tunequeue.train.callbacks import TRAINER_LOG, StopRequest, _clock
 from tunequeue.train.runtime import Cancelled, TrainOutcome
+
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
 PREDICTIONS_FILE = "generated_predictions.jsonl"
 
@@ -61,11 +64,11 @@ class ProgressLog:
         print(f"step {step}/{self.total} ({record['percentage']:.0f}%){shown}", flush=True)
 
 
-def _data_names(spec: Any) -> str:
+def _data_names(spec: TaskSpec) -> str:
     return spec.eval_dataset or spec.dataset
 
 
-def _load(spec: Any) -> tuple[Any, Any, Any, str]:
+def _load(spec: TaskSpec) -> tuple[Any, Any, Any, str]:
     """(model, tokenizer, template, device) for the task's model and adapters."""
     from tunequeue.train.assets import resolve_model_path
     from tunequeue.train.inference import (
@@ -89,7 +92,7 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
 
 
 def mean_loss(
-    spec: Any,
+    spec: TaskSpec,
     run_dir: Path,
     stop: StopRequest,
     model: Any,
@@ -151,7 +154,7 @@ def _write_results(run_dir: Path, name: str, results: dict[str, Any]) -> None:
     all_path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def run_eval(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
+def run_eval(spec: TaskSpec, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     """Evaluate the task's model on its eval data; writes eval_results.json."""
     model, tokenizer, template, device = _load(spec)
     results = mean_loss(spec, run_dir, stop, model, tokenizer, template, device, "eval_loss")
@@ -160,7 +163,7 @@ def run_eval(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     return TrainOutcome(global_step=0, metrics=results, output_dir=run_dir)
 
 
-def generation_settings(spec: Any, tokenizer: Any) -> dict[str, Any]:
+def generation_settings(spec: TaskSpec, tokenizer: Any) -> dict[str, Any]:
     """Keyword arguments for `generate` from the task's generation settings."""
     do_sample = sampling_requested(spec) and spec.temperature > 0
     settings: dict[str, Any] = {
@@ -176,7 +179,7 @@ def generation_settings(spec: Any, tokenizer: Any) -> dict[str, Any]:
     return settings
 
 
-def sampling_requested(spec: Any) -> bool:
+def sampling_requested(spec: TaskSpec) -> bool:
     """The task's ``do_sample``; a task file that does not set it may carry it in ``extra`` (older files)."""
     if "do_sample" not in getattr(spec, "model_fields_set", set()):
         legacy = (getattr(spec, "extra", None) or {}).get("do_sample")
@@ -210,7 +213,7 @@ def generate_answers(
     return [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in output]
 
 
-def run_predict(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
+def run_predict(spec: TaskSpec, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     """Answer every prompt of the eval data; writes generated_predictions.jsonl and predict_results.json."""
     from tunequeue.train.data import load_examples
     from tunequeue.train.metrics_text import similarity_scores

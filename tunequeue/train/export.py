@@ -18,16 +18,19 @@ import importlib.util
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
 from tunequeue.train.callbacks import StopRequest
 from tunequeue.train.runtime import TrainOutcome
 
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
+
 EXPORT_INFO = "export_info.json"
 
 
-def export_path(spec: Any, run_dir: Path) -> Path:
+def export_path(spec: TaskSpec, run_dir: Path) -> Path:
     """Where the exported model goes: ``export_dir``, relative paths inside the run dir."""
     if not spec.export_dir:
         raise UserError("export needs export_dir; set it to the folder the merged model should go to")
@@ -105,7 +108,7 @@ def export_model(
     return export_dir
 
 
-def _quantize(spec: Any, export_dir: Path) -> None:
+def _quantize(spec: TaskSpec, export_dir: Path) -> None:
     """GPTQ-quantize the merged model in `export_dir` in place with the calibration texts."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, GPTQConfig
 
@@ -152,7 +155,7 @@ def hub_upload_command(model_id: str, export_dir: Path) -> str:
     return f"hf upload {model_id} {export_dir} ."
 
 
-def run_export(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
+def run_export(spec: TaskSpec, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     """Merge and save the task's model to export_dir; writes export_info.json there."""
     from tunequeue.train.evaluate import ProgressLog
 

@@ -24,10 +24,13 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
 from tunequeue.core.extra_keys import extra_value
+
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ def _split_list(value: Any) -> list[str]:
     return [part.strip() for part in str(value).split(",") if part.strip()]
 
 
-def trust_remote_code(spec: Any) -> bool:
+def trust_remote_code(spec: TaskSpec) -> bool:
     """Whether the task allows the model's own Python code (``trust_remote_code`` in ``extra``)."""
     return bool(extra_value(getattr(spec, "extra", None), "trust_remote_code"))
 
@@ -60,7 +63,7 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def attention_choice(spec: Any) -> str:
+def attention_choice(spec: TaskSpec) -> str:
     """The `flash_attn` setting after mapping `booster`: auto, disabled, sdpa or fa2."""
     booster = getattr(spec, "booster", "auto") or "auto"
     if booster == "flashattn2":
@@ -68,19 +71,19 @@ def attention_choice(spec: Any) -> str:
     return getattr(spec, "flash_attn", "auto") or "auto"
 
 
-def wants_unsloth(spec: Any) -> bool:
+def wants_unsloth(spec: TaskSpec) -> bool:
     """True when the task asks for unsloth (`use_unsloth` or `booster: unsloth`)."""
     return bool(getattr(spec, "use_unsloth", False)) or getattr(spec, "booster", None) == "unsloth"
 
 
-def wants_liger(spec: Any) -> bool:
+def wants_liger(spec: TaskSpec) -> bool:
     """True when the task asks for liger kernels (`enable_liger_kernel` or `booster: liger_kernel`)."""
     return (
         bool(getattr(spec, "enable_liger_kernel", False)) or getattr(spec, "booster", None) == "liger_kernel"
     )
 
 
-def check_model_options(spec: Any) -> None:
+def check_model_options(spec: TaskSpec) -> None:
     """Refuse, with one sentence, any model option that cannot run here; writes and loads nothing."""
     bits = spec.quantization_bit
     method = spec.quantization_method or "bnb"
@@ -172,7 +175,7 @@ class Precision:
         )
 
 
-def resolve_precision(spec: Any) -> Precision:
+def resolve_precision(spec: TaskSpec) -> Precision:
     """Turn `compute_type` into a `Precision`; `auto` picks bf16/fp16 from the GPU, fp32 on CPU."""
     import torch
 
@@ -199,7 +202,7 @@ def resolve_precision(spec: Any) -> Precision:
     return Precision(name, load_dtype, bf16=name == "bf16", fp16=name == "fp16", on_cuda=on_cuda)
 
 
-def load_tokenizer(spec: Any) -> Any:
+def load_tokenizer(spec: TaskSpec) -> Any:
     """Load the tokenizer of the task's local model directory; pad token falls back to eos."""
     from tunequeue.train.assets import resolve_model_path
 
@@ -246,7 +249,7 @@ def _rope_parameters(config: Any, kind: str, cutoff_len: int) -> dict[str, Any]:
     return params
 
 
-def load_config(spec: Any) -> Any:
+def load_config(spec: TaskSpec) -> Any:
     """Load the model config with RoPE scaling applied."""
     from transformers import AutoConfig
 
@@ -273,7 +276,7 @@ def load_config(spec: Any) -> Any:
     return config
 
 
-def _quantization_config(spec: Any, precision: Precision) -> Any:
+def _quantization_config(spec: TaskSpec, precision: Precision) -> Any:
     bits = spec.quantization_bit
     if bits is None:
         return None
@@ -305,7 +308,7 @@ def _device_map(precision: Precision) -> Any:
     return {"": "cpu"}
 
 
-def load_model(spec: Any, precision: Precision) -> Any:
+def load_model(spec: TaskSpec, precision: Precision) -> Any:
     """Load the causal LM from its local directory with attention, RoPE and quantization applied."""
     from transformers import AutoModelForCausalLM
 
@@ -339,7 +342,7 @@ def load_model(spec: Any, precision: Precision) -> Any:
     return model
 
 
-def _load_with_unsloth(spec: Any, path: str, precision: Precision) -> Any:
+def _load_with_unsloth(spec: TaskSpec, path: str, precision: Precision) -> Any:
     """Load through unsloth's patched kernels (GPU only; checked by `check_model_options`)."""
     from unsloth import FastLanguageModel
 
@@ -352,7 +355,7 @@ def _load_with_unsloth(spec: Any, path: str, precision: Precision) -> Any:
     return model
 
 
-def _unsloth_lora(model: Any, spec: Any, *, gradient_checkpointing: bool) -> Any:
+def _unsloth_lora(model: Any, spec: TaskSpec, *, gradient_checkpointing: bool) -> Any:
     from unsloth import FastLanguageModel
 
     targets = _split_list(spec.lora_target) or ["all"]
@@ -382,7 +385,7 @@ def _layer_count(model: Any) -> int:
     )
 
 
-def _setup_freeze(model: Any, spec: Any) -> None:
+def _setup_freeze(model: Any, spec: TaskSpec) -> None:
     """Train only the last (+N) or first (−N) decoder layers, optionally only some sub-modules."""
     import torch
 
@@ -426,7 +429,7 @@ def _setup_freeze(model: Any, spec: Any) -> None:
         )
 
 
-def _uses_llama_pro(spec: Any) -> bool:
+def _uses_llama_pro(spec: TaskSpec) -> bool:
     return bool(extra_value(getattr(spec, "extra", None), "use_llama_pro"))
 
 
@@ -441,7 +444,7 @@ def llama_pro_layer_ids(num_layers: int, num_expanded: int) -> list[int]:
     return list(range(stride - 1, num_layers, stride))
 
 
-def _llama_pro_targets(model: Any, spec: Any, targets: Any) -> list[str]:
+def _llama_pro_targets(model: Any, spec: TaskSpec, targets: Any) -> list[str]:
     """Full names of the LoRA target linear layers inside the expanded blocks only."""
     import torch
 
@@ -462,7 +465,7 @@ def _llama_pro_targets(model: Any, spec: Any, targets: Any) -> list[str]:
     return names
 
 
-def _oft_config(spec: Any) -> Any:
+def _oft_config(spec: TaskSpec) -> Any:
     """peft's OFTConfig from LLaMA-Factory's oft_rank / oft_block_size / oft_target / module_dropout."""
     from peft import OFTConfig, TaskType
 
@@ -484,7 +487,7 @@ def _oft_config(spec: Any) -> Any:
         raise UserError(f"the OFT settings were refused: {err}; change oft_rank or oft_block_size") from err
 
 
-def _setup_oft(model: Any, spec: Any) -> Any:
+def _setup_oft(model: Any, spec: TaskSpec) -> Any:
     """Wrap `model` in OFT adapters (continuing the last given adapter when one is set)."""
     from peft import PeftModel, get_peft_model
 
@@ -504,7 +507,7 @@ def _setup_oft(model: Any, spec: Any) -> Any:
         ) from err
 
 
-def _lora_config(spec: Any) -> Any:
+def _lora_config(spec: TaskSpec) -> Any:
     from peft import LoraConfig, TaskType
 
     targets = _split_list(spec.lora_target) or ["all"]
@@ -526,7 +529,7 @@ def _lora_config(spec: Any) -> Any:
     )
 
 
-def _setup_lora(model: Any, spec: Any, *, quantized: bool) -> Any:
+def _setup_lora(model: Any, spec: TaskSpec, *, quantized: bool) -> Any:
     """Wrap `model` in LoRA: continue the last given adapter or create a new one on top of merged ones."""
     from peft import PeftModel, get_peft_model
 
@@ -566,7 +569,7 @@ def enable_gradient_checkpointing(model: Any) -> None:
     model.config.use_cache = False
 
 
-def prepare_for_training(model: Any, spec: Any, *, gradient_checkpointing: bool) -> Any:
+def prepare_for_training(model: Any, spec: TaskSpec, *, gradient_checkpointing: bool) -> Any:
     """Make the weights of `finetuning_type` trainable; returns the (possibly wrapped) model."""
     quantized = spec.quantization_bit is not None
     model.config.use_cache = False
@@ -604,7 +607,7 @@ def count_parameters(model: Any) -> tuple[int, int]:
     return trainable, total
 
 
-def needs_gradient_checkpointing(model: Any, spec: Any, precision: Precision) -> bool:
+def needs_gradient_checkpointing(model: Any, spec: TaskSpec, precision: Precision) -> bool:
     """Decide activation checkpointing: only when memory needs it.
 
     Off when `disable_gradient_checkpointing` is set or training runs on CPU (host RAM is not the

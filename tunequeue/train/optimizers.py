@@ -17,10 +17,13 @@ optimizer object the Trainer receives, or None for the Trainer's own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
 from tunequeue.core.extra_keys import extra_value
+
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
 GALORE_ALL_TARGETS = ["attn", "mlp"]
 
@@ -29,7 +32,7 @@ def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def galore_optim_name(spec: Any) -> str:
+def galore_optim_name(spec: TaskSpec) -> str:
     """The transformers optimizer name for GaLore with the task's base optimizer."""
     if "adafactor" in spec.optim:
         base = "galore_adafactor"
@@ -40,11 +43,11 @@ def galore_optim_name(spec: Any) -> str:
     return base + ("_layerwise" if spec.galore_layerwise else "")
 
 
-def _extra(spec: Any, key: str) -> Any:
+def _extra(spec: TaskSpec, key: str) -> Any:
     return extra_value(getattr(spec, "extra", None), key)
 
 
-def apollo_arguments(spec: Any) -> dict[str, Any]:
+def apollo_arguments(spec: TaskSpec) -> dict[str, Any]:
     """TrainingArguments overrides for APOLLO (transformers' apollo_adamw optimizers)."""
     targets = _split(_extra(spec, "apollo_target"))
     if not targets or targets == ["all"]:
@@ -59,7 +62,7 @@ def apollo_arguments(spec: Any) -> dict[str, Any]:
     return {"optim": name, "optim_target_modules": targets, "optim_args": optim_args}
 
 
-def optimizer_arguments(spec: Any) -> dict[str, Any]:
+def optimizer_arguments(spec: TaskSpec) -> dict[str, Any]:
     """TrainingArguments overrides for GaLore or APOLLO (an empty dict when the task uses neither)."""
     if _extra(spec, "use_apollo"):
         return apollo_arguments(spec)
@@ -75,7 +78,7 @@ def optimizer_arguments(spec: Any) -> dict[str, Any]:
     return {"optim": galore_optim_name(spec), "optim_target_modules": targets, "optim_args": optim_args}
 
 
-def badam_optimizer(model: Any, spec: Any, args: Any) -> Any | None:
+def badam_optimizer(model: Any, spec: TaskSpec, args: Any) -> Any | None:
     """BAdam's block optimizer over `model` (None when the task does not use BAdam).
 
     Layer mode trains one decoder layer block at a time, switching every ``badam_switch_interval``
@@ -124,7 +127,7 @@ def _layer_prefix(named: list[tuple[str, Any]]) -> str | None:
     return None
 
 
-def custom_optimizer(model: Any, spec: Any, args: Any) -> Any | None:
+def custom_optimizer(model: Any, spec: TaskSpec, args: Any) -> Any | None:
     """The optimizer the Trainer is given (BAdam, Muon, Adam-mini), or None for the Trainer's own."""
     if getattr(spec, "use_badam", False):
         return badam_optimizer(model, spec, args)

@@ -13,10 +13,13 @@ import logging
 import math
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
 from tunequeue.train.callbacks import StopCallback, TrainerLogCallback
+
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ def _plain(value: Any) -> Any:
 
 
 def trl_arguments(
-    config_cls: type, spec: Any, run_dir: Path, precision: Any, *, has_eval: bool, **stage: Any
+    config_cls: type, spec: TaskSpec, run_dir: Path, precision: Any, *, has_eval: bool, **stage: Any
 ) -> Any:
     """A TRL config (`DPOConfig`, `RewardConfig` …) with the task's training settings and `stage` knobs."""
     from tunequeue.train.optimizers import optimizer_arguments
@@ -149,7 +152,7 @@ def quiet_printer(trainer: Any) -> Any:
     return trainer
 
 
-def load_policy(spec: Any, precision: Any) -> Any:
+def load_policy(spec: TaskSpec, precision: Any) -> Any:
     """The causal LM to train, with LoRA/freeze/full applied as for sft."""
     from tunequeue.train.model import load_model, needs_gradient_checkpointing, prepare_for_training
 
@@ -158,7 +161,7 @@ def load_policy(spec: Any, precision: Any) -> Any:
     return prepare_for_training(model, spec, gradient_checkpointing=checkpointing)
 
 
-def load_reference(spec: Any, precision: Any, policy: Any) -> Any:
+def load_reference(spec: TaskSpec, precision: Any, policy: Any) -> Any:
     """The frozen reference model: `ref_model` when given, None for LoRA (TRL then disables the
     adapter to get the base), else a fresh frozen copy of the starting model."""
     from transformers import AutoModelForCausalLM
@@ -180,7 +183,7 @@ def load_reference(spec: Any, precision: Any, policy: Any) -> Any:
     return reference
 
 
-def load_reward_model(spec: Any, precision: Any) -> tuple[Any, Any]:
+def load_reward_model(spec: TaskSpec, precision: Any) -> tuple[Any, Any]:
     """(reward model, its tokenizer) for ppo: a full sequence-classification dir or an rm LoRA adapter.
 
     ``reward_model_type lora``: `reward_model` is an adapter trained by stage rm (LoRA) on the same base

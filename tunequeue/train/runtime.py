@@ -18,10 +18,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.disk_full import EXIT_DISK_FULL, is_disk_full
 from tunequeue.core.errors import UserError
+
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
 logger = logging.getLogger("tunequeue.train")
 
@@ -78,12 +81,12 @@ def newest_checkpoint(run_dir: Path) -> Path | None:
     return best[1] if best else None
 
 
-def _extra(spec: Any, key: str, default: Any = None) -> Any:
+def _extra(spec: TaskSpec, key: str, default: Any = None) -> Any:
     extra = getattr(spec, "extra", None) or {}
     return extra.get(key, default)
 
 
-def build_training_arguments(spec: Any, run_dir: Path, precision: Any, *, has_eval: bool) -> Any:
+def build_training_arguments(spec: TaskSpec, run_dir: Path, precision: Any, *, has_eval: bool) -> Any:
     """Translate the task into `TrainingArguments` for transformers 5.
 
     warmup_ratio becomes a fractional warmup_steps; adamw_hf becomes adamw_torch; an eval set with
@@ -167,13 +170,13 @@ def deepspeed_config(value: Any) -> Any:
     return str(path.resolve())
 
 
-def _wants_liger(spec: Any) -> bool:
+def _wants_liger(spec: TaskSpec) -> bool:
     from tunequeue.train.model import wants_liger
 
     return wants_liger(spec)
 
 
-def _report_to(spec: Any) -> list[str]:
+def _report_to(spec: TaskSpec) -> list[str]:
     value = getattr(spec, "report_to", "none") or "none"
     targets = [v for v in (value if isinstance(value, list) else str(value).split(",")) if v and v != "none"]
     targets = [t.strip() for t in targets]
@@ -232,7 +235,7 @@ def make_trainer_class() -> type:
 
 
 def build_trainer(
-    spec: Any,
+    spec: TaskSpec,
     run_dir: Path,
     model: Any,
     tokenizer: Any,
@@ -270,7 +273,7 @@ def build_trainer(
     return trainer
 
 
-def _loss_function(spec: Any) -> Any:
+def _loss_function(spec: TaskSpec) -> Any:
     """The Trainer's custom loss: the DFT loss when ``use_dft_loss`` is on, else None (the model's own)."""
     if not _extra(spec, "use_dft_loss"):
         return None
@@ -279,7 +282,7 @@ def _loss_function(spec: Any) -> Any:
     return dft_loss
 
 
-def save_pissa_initial(model: Any, spec: Any, run_dir: Path) -> Path | None:
+def save_pissa_initial(model: Any, spec: TaskSpec, run_dir: Path) -> Path | None:
     """Before training, keep PiSSA's initial adapter so the final one can be converted to plain LoRA."""
     if not (spec.finetuning_type == "lora" and spec.pissa_init and spec.pissa_convert):
         return None
@@ -294,7 +297,7 @@ def save_pissa_initial(model: Any, spec: Any, run_dir: Path) -> Path | None:
     return init_dir
 
 
-def requested_checkpoint(spec: Any) -> Path | None:
+def requested_checkpoint(spec: TaskSpec) -> Path | None:
     """LLaMA-Factory's ``resume_from_checkpoint`` (kept in ``extra``): a checkpoint folder to resume."""
     value = _extra(spec, "resume_from_checkpoint")
     if not value:
@@ -310,7 +313,7 @@ def requested_checkpoint(spec: Any) -> Path | None:
 
 def train_and_save(
     trainer: Any,
-    spec: Any,
+    spec: TaskSpec,
     run_dir: Path,
     tokenizer: Any,
     stop: Any,
@@ -459,7 +462,7 @@ def _quiet_environment(*, allow_download: bool = False) -> None:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
-def run_task(spec: Any, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome:
+def run_task(spec: TaskSpec, run_dir: Path, warnings: list[str] = ()) -> TrainOutcome:
     """Run the workflow of `spec.stage` in `run_dir` with signal handling installed.
 
     Options the machine cannot honour are refused before anything is printed or written. When the task

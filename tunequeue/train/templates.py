@@ -32,10 +32,13 @@ import difflib
 import logging
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
 from tunequeue.train.tool_formats import TOOL_FORMATS, format_function_call, format_tools
+
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -1113,7 +1116,7 @@ def get_template(
     return template
 
 
-def template_for_spec(spec: Any, tokenizer: Any) -> Template:
+def template_for_spec(spec: TaskSpec, tokenizer: Any) -> Template:
     """The task's template with its data options (`enable_thinking`, `preserve_thinking`,
     `default_system`, `tool_format`), the tokenizer set up for it; train_on_prompt with a template that
     ends answers with no token is refused, as LLaMA-Factory refuses it."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
 from tunequeue.train.data.collator import PaddingCollator, make_collator
@@ -43,6 +43,14 @@ from tunequeue.train.data.processor import (
     pack_rows,
     preference_texts,
 )
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from tunequeue.core.spec import TaskSpec
+
+    # A task as a TaskSpec or a plain mapping of its keys (missing keys take the defaults).
+    TaskValues: TypeAlias = TaskSpec | dict[str, Any]
 
 __all__ = [
     "IGNORE_INDEX",
@@ -71,13 +79,13 @@ class PreparedData:
     num_examples: int
 
 
-def _setting(spec: Any, key: str, default: Any = None) -> Any:
+def _setting(spec: TaskValues, key: str, default: Any = None) -> Any:
     """A task setting from a TaskSpec-like object or a plain mapping."""
     value = spec.get(key, default) if isinstance(spec, dict) else getattr(spec, key, default)
     return default if value is None else value
 
 
-def uses_packing(spec: Any, stage: str) -> bool:
+def uses_packing(spec: TaskValues, stage: str) -> bool:
     """Whether rows are packed: ``packing`` (or ``neat_packing``) when set, else on for pt only."""
     if _setting(spec, "neat_packing", False):
         return True
@@ -117,7 +125,7 @@ def _mix(parts: list[list[Example]], strategy: str, seed: int) -> list[Example]:
     )
 
 
-def load_examples(spec: Any, names: str, stage: str) -> list[Example]:
+def load_examples(spec: TaskValues, names: str, stage: str) -> list[Example]:
     """Read, check and convert the comma-separated datasets ``names`` of a task, mixed as it asks."""
     dataset_dir = resolve_dataset_dir(_setting(spec, "dataset_dir"))
     info = read_dataset_info(dataset_dir)
@@ -152,7 +160,9 @@ def _split_eval(examples: list[Example], val_size: float, seed: int) -> tuple[li
     return train, [examples[i] for i in sorted(held_out)]
 
 
-def _token_rows(examples: list[Example], spec: Any, tokenizer: Any, template: Any, stage: str) -> list[dict]:
+def _token_rows(
+    examples: list[Example], spec: TaskValues, tokenizer: Any, template: Any, stage: str
+) -> list[dict]:
     cutoff_len = int(_setting(spec, "cutoff_len", 2048))
     rows = []
     for example in examples:
@@ -174,7 +184,9 @@ def _token_rows(examples: list[Example], spec: Any, tokenizer: Any, template: An
     return add_attention(rows)
 
 
-def _preference_rows(examples: list[Example], spec: Any, tokenizer: Any, template: Any, stage: str) -> Any:
+def _preference_rows(
+    examples: list[Example], spec: TaskValues, tokenizer: Any, template: Any, stage: str
+) -> Any:
     """Token rows of every dpo / kto example, none dropped; logs how many were cut to cutoff_len."""
     from datasets import Dataset
 
@@ -196,7 +208,9 @@ def _preference_rows(examples: list[Example], spec: Any, tokenizer: Any, templat
     return Dataset.from_list(rows)
 
 
-def _build(examples: list[Example], spec: Any, tokenizer: Any, template: Any, stage: str) -> tuple[Any, int]:
+def _build(
+    examples: list[Example], spec: TaskValues, tokenizer: Any, template: Any, stage: str
+) -> tuple[Any, int]:
     """A datasets.Dataset for one split and the number of tokens that carry loss in it."""
     from datasets import Dataset
 
@@ -213,7 +227,7 @@ def _build(examples: list[Example], spec: Any, tokenizer: Any, template: Any, st
     return Dataset.from_list(rows), count_loss_tokens(rows)
 
 
-def prepare_datasets(spec: Any, tokenizer: Any, template: Any, *, stage: str) -> PreparedData:
+def prepare_datasets(spec: TaskValues, tokenizer: Any, template: Any, *, stage: str) -> PreparedData:
     """Load, check, template and tokenize the task's training (and evaluation) data for ``stage``.
 
     ``spec`` is a TaskSpec (or a mapping of the same keys): dataset, dataset_dir, eval_dataset,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
+
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
 # stage → (module, function); every workflow is `workflow(spec, run_dir, stop) -> TrainOutcome`.
 _WORKFLOWS = {
@@ -33,7 +36,7 @@ def get_workflow(stage: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
-def get_task_workflow(spec: Any) -> Callable[..., Any]:
+def get_task_workflow(spec: TaskSpec) -> Callable[..., Any]:
     """What a task file runs: its stage's training, or evaluate / predict / export (see `task_kind`)."""
     from tunequeue.core.job_kinds import task_kind
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from tunequeue.train.callbacks import StopRequest
 from tunequeue.train.data import make_collator, prepare_datasets, uses_packing
@@ -23,9 +23,12 @@ from tunequeue.train.runtime import (
 )
 from tunequeue.train.templates import template_for_spec
 
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
+
 
 def run_causal_lm(
-    spec: Any, run_dir: Path, stop: StopRequest, *, stage: Literal["pt", "sft"]
+    spec: TaskSpec, run_dir: Path, stop: StopRequest, *, stage: Literal["pt", "sft"]
 ) -> TrainOutcome:
     """Train `spec` as `stage` in `run_dir`, resuming from its newest checkpoint unless overwriting.
 

@@ -14,7 +14,7 @@ kto_pair is not offered by the installed TRL; it is refused with the alternative
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
 from tunequeue.train.callbacks import StopRequest
@@ -32,15 +32,18 @@ from tunequeue.train.rlhf import (
 from tunequeue.train.runtime import TrainOutcome, newest_checkpoint, train_and_save
 from tunequeue.train.templates import template_for_spec
 
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
+
 DPO_LOSSES = ("sigmoid", "hinge", "ipo")
 
 
-def _optimizers(model: Any, spec: Any, args: Any) -> tuple[Any, None]:
+def _optimizers(model: Any, spec: TaskSpec, args: Any) -> tuple[Any, None]:
     return badam_optimizer(model, spec, args), None
 
 
 def _trainer(
-    spec: Any, run_dir: Path, precision: Any, model: Any, tokenizer: Any, data: Any, cbs: list
+    spec: TaskSpec, run_dir: Path, precision: Any, model: Any, tokenizer: Any, data: Any, cbs: list
 ) -> Any:
     loss = spec.pref_loss
     has_eval = data.eval is not None
@@ -108,7 +111,7 @@ def _trainer(
     )
 
 
-def run_dpo(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
+def run_dpo(spec: TaskSpec, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     """Train `spec` with stage dpo in `run_dir`; resumes from the newest checkpoint unless overwriting."""
     if spec.pref_loss == "kto_pair":
         raise UserError("pref_loss kto_pair is not available with the installed TRL; use stage kto instead")

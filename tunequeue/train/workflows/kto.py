@@ -9,7 +9,7 @@ cuts them, so none is dropped.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tunequeue.train.callbacks import StopRequest
 from tunequeue.train.data import prepare_datasets
@@ -26,8 +26,11 @@ from tunequeue.train.rlhf import (
 from tunequeue.train.runtime import TrainOutcome, newest_checkpoint, train_and_save
 from tunequeue.train.templates import template_for_spec
 
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
-def run_kto(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
+
+def run_kto(spec: TaskSpec, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     """Train `spec` with stage kto in `run_dir`; resumes from the newest checkpoint unless overwriting."""
     from trl import KTOConfig, KTOTrainer
 

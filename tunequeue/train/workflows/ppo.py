@@ -31,7 +31,7 @@ import json
 import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
 from tunequeue.train.callbacks import StopRequest
@@ -40,6 +40,9 @@ from tunequeue.train.model import load_tokenizer, resolve_precision
 from tunequeue.train.rlhf import load_policy, load_reference, load_reward_model
 from tunequeue.train.runtime import Cancelled, TrainOutcome, plot_loss
 from tunequeue.train.templates import template_for_spec
+
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
 CLIP_RANGE = 0.2
 VALUE_CLIP_RANGE = 0.2
@@ -164,7 +167,7 @@ def reference_logprobs(reference: Any, policy: Any, ids: Any, attention: Any, pr
     return logits.log_softmax(-1).gather(-1, ids[:, prompt_width:].unsqueeze(-1)).squeeze(-1)
 
 
-def _prompts(spec: Any, tokenizer: Any, template: Any) -> list[list[int]]:
+def _prompts(spec: TaskSpec, tokenizer: Any, template: Any) -> list[list[int]]:
     """Token ids of every prompt (conversation up to the last assistant cue), cut to cutoff_len."""
     prompts = []
     for example in load_examples(spec, spec.dataset, "ppo"):
@@ -222,14 +225,14 @@ def _save(model: PolicyWithValue, tokenizer: Any, directory: Path) -> None:
     save_file(state, str(directory / "value_head.safetensors"))
 
 
-def _total_steps(spec: Any, num_prompts: int, rollout_size: int) -> int:
+def _total_steps(spec: TaskSpec, num_prompts: int, rollout_size: int) -> int:
     max_steps = int((spec.extra or {}).get("max_steps", -1) or -1)
     if max_steps > 0:
         return max_steps
     return max(1, math.ceil(spec.num_train_epochs * math.ceil(num_prompts / rollout_size)))
 
 
-def run_ppo(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
+def run_ppo(spec: TaskSpec, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     """Train `spec` with stage ppo in `run_dir` (see the module docstring for the algorithm)."""
     import torch
     from transformers import get_scheduler

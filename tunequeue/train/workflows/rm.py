@@ -9,7 +9,7 @@ with LoRA the head trains in full next to the adapters (saved with them). TRL's 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunequeue.train.callbacks import StopRequest
 from tunequeue.train.data import prepare_datasets
@@ -19,8 +19,11 @@ from tunequeue.train.rlhf import callbacks, quiet_printer, trl_arguments
 from tunequeue.train.runtime import TrainOutcome, newest_checkpoint, train_and_save
 from tunequeue.train.templates import template_for_spec
 
+if TYPE_CHECKING:
+    from tunequeue.core.spec import TaskSpec
 
-def load_reward_base(spec: Any, precision: Any, tokenizer: Any) -> Any:
+
+def load_reward_base(spec: TaskSpec, precision: Any, tokenizer: Any) -> Any:
     """The base model as a one-label sequence classifier with the task's tuning method applied."""
     from transformers import AutoModelForSequenceClassification
 
@@ -55,7 +58,7 @@ def load_reward_base(spec: Any, precision: Any, tokenizer: Any) -> Any:
     return get_peft_model(model, lora)
 
 
-def run_rm(spec: Any, run_dir: Path, stop: StopRequest) -> TrainOutcome:
+def run_rm(spec: TaskSpec, run_dir: Path, stop: StopRequest) -> TrainOutcome:
     """Train `spec` with stage rm in `run_dir`; resumes from the newest checkpoint unless overwriting."""
     from trl import RewardConfig, RewardTrainer
 

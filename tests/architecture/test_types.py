@@ -1,4 +1,4 @@
-"""The type checker passes on core, jobqueue and runner (``[tool.mypy]`` in pyproject.toml says what and how)."""
+"""The type checker passes on core, jobqueue and runner (``[tool.mypy]`` in pyproject.toml says how)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,18 @@
 """The `tunequeue` command line: a thin typer app over core, jobqueue and runner.
 
-Each concern registers its commands from its own module (tasks, presets, jobs, runner, train, ui,
-models, the queue database).
+Each concern registers its commands from its own module:
+
+- `task_commands`: ``params`` (the parameter reference) and ``validate FILE``.
+- `job_commands`: ``submit`` (with sweeps), ``ls``, ``show``, ``logs``, ``wait``, ``cancel``, ``retry``,
+  ``rm``, ``hold``, ``release`` and the other commands on jobs.
+- `preset_commands`: ``preset ls | show | create | edit | cp | rm``.
+- `runner_commands`: ``runner start | stop | status | install-service``.
+- `train_commands`: ``train FILE`` in the foreground, without the queue.
+- `model_commands`: ``chat``, ``export``, ``expand-blocks``, ``eval``, ``predict`` (foreground).
+- `db_commands`: ``db check | backup | restore``.
+- `ui_commands`: ``ui``, the Textual interface (`tunequeue.tui`).
+- `output`: JSON for ``--json``, rich tables otherwise.
+
 Modules import only typer at import time; everything heavier is imported inside the command, so
 `tunequeue --help` starts instantly. `main()` turns a `UserError` or a bad option into one line on
 stderr and exit 2, and so it does for a full disk and a locked or damaged queue database, whichever

@@ -1,8 +1,15 @@
-"""GPUs as the runner sees them: NVML on real machines, or simulated ones.
+"""GPUs as the runner and the TUI see them: NVML on real machines, or simulated ones.
 
-`read_gpus` is the one entry point. ``TUNEQUEUE_SIMULATED_GPUS`` (e.g. ``4x80``) replaces NVML
-everywhere; without it NVML is asked, and a machine without a driver gets an empty snapshot whose
-``error`` says so (jobs then run on CPU where their task allows it).
+- `devices`: the records every reader produces (`Gpu`, `GpuProcess`, `GpuSnapshot`).
+- `nvml`: reads the machine's NVIDIA GPUs through NVML (``pynvml``).
+- `simulated`: GPUs from ``TUNEQUEUE_SIMULATED_GPUS`` (e.g. ``4x80``) for tests, demos and machines
+  without a driver.
+- `processes`: which processes use each GPU and how much memory each holds (the GPUs screen's
+  per-process view, foreign processes included).
+
+`read_gpus` is the one entry point. ``TUNEQUEUE_SIMULATED_GPUS`` replaces NVML everywhere; without it
+NVML is asked, and a machine without a driver gets an empty snapshot whose ``error`` says so (jobs then
+run on CPU where their task allows it).
 """
 
 from __future__ import annotations

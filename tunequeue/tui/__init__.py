@@ -1,1 +1,10 @@
-"""tui package."""
+"""The Textual interface (``tunequeue ui``). Imports no torch: training-side work goes to a sidecar.
+
+- `app` — the app: the queue screen at home, the other screens on top; `screens/` — `queue`,
+  `dashboard`, `job`, `gpus`, `wizard`, `presets`, `chat`, `help`; `widgets/` — `fields`, `pickers`,
+  `gpu_pane`, `loss_chart`, `log_tail`, `sparkline`; `dialogs` — confirmation and prompt.
+- `data` — what the screens show, read from the queue and run files; `cluster` — Slurm jobs' details;
+  `reasons` — why a job waits; `polling` — background reads of the queue; `formatting`; `messages`.
+- `sidecar` — the client of `tunequeue.train.sidecar` (dataset previews and chat).
+- `text` — the TUI's strings, in English and Chinese.
+"""

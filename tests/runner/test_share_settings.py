@@ -7,15 +7,9 @@ from tunequeue.runner.scheduler import SchedulerSettings
 from tunequeue.runner.settings import load_settings
 
 
-def test_sharing_defaults(tmp_path, monkeypatch):
+def test_without_a_settings_file_the_scheduler_gets_its_own_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
     settings = load_settings().scheduler_settings()
-    assert (
-        settings.max_jobs_per_gpu,
-        settings.joinable_fraction,
-        settings.share_max_utilization_pct,
-        settings.memory_headroom_fraction,
-    ) == (2, 0.5, 80.0, 0.10)
     assert settings == SchedulerSettings(allowed_gpus=None, gpu_free_memory_mib=1024)
 
 

@@ -119,15 +119,19 @@ class GpuCard(Vertical):
     def __init__(self, index: int) -> None:
         super().__init__(id=f"gpu-card-{index}", classes="gpu-card")
         self.index = index
+        # Held here, not queried: a card can be shown before its children are mounted.
+        self.title = Static("", markup=False, classes="card-title")
+        self.values = {m: Static("", markup=False, classes=f"metric-value value-{m}") for m in METRICS}
+        self.histories = {m: ScaledSparkline(100.0, classes=f"history-{m}") for m in METRICS}
 
     def compose(self) -> ComposeResult:
         """Title line, then value + sparkline for utilisation, memory, temperature and power."""
-        yield Static("", markup=False, classes="card-title")
+        yield self.title
         with Horizontal(classes="card-metrics"):
             for metric in METRICS:
                 with Horizontal(classes=f"metric metric-{metric}"):
-                    yield Static("", markup=False, classes=f"metric-value value-{metric}")
-                    yield ScaledSparkline(100.0, classes=f"history-{metric}")
+                    yield self.values[metric]
+                    yield self.histories[metric]
 
     def show(
         self, gpu: Any, jobs: list[Any], foreign: int, history: dict[str, list[float]], lang: str
@@ -147,7 +151,7 @@ class GpuCard(Vertical):
             title.append(tr("gpus.foreign_count", lang, count=foreign), style="yellow")
         if not jobs and not foreign:
             title.append(tr("gpus.free", lang), style="green")
-        self.query_one(".card-title", Static).update(title)
+        self.title.update(title)
         limit = gpu.power_limit_w
         values = {
             "util": tr("gpus.card.util", lang, value=_number(gpu.utilization_pct, "%")),
@@ -173,8 +177,8 @@ class GpuCard(Vertical):
             "power": limit if limit else peak_power,
         }
         for metric in METRICS:
-            self.query_one(f".value-{metric}", Static).update(values[metric])
-            sparkline = self.query_one(f".history-{metric}", ScaledSparkline)
+            self.values[metric].update(values[metric])
+            sparkline = self.histories[metric]
             sparkline.ceiling = ceilings[metric]
             sparkline.data = list(history.get(metric, []))
 
@@ -304,24 +308,14 @@ class GpusScreen(PollingScreen):
         container = self.query_one("#gpus-cards", VerticalScroll)
         gpus = view.snapshot.gpus
         wanted = [gpu.index for gpu in gpus]
-        present = [card.index for card in container.query(GpuCard)]
-        if present != wanted:
+        cards = list(container.query(GpuCard))
+        if [card.index for card in cards] != wanted:
             container.remove_children()
-            container.mount_all([GpuCard(index) for index in wanted])
-            # The new cards compose on the next refresh; fill them once they are there.
-            self.call_after_refresh(self._fill_cards)
-            return
-        self._fill_cards()
-
-    def _fill_cards(self) -> None:
-        view = self.view
-        if view is None:
-            return
-        by_index = {gpu.index: gpu for gpu in view.snapshot.gpus}
-        for card in self.query_one("#gpus-cards", VerticalScroll).query(GpuCard):
-            gpu = by_index.get(card.index)
-            if gpu is None or not card.is_mounted or not card.children:
-                continue
+            cards = [GpuCard(index) for index in wanted]
+            container.mount_all(cards)
+        by_index = {gpu.index: gpu for gpu in gpus}
+        for card in cards:
+            gpu = by_index[card.index]
             jobs = list(view.assigned.get(gpu.index, []))
             for process in gpu.all_processes:
                 job = view.ours.get(process.pid)

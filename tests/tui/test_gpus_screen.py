@@ -172,7 +172,7 @@ async def test_cards_host_and_foreign_processes_with_user_and_command(gpus_home,
         rows = _rows(screen)
         assert list(rows) == ["2:4242", "2:1201"]  # largest GPU memory first
         assert rows["2:4242"][:6] == ["2", "4242", "alice", "C", "30000M", "—"]
-        assert rows["2:4242"][6] == "python other_lab/train.…"  # clipped to what 80 columns leave
+        assert rows["2:4242"][6] == "python other_lab/train…"  # clipped to what 80 columns leave
         assert rows["2:1201"][2:5] == ["root", "G", "40M"]
         # a foreign process cannot be cancelled or opened
         await pilot.press("c")

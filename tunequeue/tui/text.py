@@ -153,7 +153,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "gpus.col.gpu": {"en": "GPU", "zh": "GPU"},
     "gpus.col.pid": {"en": "PID", "zh": "PID"},
     "gpus.col.user": {"en": "User", "zh": "用户"},
-    "gpus.col.kind": {"en": "Typ", "zh": "类型"},
+    "gpus.col.kind": {"en": "Type", "zh": "类型"},
     "gpus.col.mem": {"en": "GPU mem", "zh": "显存"},
     "gpus.col.job": {"en": "Job", "zh": "任务"},
     "gpus.col.command": {"en": "Command", "zh": "命令"},

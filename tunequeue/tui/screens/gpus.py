@@ -36,7 +36,7 @@ TEMPERATURE_CEILING_C = 100.0
 METRICS = ("util", "mem", "temp", "power")
 SAMPLE_FIELDS = {"util": "utilization", "mem": "memory_used_mib", "temp": "temperature", "power": "power_w"}
 COLUMNS = ("gpu", "pid", "user", "kind", "mem", "job", "command")
-COLUMN_WIDTHS = {"gpu": 3, "pid": 7, "user": 8, "kind": 3, "mem": 7, "job": 12}
+COLUMN_WIDTHS = {"gpu": 3, "pid": 7, "user": 8, "kind": 4, "mem": 7, "job": 12}
 SORTS = ("memory", "gpu", "pid", "user")
 NOT_OURS = "—"
 

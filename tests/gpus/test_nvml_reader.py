@@ -29,6 +29,8 @@ class FakeDevice:
     compute_mode: int = pynvml.NVML_COMPUTEMODE_DEFAULT
     mig: bool | None = None  # None: MIG not supported by this GPU
     processes: list[tuple[int, int | None]] = field(default_factory=list)
+    graphics: list[tuple[int, int | None]] = field(default_factory=list)
+    power_limit_mw: int | None = 700_000
     broken: bool = False
 
 
@@ -119,6 +121,14 @@ class FakeNvml:
     def nvmlDeviceGetComputeRunningProcesses(self, device):
         return [SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in device.processes]
 
+    def nvmlDeviceGetGraphicsRunningProcesses(self, device):
+        return [SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in device.graphics]
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, device):
+        if device.power_limit_mw is None:
+            raise self._unsupported()
+        return device.power_limit_mw
+
     def nvmlSystemGetProcessName(self, pid):
         if pid == 999:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_NO_PERMISSION)
@@ -152,11 +162,44 @@ def test_reads_every_field_of_two_gpus():
     assert first.compute_capability == (9, 0)
     assert (first.exclusive_process, first.mig, first.simulated, first.processes) == (False, False, False, [])
     assert second.index == 1 and second.utilization_pct == 97.0
-    assert [(p.pid, p.used_memory_mib, p.name) for p in second.processes] == [
-        (4242, 20480.0, "python4242"),
-        (999, None, ""),
+    assert [(p.pid, p.used_memory_mib, p.name, p.kind) for p in second.processes] == [
+        (4242, 20480.0, "python4242", "compute"),
+        (999, None, "", "compute"),
     ]
+    assert (first.power_limit_w, first.graphics_processes) == (700.0, [])
     assert fake.shutdowns == 1
+
+
+def test_graphics_processes_are_kept_apart_and_both_kinds_merged():
+    gpu = read_nvml(
+        FakeNvml(
+            [
+                FakeDevice(
+                    processes=[(100, 2 * 1024**3), (300, 1024**3), (300, 1024**3)],
+                    graphics=[(200, 64 * 1024**2), (100, 2 * 1024**3), (400, 2**64 - 1)],
+                    power_limit_mw=None,
+                )
+            ]
+        )
+    ).gpus[0]
+    assert [(p.pid, p.kind, p.used_memory_mib) for p in gpu.processes] == [
+        (100, "compute+graphics", 2048.0),
+        (300, "compute", 2048.0),  # listed twice (two contexts): memory summed
+    ]
+    assert [(p.pid, p.kind, p.used_memory_mib) for p in gpu.graphics_processes] == [
+        (200, "graphics", 64.0),
+        (400, "graphics", None),  # NVML's "not available" value
+    ]
+    assert [p.pid for p in gpu.all_processes] == [100, 300, 200, 400]
+    assert gpu.power_limit_w is None
+    assert gpu.to_dict()["graphics_processes"][0] == {
+        "pid": 200,
+        "used_memory_mib": 64.0,
+        "name": "python200",
+        "kind": "graphics",
+        "user": "",
+        "command": "",
+    }
 
 
 def test_bytes_from_older_bindings_are_decoded():

@@ -113,3 +113,49 @@ def test_sample_rows_match_the_queue_columns(monkeypatch):
     row = read_gpus().gpus[0].as_sample(123.0, job_id=7)
     assert row["time"] == 123.0 and row["job_id"] == 7 and row["simulated"] is True
     assert row["gpu_index"] == 0 and row["memory_total_mib"] == 81920.0
+
+
+def test_simulated_processes_with_owner_command_kind_and_power_limit(home, monkeypatch):
+    monkeypatch.setenv("TUNEQUEUE_SIMULATED_GPUS", "2x24")
+    (home / "simulated-gpus.json").write_text(
+        json.dumps(
+            {
+                "1": {
+                    "power_limit_w": 450,
+                    "processes": [
+                        {"pid": 4242, "used_memory_mib": 30000, "user": "alice", "command": "python a.py"}
+                    ],
+                    "graphics_processes": [{"pid": 1201, "name": "Xorg"}],
+                }
+            }
+        )
+    )
+    first, second = read_gpus().gpus
+    assert (first.power_limit_w, second.power_limit_w) == (sim.SIMULATED_POWER_LIMIT_W, 450)
+    (proc,) = second.processes
+    assert (proc.pid, proc.used_memory_mib, proc.user, proc.command, proc.kind) == (
+        4242,
+        30000.0,
+        "alice",
+        "python a.py",
+        "compute",
+    )
+    (xorg,) = second.graphics_processes
+    assert (xorg.pid, xorg.name, xorg.kind, xorg.used_memory_mib) == (1201, "Xorg", "graphics", None)
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"used_memory_mib": 1}, "needs at least a pid"),
+        ({"pid": 1, "owner": "x"}, "unknown field 'owner'"),
+        ({"pid": 1, "kind": "video"}, "kind 'video'"),
+        ({"pid": "one"}, "not a number"),
+    ],
+)
+def test_bad_simulated_process_is_one_clear_line(home, monkeypatch, entry, problem):
+    monkeypatch.setenv("TUNEQUEUE_SIMULATED_GPUS", "1x24")
+    (home / "simulated-gpus.json").write_text(json.dumps({"0": {"processes": [entry]}}))
+    with pytest.raises(UserError, match=problem) as error:
+        read_gpus()
+    assert "\n" not in str(error.value) and "GPU 0" in str(error.value)

@@ -586,13 +586,22 @@ def priority_command(
     typer.echo(f"job {job.id} priority {job.priority}")
 
 
+def _clip(command: str, width: int = 40) -> str:
+    return command if len(command) <= width else command[: width - 1] + "…"
+
+
+def _mib(value: float | None) -> str:
+    return "? MiB" if value is None else f"{value:.0f} MiB"
+
+
 def gpus_command(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List GPUs (NVML, or simulated via TUNEQUEUE_SIMULATED_GPUS) with memory, load and processes."""
     import dataclasses
 
-    from tunequeue.gpus import read_gpus
+    from tunequeue.gpus import processes, read_gpus
 
     snapshot = read_gpus()
+    processes.describe(snapshot.gpus)
     if json_out:
         print_json(dataclasses.asdict(snapshot))
         return
@@ -614,7 +623,13 @@ def gpus_command(json_out: bool = typer.Option(False, "--json", help="Print JSON
     for column in ("IDX", "NAME", "MEMORY", "UTIL", "TEMP", "POWER", "PROCESSES"):
         table.add_column(column)
     for gpu in snapshot.gpus:
-        procs = ", ".join(f"{p.pid} ({p.used_memory_mib} MiB)" for p in gpu.processes) or "-"
+        procs = (
+            ", ".join(
+                f"{p.pid} {p.user or '?'} {_clip(p.command or p.name)} ({_mib(p.used_memory_mib)})"
+                for p in gpu.all_processes
+            )
+            or "-"
+        )
         table.add_row(
             str(gpu.index),
             gpu.name + (" [simulated]" if gpu.simulated else ""),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from tunequeue.gpus.devices import Gpu, GpuProcess, GpuSnapshot
+from tunequeue.gpus.devices import COMPUTE, COMPUTE_GRAPHICS, GRAPHICS, Gpu, GpuProcess, GpuSnapshot
 
 SIMULATE_HINT = "set TUNEQUEUE_SIMULATED_GPUS=2x24 to simulate GPUs"
 _MIB = 1024 * 1024
@@ -39,6 +39,50 @@ def init_error_message(nvml: Any, error: Exception) -> str:
     return f"NVML could not start ({error}); check `nvidia-smi`, or {SIMULATE_HINT}"
 
 
+def _memory_mib(process: Any) -> float | None:
+    used = getattr(process, "usedGpuMemory", None)
+    # NVML reports "not available" (e.g. without permission, or under WDDM) as None or as ~0ULL.
+    if used is None or used >= 2**63:
+        return None
+    return used / _MIB
+
+
+def read_processes(nvml: Any, handle: Any) -> tuple[list[GpuProcess], list[GpuProcess]]:
+    """Compute processes (those that also draw marked ``compute+graphics``) and graphics-only ones.
+
+    A pid NVML lists twice in one list (one entry per MIG instance or context) is merged, its memory
+    summed.
+    """
+    found: dict[int, GpuProcess] = {}
+    for kind, query in (
+        (COMPUTE, nvml.nvmlDeviceGetComputeRunningProcesses),
+        (GRAPHICS, getattr(nvml, "nvmlDeviceGetGraphicsRunningProcesses", None)),
+    ):
+        if query is None:
+            continue
+        seen_here: set[int] = set()
+        for process in _optional(nvml, query, handle) or []:
+            pid = int(process.pid)
+            memory = _memory_mib(process)
+            known = found.get(pid)
+            if known is None:
+                name = _optional(nvml, nvml.nvmlSystemGetProcessName, pid)
+                found[pid] = GpuProcess(
+                    pid=pid, used_memory_mib=memory, name=_text(name) if name is not None else "", kind=kind
+                )
+            elif pid in seen_here:
+                if memory is not None:
+                    known.used_memory_mib = (known.used_memory_mib or 0.0) + memory
+            else:
+                known.kind = COMPUTE_GRAPHICS
+                if known.used_memory_mib is None:
+                    known.used_memory_mib = memory
+            seen_here.add(pid)
+    compute = [p for p in found.values() if p.kind != GRAPHICS]
+    graphics = [p for p in found.values() if p.kind == GRAPHICS]
+    return compute, graphics
+
+
 def read_device(nvml: Any, index: int) -> Gpu:
     """Read one GPU by NVML index."""
     handle = nvml.nvmlDeviceGetHandleByIndex(index)
@@ -50,17 +94,8 @@ def read_device(nvml: Any, index: int) -> Gpu:
     compute_mode = _optional(nvml, nvml.nvmlDeviceGetComputeMode, handle)
     mig_mode = _optional(nvml, nvml.nvmlDeviceGetMigMode, handle)
     pci = _optional(nvml, nvml.nvmlDeviceGetPciInfo, handle)
-    processes = []
-    for process in _optional(nvml, nvml.nvmlDeviceGetComputeRunningProcesses, handle) or []:
-        used = getattr(process, "usedGpuMemory", None)
-        name = _optional(nvml, nvml.nvmlSystemGetProcessName, process.pid)
-        processes.append(
-            GpuProcess(
-                pid=int(process.pid),
-                used_memory_mib=used / _MIB if used is not None else None,
-                name=_text(name) if name is not None else "",
-            )
-        )
+    power_limit_mw = _optional(nvml, nvml.nvmlDeviceGetEnforcedPowerLimit, handle)
+    compute, graphics = read_processes(nvml, handle)
     return Gpu(
         index=index,
         uuid=_text(nvml.nvmlDeviceGetUUID(handle)),
@@ -71,8 +106,10 @@ def read_device(nvml: Any, index: int) -> Gpu:
         utilization_pct=float(utilization.gpu) if utilization is not None else None,
         temperature_c=float(temperature) if temperature is not None else None,
         power_w=power_mw / 1000.0 if power_mw is not None else None,
+        power_limit_w=power_limit_mw / 1000.0 if power_limit_mw is not None else None,
         compute_capability=(int(capability[0]), int(capability[1])) if capability is not None else None,
-        processes=processes,
+        processes=compute,
+        graphics_processes=graphics,
         simulated=False,
         exclusive_process=compute_mode == nvml.NVML_COMPUTEMODE_EXCLUSIVE_PROCESS,
         mig=bool(mig_mode is not None and mig_mode[0] == nvml.NVML_DEVICE_MIG_ENABLE),

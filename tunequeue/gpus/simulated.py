@@ -5,9 +5,15 @@
 idle and empty (deterministic: nothing the runner starts changes them) unless the home's
 ``simulated-gpus.json`` says otherwise for an index, for example::
 
-    {"1": {"memory_used_mib": 30000, "utilization_pct": 97,
-           "processes": [{"pid": 4242, "used_memory_mib": 30000, "name": "python"}]},
-     "2": {"exclusive_process": true}}
+    {"1": {"memory_used_mib": 30000, "utilization_pct": 97, "power_limit_w": 450,
+           "processes": [{"pid": 4242, "used_memory_mib": 30000, "name": "python",
+                          "user": "alice", "command": "python train.py"}]},
+     "2": {"exclusive_process": true,
+           "graphics_processes": [{"pid": 1201, "used_memory_mib": 40, "name": "Xorg"}]}}
+
+A simulated process needs ``pid``; ``used_memory_mib``, ``name``, ``kind``, ``user`` and ``command`` are
+optional. Where ``user`` or ``command`` is missing and the pid exists on this machine, they are read
+from its process table like for a real GPU (so a simulated GPU can show one of our running jobs).
 
 Every simulated GPU is labelled ``simulated`` wherever it is shown.
 """
@@ -22,7 +28,7 @@ from typing import Any
 
 from tunequeue.core import paths
 from tunequeue.core.errors import UserError
-from tunequeue.gpus.devices import Gpu, GpuProcess, GpuSnapshot
+from tunequeue.gpus.devices import COMPUTE, COMPUTE_GRAPHICS, GRAPHICS, Gpu, GpuProcess, GpuSnapshot
 
 ENV_VAR = "TUNEQUEUE_SIMULATED_GPUS"
 STATE_FILE_NAME = "simulated-gpus.json"
@@ -32,10 +38,15 @@ _OVERRIDABLE = {
     "utilization_pct",
     "temperature_c",
     "power_w",
+    "power_limit_w",
     "exclusive_process",
     "mig",
     "processes",
+    "graphics_processes",
 }
+_PROCESS_FIELDS = {"pid", "used_memory_mib", "name", "kind", "user", "command"}
+_KINDS = {COMPUTE, GRAPHICS, COMPUTE_GRAPHICS}
+SIMULATED_POWER_LIMIT_W = 300.0
 
 
 def parse_spec(spec: str) -> list[float]:
@@ -76,6 +87,38 @@ def _load_overrides(path: Path) -> dict[int, dict[str, Any]]:
         ) from error
 
 
+def _process(entry: Any, index: int, default_kind: str) -> GpuProcess:
+    """One simulated process from the state file."""
+    problem = None
+    if not isinstance(entry, dict) or "pid" not in entry:
+        problem = "needs at least a pid"
+    elif set(entry) - _PROCESS_FIELDS:
+        problem = f"has unknown field {sorted(set(entry) - _PROCESS_FIELDS)[0]!r}"
+    elif entry.get("kind", default_kind) not in _KINDS:
+        problem = f"has kind {entry['kind']!r}"
+    else:
+        try:
+            int(entry["pid"])
+            float(entry.get("used_memory_mib") or 0)
+        except (TypeError, ValueError):
+            problem = "has a pid or used_memory_mib that is not a number"
+    if problem is not None:
+        raise UserError(
+            f"{STATE_FILE_NAME}: a process of GPU {index} {problem}; "
+            f'write {{"pid": N}} with optional {", ".join(sorted(_PROCESS_FIELDS - {"pid"}))} '
+            f"(kind: {', '.join(sorted(_KINDS))})"
+        )
+    memory = entry.get("used_memory_mib")
+    return GpuProcess(
+        pid=int(entry["pid"]),
+        used_memory_mib=float(memory) if memory is not None else None,
+        name=str(entry.get("name", "")),
+        kind=str(entry.get("kind", default_kind)),
+        user=str(entry.get("user", "")),
+        command=str(entry.get("command", "")),
+    )
+
+
 def simulated_gpus(spec: str, overrides_path: Path | None = None) -> list[Gpu]:
     """Build the simulated GPUs for ``spec`` with the overrides of the state file applied."""
     overrides = _load_overrides(overrides_path if overrides_path is not None else state_file())
@@ -92,6 +135,7 @@ def simulated_gpus(spec: str, overrides_path: Path | None = None) -> list[Gpu]:
             utilization_pct=0.0,
             temperature_c=35.0,
             power_w=60.0,
+            power_limit_w=SIMULATED_POWER_LIMIT_W,
             compute_capability=(9, 0),
             processes=[],
             simulated=True,
@@ -102,13 +146,9 @@ def simulated_gpus(spec: str, overrides_path: Path | None = None) -> list[Gpu]:
                     f"{STATE_FILE_NAME} sets unknown field {key!r} for GPU {index}; "
                     f"use {', '.join(sorted(_OVERRIDABLE))}"
                 )
-            if key == "processes":
-                value = [
-                    GpuProcess(
-                        pid=int(p["pid"]), used_memory_mib=p.get("used_memory_mib"), name=p.get("name", "")
-                    )
-                    for p in value
-                ]
+            if key in ("processes", "graphics_processes"):
+                default_kind = COMPUTE if key == "processes" else GRAPHICS
+                value = [_process(entry, index, default_kind) for entry in value]
             setattr(gpu, key, value)
         gpus.append(gpu)
     return gpus

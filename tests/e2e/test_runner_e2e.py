@@ -16,6 +16,12 @@ from tq_cli_testkit import wait_for
 from tunequeue.jobqueue import jobs, metrics
 
 
+def _log_size(db, job_id: int) -> int:
+    """Bytes in the job's trainer_log.jsonl so far (0 before it exists): a row per step."""
+    log = Path(jobs.get(db, job_id).run_dir) / "trainer_log.jsonl"
+    return log.stat().st_size if log.exists() else 0
+
+
 def _final_events(db, job_id: int) -> list[dict]:
     return [
         event
@@ -73,7 +79,9 @@ def test_runner_killed_while_jobs_train_readopts_them_once(home):
     pids_before = {i: jobs.get(db, i).pid for i in ids}
     os.kill(old_pid, signal.SIGKILL)
     wait_for(lambda: home.runner_pid() is None, what="lock released")
-    time.sleep(0.5)  # the jobs keep training with no runner at all
+    # the jobs keep training with no runner at all: their step logs grow
+    sizes = {i: _log_size(db, i) for i in ids}
+    wait_for(lambda: all(_log_size(db, i) > sizes[i] for i in ids), what="training without a runner")
     assert all(jobs.get(db, i).state.value == "running" for i in ids)
     home.cli("runner", "start", check=True)
     assert home.runner_pid() != old_pid

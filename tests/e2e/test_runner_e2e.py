@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 from tq_cli_testkit import wait_for
@@ -189,11 +188,14 @@ def test_runner_survives_a_wake_signal_the_moment_it_holds_the_lock(home):
     try:
         wait_for(lambda: home.runner_pid() == proc.pid, interval=0.001, what="lock taken")
         wake_runner()
-        time.sleep(0.5)
+        # a runner still alive after the signal picks up new work
+        job_id = home.submit("after-wake", steps=2)
+        db = home.db()
+        wait_for(lambda: jobs.get(db, job_id).state.value != "queued", what="the job started by the runner")
         assert proc.poll() is None
     finally:
         proc.terminate()
-        assert proc.wait(20) == 0
+        assert proc.wait(120) == 0
 
 
 def test_stop_with_cancel_jobs_and_logs_follow(home):

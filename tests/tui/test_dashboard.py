@@ -117,6 +117,17 @@ async def test_log_tail_follows_new_lines(populated_home, app_factory):
         # the next ticks pick the line up
         await wait_until(pilot, lambda: log_view.shown[-1] == "step 99/99 | loss 1.2345", what="the new line")
         assert len(log_view.shown) == before + 1
+        await wait_until(
+            pilot, lambda: log_view.max_scroll_y > 0 and log_view.is_vertical_scroll_end, what="end"
+        )
+        # scrolled up by the user: new lines do not pull the view down
+        log_view.scroll_home(animate=False)
+        await wait_until(pilot, lambda: log_view.scroll_y == 0, what="scrolled up")
+        with (run_dir / "train.log").open("a") as log:
+            log.write("step 100/100 | loss 1.2\n")
+        await wait_until(pilot, lambda: log_view.shown[-1] == "step 100/100 | loss 1.2", what="another line")
+        await settle(pilot)
+        assert log_view.scroll_y == 0
 
 
 async def test_log_tail_folds_repeated_warnings_and_wraps(populated_home, app_factory):

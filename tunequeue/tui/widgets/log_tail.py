@@ -50,12 +50,13 @@ class LogTail(RichLog):
     """
 
     def __init__(self, *, id: str | None = None, lang: str = "en") -> None:  # noqa: A002 - Textual's name
-        super().__init__(id=id, max_lines=LOG_MAX_LINES, auto_scroll=True, wrap=False, markup=False)
+        super().__init__(id=id, max_lines=LOG_MAX_LINES, auto_scroll=False, wrap=False, markup=False)
         self.lang = lang
         self.lines_read: list[str] = []
         self.offset_read = 0
         self.fold = True
         self._placeholder = ""
+        self._entries: list[tuple[str, int]] = []
 
     @property
     def shown(self) -> list[str]:
@@ -76,7 +77,7 @@ class LogTail(RichLog):
             self.lines_read = (self.lines_read + chunk.lines)[-LOG_MAX_LINES:]
             self.offset_read = chunk.offset
         if chunk.reset or chunk.lines or chunk.missing:
-            self._redraw()
+            self._redraw(append=not chunk.reset and not chunk.missing)
 
     def toggle_wrap(self) -> None:
         """Wrap long lines, or scroll sideways."""
@@ -93,15 +94,26 @@ class LogTail(RichLog):
         self.lang = lang
         self._redraw()
 
-    def _redraw(self) -> None:
-        self.clear()
-        if self._placeholder:
-            self.write(Text(self._placeholder, style="dim"))
-            return
+    def _redraw(self, append: bool = False) -> None:
+        """Show the lines again; only the new ones when what is shown just grew at the end."""
+        at_end = self.scroll_y >= self.max_scroll_y
+        previous = self.scroll_offset
         entries = fold_lines(self.lines_read) if self.fold else [(line, 1) for line in self.lines_read]
-        for line, count in entries:
+        if self._placeholder:
+            entries = []
+        old = self._entries
+        if not (append and entries[: len(old)] == old and len(old) < LOG_MAX_LINES):
+            self.clear()
+            old = []
+            if self._placeholder:
+                self.write(Text(self._placeholder, style="dim"))
+        for line, count in entries[len(old) :]:
             text = Text(line)
             if count > 1:
                 text.append(tr("log.repeated", self.lang, count=count), style="dim yellow")
-            self.write(text)
-        self.scroll_end(animate=False)
+            self.write(text, scroll_end=False)
+        self._entries = entries
+        if at_end:
+            self.scroll_end(animate=False)
+        else:
+            self.scroll_to(previous.x, previous.y, animate=False)

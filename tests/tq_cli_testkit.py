@@ -83,7 +83,7 @@ class CliHome:
                 os.kill(pid, signal.SIGKILL)
 
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+def wait_for(predicate, timeout: float = 120.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -6,19 +6,33 @@ them live in `tests/tui/conftest.py`. `build_populated_home` builds a real SQLit
 `FIXED_NOW` so that snapshots never change. The metrics come from `tests/fixtures/tui/trainer_log.jsonl`,
 written by a real tiny training run of the bundled model (see `scripts/tui_fixture.py`), ingested with
 `jobqueue.metrics.add_metrics`.
+
+Waiting: tests never sleep a fixed time. `wait_until` polls a condition between Pilot pauses,
+`wait_for_screen` waits until a screen of a given type is on top, `wait_for_file` waits for a file (and
+optionally a text in it), all with generous limits so that a busy two-core machine passes too.
+`generous_screen_wait` raises the 30 s limit Textual's Pilot gives a screen to process its pending
+messages (`WaitForScreenTimeout` under load); `tests/tui/conftest.py` applies it to every TUI test.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tui"
 TRAINER_LOG = FIXTURES / "trainer_log.jsonl"
 TRAIN_LOG = FIXTURES / "train.log"
 FIXED_NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 SIM_UUID = "GPU-00000000-0000-4000-8000-sim{:09d}"
+WAIT_SECONDS = 90.0  # how long a test waits for a condition before it fails
+SCREEN_WAIT_SECONDS = 180.0  # how long Pilot lets a screen work through its pending messages
+POLL_SECONDS = 0.05
+
+T = TypeVar("T")
 
 
 def fixed_clock() -> float:
@@ -181,3 +195,93 @@ async def settle(pilot, rounds: int = 3) -> None:
 def run_before_settled(pilot):
     """`snap_compare` hook: wait until the screen shows its data."""
     return settle(pilot)
+
+
+async def wait_until(
+    pilot,
+    predicate: Callable[[], T],
+    timeout: float = WAIT_SECONDS,
+    what: str = "condition",
+) -> T:
+    """Let the app run until `predicate()` returns something truthy and return it; fail after `timeout` s.
+
+    Between checks the Pilot pauses (pending messages are handled, timers fire), so screens can
+    finish their reads. The failure names `what` and the last exception `predicate` raised, if any.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = predicate()
+        except Exception as error:  # noqa: BLE001 - a widget not mounted yet: keep waiting
+            value, last_error = None, error
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
+        await pilot.pause(POLL_SECONDS)
+
+
+async def wait_for_screen(pilot, screen_type: type, timeout: float = WAIT_SECONDS) -> Any:
+    """Wait until a `screen_type` screen is the app's current screen, and return it."""
+
+    def on_top() -> Any:
+        screen = pilot.app.screen
+        return screen if isinstance(screen, screen_type) else None
+
+    return await wait_until(pilot, on_top, timeout, what=f"{screen_type.__name__} on top")
+
+
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = WAIT_SECONDS,
+    what: str = "condition",
+) -> T:
+    """Outside an app: poll `predicate` until it returns something truthy; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(POLL_SECONDS)
+
+
+def wait_for_file(path: Path, contains: str | None = None, timeout: float = WAIT_SECONDS) -> str:
+    """Wait until `path` exists (and holds `contains`, when given); return its text."""
+    found: list[str] = []
+
+    def ready() -> bool:
+        try:
+            text = path.read_text(errors="replace")
+        except FileNotFoundError:
+            return False
+        if contains is not None and contains not in text:
+            return False
+        found[:] = [text]
+        return True
+
+    wait_for(ready, timeout, f"{path}" + (f" to contain {contains!r}" if contains else ""))
+    return found[0]
+
+
+def generous_screen_wait(monkeypatch, limit: float = SCREEN_WAIT_SECONDS) -> None:
+    """Give every Pilot at least `limit` seconds to let a screen process its pending messages.
+
+    Textual's Pilot waits 30 s (its `_wait_for_screen`, called by `run_test`, `press`, `pause` and
+    `click`) and raises `WaitForScreenTimeout` beyond; on a busy machine a screen that composes many
+    widgets needs longer. Textual has no public setting for this limit, so the default is raised
+    on the class for the test that asks; a Textual without the method is left as it is.
+    """
+    from textual.pilot import Pilot
+
+    original = getattr(Pilot, "_wait_for_screen", None)
+    if original is None:
+        return
+
+    async def patient(self, timeout: float = limit) -> bool:
+        return await original(self, timeout=max(timeout, limit))
+
+    monkeypatch.setattr(Pilot, "_wait_for_screen", patient)

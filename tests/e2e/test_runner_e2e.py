@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 from tq_cli_testkit import wait_for
 
 from tunequeue.jobqueue import jobs, metrics
+
+
+def _log_size(db, job_id: int) -> int:
+    """Bytes in the job's trainer_log.jsonl so far (0 before it exists): a row per step."""
+    log = Path(jobs.get(db, job_id).run_dir) / "trainer_log.jsonl"
+    return log.stat().st_size if log.exists() else 0
 
 
 def _final_events(db, job_id: int) -> list[dict]:
@@ -73,7 +78,9 @@ def test_runner_killed_while_jobs_train_readopts_them_once(home):
     pids_before = {i: jobs.get(db, i).pid for i in ids}
     os.kill(old_pid, signal.SIGKILL)
     wait_for(lambda: home.runner_pid() is None, what="lock released")
-    time.sleep(0.5)  # the jobs keep training with no runner at all
+    # the jobs keep training with no runner at all: their step logs grow
+    sizes = {i: _log_size(db, i) for i in ids}
+    wait_for(lambda: all(_log_size(db, i) > sizes[i] for i in ids), what="training without a runner")
     assert all(jobs.get(db, i).state.value == "running" for i in ids)
     home.cli("runner", "start", check=True)
     assert home.runner_pid() != old_pid
@@ -181,11 +188,14 @@ def test_runner_survives_a_wake_signal_the_moment_it_holds_the_lock(home):
     try:
         wait_for(lambda: home.runner_pid() == proc.pid, interval=0.001, what="lock taken")
         wake_runner()
-        time.sleep(0.5)
+        # a runner still alive after the signal picks up new work
+        job_id = home.submit("after-wake", steps=2)
+        db = home.db()
+        wait_for(lambda: jobs.get(db, job_id).state.value != "queued", what="the job started by the runner")
         assert proc.poll() is None
     finally:
         proc.terminate()
-        assert proc.wait(20) == 0
+        assert proc.wait(120) == 0
 
 
 def test_stop_with_cancel_jobs_and_logs_follow(home):

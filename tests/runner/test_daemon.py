@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tq_cli_testkit import wait_for
 
 from tunequeue.core import paths
 from tunequeue.core.errors import UserError
@@ -50,7 +51,7 @@ def _submit(runner, name: str, steps: int = 4, **kwargs):
     return jobs.submit(runner.db, task_yaml=TASK.format(name=name, steps=steps), name=name, **kwargs)
 
 
-def _tick_until(runner, predicate, timeout: float = 30.0):
+def _tick_until(runner, predicate, timeout: float = 120.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         runner.tick()
@@ -111,9 +112,7 @@ def test_sigkill_after_grace_when_sigterm_is_ignored(runner, tmp_path):
     job = _submit(runner, "stubborn")
     runner.tick()
     log = Path(jobs.get(runner.db, job.id).run_dir) / "train.log"
-    deadline = time.time() + 20
-    while "ignoring" not in log.read_text() and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: "ignoring" in log.read_text(), timeout=120, what="the job ignoring SIGTERM")
     jobs.request_cancel(runner.db, job.id)
     started = time.time()
     _tick_until(runner, lambda: jobs.get(runner.db, job.id).is_final)
@@ -274,7 +273,7 @@ def test_a_wall_clock_step_never_kills_or_loses_a_healthy_job(runner, monkeypatc
     for step in (10 * 86400.0, -10 * 86400.0, 3600.0):
         _stepped_clock(monkeypatch, step)
         rows_before = len(metrics.get_metrics(runner.db, job.id))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while len(metrics.get_metrics(runner.db, job.id)) <= rows_before:
             report = runner.tick()
             assert report.finished == [] and report.signalled == []

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from tq_cli_testkit import wait_for
 
 from tunequeue.runner import launch, procs
 from tunequeue.runner.settings import RunnerSettings, load_settings
@@ -30,7 +31,7 @@ def _job(tmp_path: Path, gpus: list[int], script: str) -> SimpleNamespace:
     ), [sys.executable, str(stand_in)]
 
 
-def _wait_exit(run_dir: Path, timeout: float = 20.0) -> dict:
+def _wait_exit(run_dir: Path, timeout: float = 120.0) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
         record = read_exit_file(run_dir)
@@ -82,7 +83,7 @@ def test_launch_success_records_exit_and_log(tmp_path, monkeypatch):
     proc = launch.launch(job, RunnerSettings(train_command=command))
     assert proc.pgid == proc.pid and proc.start_ticks is not None
     assert os.getpgid(proc.pid) == proc.pid and os.getsid(proc.pid) == proc.pid
-    proc.popen.wait(20)
+    proc.popen.wait(120)
     record = _wait_exit(Path(job.run_dir))
     assert record["exit_code"] == 0 and record["signal"] is None and record["reason"] == ""
     log = (Path(job.run_dir) / "train.log").read_text()
@@ -102,7 +103,7 @@ def test_failure_reason_has_log_tail_and_oom(tmp_path, monkeypatch):
         sys.exit(1)
     """,
     )
-    launch.launch(job, RunnerSettings(train_command=command)).popen.wait(20)
+    launch.launch(job, RunnerSettings(train_command=command)).popen.wait(120)
     record = _wait_exit(Path(job.run_dir))
     assert record["exit_code"] == 1
     assert record["reason"] == "exit code 1: ValueError: the dataset column 'output' is missing"
@@ -130,13 +131,11 @@ def test_terminate_forwards_sigterm_to_group_and_kill(tmp_path, monkeypatch):
     )
     proc = launch.launch(job, RunnerSettings(train_command=command))
     log = Path(job.run_dir) / "train.log"
-    deadline = time.time() + 20
-    while "ready" not in log.read_text() and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: "ready" in log.read_text(), timeout=120, what="the job ready")
     assert procs.is_alive(proc.pid, proc.start_ticks)
     assert not procs.is_alive(proc.pid, proc.start_ticks - 100)
     procs.terminate(proc.pid, proc.start_ticks, proc.pgid)
-    proc.popen.wait(20)
+    proc.popen.wait(120)
     record = _wait_exit(Path(job.run_dir))
     assert record["exit_code"] == 3
     assert log.read_text().count("got SIGTERM") == 1
@@ -157,12 +156,10 @@ def test_sigkill_of_training_child_is_recorded(tmp_path, monkeypatch):
     )
     proc = launch.launch(job, RunnerSettings(train_command=command))
     log = Path(job.run_dir) / "train.log"
-    deadline = time.time() + 20
-    while "child" not in log.read_text() and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: "child" in log.read_text(), timeout=120, what="the training child")
     child_pid = int(log.read_text().split()[1])
     os.kill(child_pid, signal.SIGKILL)
-    proc.popen.wait(20)
+    proc.popen.wait(120)
     record = _wait_exit(Path(job.run_dir))
     assert record["signal"] == signal.SIGKILL and record["exit_code"] == 137
     assert record["reason"].startswith("killed by SIGKILL: child")
@@ -171,7 +168,7 @@ def test_sigkill_of_training_child_is_recorded(tmp_path, monkeypatch):
 def test_missing_command_is_recorded(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEQUEUE_HOME", str(tmp_path))
     job, _ = _job(tmp_path, [], "")
-    launch.launch(job, RunnerSettings(train_command=[str(tmp_path / "no-such-binary")])).popen.wait(20)
+    launch.launch(job, RunnerSettings(train_command=[str(tmp_path / "no-such-binary")])).popen.wait(120)
     record = _wait_exit(Path(job.run_dir))
     assert record["exit_code"] == 127 and "could not start" in record["reason"]
     assert json.loads((Path(job.run_dir) / "exit.json").read_text())["exit_code"] == 127

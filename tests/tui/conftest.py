@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from tq_tui_testkit import PopulatedHome, build_populated_home, fixed_clock
+from tq_tui_testkit import PopulatedHome, build_populated_home, fixed_clock, generous_screen_wait
 
 
 @pytest.fixture
@@ -51,3 +51,9 @@ def app_factory():
 
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+
+
+@pytest.fixture(autouse=True)
+def _generous_screen_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy machine needs more than Pilot's 30 s for a screen to process its pending messages."""
+    generous_screen_wait(monkeypatch)

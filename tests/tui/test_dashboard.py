@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import ProgressBar
-from tq_tui_testkit import FIXED_NOW, TRAIN_LOG, settle, trainer_rows
+from tq_tui_testkit import FIXED_NOW, TRAIN_LOG, settle, trainer_rows, wait_for_screen, wait_until
 
 from tunequeue.tui.formatting import ema
 from tunequeue.tui.screens.dashboard import DashboardScreen
@@ -68,7 +68,7 @@ async def test_finished_job_shows_whole_history_and_result(populated_home, app_f
         assert temp_power == f"{last['temperature']:.0f}°C {last['power_w']:.0f} W"
         log = screen.query_one(LogTail)
         last_line = TRAIN_LOG.read_text().rstrip("\n").splitlines()[-1]
-        assert log.lines[-1] == last_line
+        assert log.shown[-1] == last_line
 
 
 async def test_running_job_shows_progress_eta_and_live_gpu(populated_home, app_factory):
@@ -97,7 +97,7 @@ async def test_failed_job_shows_exit_code_reason_and_log(populated_home, app_fac
         screen = app.screen
         message = _text(screen, "#dash-message")
         assert "Failed with exit code 1: out of memory" in message
-        assert any("CUDA out of memory" in line for line in screen.query_one(LogTail).lines)
+        assert any("CUDA out of memory" in line for line in screen.query_one(LogTail).shown)
 
 
 async def test_log_tail_follows_new_lines(populated_home, app_factory):
@@ -111,15 +111,70 @@ async def test_log_tail_follows_new_lines(populated_home, app_factory):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         log_view = app.screen.query_one(LogTail)
-        before = len(log_view.lines)
+        before = len(log_view.shown)
         with (run_dir / "train.log").open("a") as log:
             log.write("step 99/99 | loss 1.2345\n")
-        for _ in range(50):  # the next ticks pick the line up
-            await pilot.pause(0.1)
-            if log_view.lines[-1] == "step 99/99 | loss 1.2345":
-                break
-        assert log_view.lines[-1] == "step 99/99 | loss 1.2345"
-        assert len(log_view.lines) == before + 1
+        # the next ticks pick the line up
+        await wait_until(pilot, lambda: log_view.shown[-1] == "step 99/99 | loss 1.2345", what="the new line")
+        assert len(log_view.shown) == before + 1
+        await wait_until(
+            pilot, lambda: log_view.max_scroll_y > 0 and log_view.is_vertical_scroll_end, what="end"
+        )
+        # scrolled up by the user: new lines do not pull the view down
+        log_view.scroll_home(animate=False)
+        await wait_until(pilot, lambda: log_view.scroll_y == 0, what="scrolled up")
+        with (run_dir / "train.log").open("a") as log:
+            log.write("step 100/100 | loss 1.2\n")
+        await wait_until(pilot, lambda: log_view.shown[-1] == "step 100/100 | loss 1.2", what="another line")
+        await settle(pilot)
+        assert log_view.scroll_y == 0
+
+
+async def test_log_tail_folds_repeated_warnings_and_wraps(populated_home, app_factory):
+    from tunequeue.jobqueue import jobs
+    from tunequeue.jobqueue.db import open_db
+
+    db = open_db()
+    run_dir = Path(jobs.get(db, populated_home.running).run_dir)
+    db.conn.close()
+    warning = (
+        "/x/site-packages/torch/utils/checkpoint.py:92: UserWarning: None of the inputs have requires_grad"
+    )
+    with (run_dir / "train.log").open("a") as log:
+        for step in range(3):
+            log.write(f"{warning}\n  warnings.warn(\nstep {step} | loss 1.0 | " + "x" * 150 + "\n")
+    app = app_factory(open_job=populated_home.running, refresh_seconds=0.2)
+    async with app.run_test(size=(80, 40)) as pilot:
+        await settle(pilot)
+        log_view = app.screen.query_one(LogTail)
+        await wait_until(pilot, lambda: log_view.shown[-1].startswith("step 2 |"), what="the steps")
+        assert log_view.shown.count(warning) == 1
+        assert not any("warnings.warn(" in line for line in log_view.shown)
+        assert any(warning in strip.text and "(×3)" in strip.text for strip in log_view.lines)
+        assert log_view.virtual_size.width > 150  # long lines scroll sideways
+        await pilot.press("w")
+        await wait_until(pilot, lambda: log_view.wrap and log_view.virtual_size.width < 100, what="wrapped")
+        await pilot.press("z")
+        await wait_until(pilot, lambda: log_view.shown.count(warning) == 3, what="every line")
+        assert log_view.shown == log_view.lines_read
+
+
+def test_chart_ticks_are_round_and_short():
+    from tunequeue.tui.widgets.loss_chart import nice_ticks, tick_label
+
+    ticks = nice_ticks(0.8123456789, 2.34567891)
+    assert ticks == [1.0, 1.5, 2.0]
+    assert [tick_label(value) for value in (0.1 + 0.2, 1234.5678, 2.0)] == ["0.3", "1.23e+03", "2"]
+
+
+async def test_chinese_chart_keeps_its_legend_on_its_own_line(populated_home, app_factory):
+    app = app_factory(open_job=populated_home.succeeded, lang="zh")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        legend = _text(app.screen, "#chart-legend")
+        assert "损失" in legend and "平滑" in legend and "步数" in legend
+        chart = app.screen.query_one(LossChart)
+        assert chart.region.height >= 6
 
 
 async def test_queued_job_says_why_it_waits_and_language_switch(populated_home, app_factory):
@@ -127,7 +182,7 @@ async def test_queued_job_says_why_it_waits_and_language_switch(populated_home, 
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = app.screen
-        assert "Waiting to start: Resources (needs 2 GPUs, 1 free)" in _text(screen, "#dash-message")
+        assert "Waiting to start: needs 2 GPU(s) and only 1 is free" in _text(screen, "#dash-message")
         assert "No metrics yet" in _text(screen, "#dash-stats")
         await pilot.press("l")
         await settle(pilot)
@@ -185,7 +240,7 @@ async def test_dashboard_of_a_real_training_run_ingested_by_the_runner(tq_home, 
         assert (bar.total, bar.progress) == (total, total)
         assert f"loss {losses[-1]:.4g}" in _text(screen, "#dash-stats")
         assert "Finished. Result:" in _text(screen, "#dash-message")
-        assert any("done:" in line for line in screen.query_one(LogTail).lines)
+        assert any("done:" in line for line in screen.query_one(LogTail).shown)
 
 
 async def test_task_screen_shows_yaml_and_history(populated_home, app_factory):
@@ -195,12 +250,10 @@ async def test_task_screen_shows_yaml_and_history(populated_home, app_factory):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("t")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, JobScreen)
+        screen = await wait_for_screen(pilot, JobScreen)
+        await wait_until(pilot, lambda: screen.job is not None, what="the job read")
         assert "task_name: lora-demo" in screen.job.task_yaml
         events = str(screen.query_one("#job-events").render())
         assert "queued → starting" in events and "running → succeeded" in events
         await pilot.press("escape")
-        await pilot.pause()
-        assert isinstance(app.screen, DashboardScreen)
+        await wait_for_screen(pilot, DashboardScreen)

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tq_tui_testkit import settle
+from tq_tui_testkit import settle, wait_until
 
 from tunequeue.tui.cluster import ClusterInfo, cluster_line, gpu_note, read_cluster_info
 from tunequeue.tui.screens.dashboard import DashboardScreen
@@ -125,8 +125,7 @@ async def test_queue_detail_line_of_cluster_jobs(cluster_jobs, app_factory):
             (cluster_jobs.running, "Slurm job 4243 · RUNNING · nodes node[1-2]"),
         ):
             table.move_cursor(row=keys.index(str(job_id)))
-            await pilot.pause()
-            assert expected in _text(app.screen, "#job-detail")
+            await wait_until(pilot, lambda e=expected: e in _text(app.screen, "#job-detail"), what=expected)
 
 
 def test_cluster_info_from_slurm_json_or_from_the_reason(tmp_path):

@@ -1,9 +1,9 @@
-"""Snapshots of the queue screen at 80×24 (English), from a pinned queue and a fixed clock."""
+"""Snapshots of the queue screen at 80×24 and 160×30 (English), from a pinned queue and a fixed clock."""
 
 from __future__ import annotations
 
 import pytest
-from tq_tui_testkit import run_before_settled
+from tq_tui_testkit import run_before_settled, wait_for_screen
 
 
 @pytest.fixture
@@ -27,6 +27,26 @@ def test_queue_screen_cancel_confirmation_en(snapshot_home, app_factory, snap_co
     async def select_queued_and_cancel(pilot):
         await run_before_settled(pilot)
         await pilot.press("down", "down", "c")
-        await pilot.pause()
+        from tunequeue.tui.dialogs import ConfirmDialog
+
+        await wait_for_screen(pilot, ConfirmDialog)
 
     assert snap_compare(app_factory(), terminal_size=(80, 24), run_before=select_queued_and_cancel)
+
+
+def test_queue_screen_wide_en(snapshot_home, app_factory, snap_compare):
+    """At 160 columns the table adds priority, submitted, attempt and why each job waits."""
+    assert snap_compare(
+        app_factory(), terminal_size=(160, 30), press=["down", "down"], run_before=run_before_settled
+    )
+
+
+def test_queue_keys_help_en(snapshot_home, app_factory, snap_compare):
+    async def open_help(pilot):
+        from tunequeue.tui.screens.help import HelpScreen
+
+        await run_before_settled(pilot)
+        await pilot.press("question_mark")
+        await wait_for_screen(pilot, HelpScreen)
+
+    assert snap_compare(app_factory(), terminal_size=(80, 40), run_before=open_help)

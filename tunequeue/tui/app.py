@@ -29,6 +29,7 @@ class TuneQueueApp(App):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
         Binding("l", "switch_language", "Language", priority=False),
+        Binding("question_mark", "show_help", "Keys", key_display="?", show=False),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
@@ -60,6 +61,15 @@ class TuneQueueApp(App):
     def t(self, key: str, **fmt: object) -> str:
         """Translate `key` into the current language."""
         return tr(key, self.lang, **fmt)
+
+    def action_show_help(self) -> None:
+        """List the keys of the current screen (the app's own first); `?` again closes the list."""
+        from tunequeue.tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(self.screen))
 
     def action_switch_language(self) -> None:
         """Toggle between English and Chinese, remember the choice, and tell every screen."""

@@ -34,6 +34,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "bind.back": {"en": "Back", "zh": "返回"},
     "bind.job_info": {"en": "Task", "zh": "任务"},
     "bind.show_help": {"en": "Keys", "zh": "按键"},
+    "bind.app.show_help": {"en": "Keys", "zh": "按键"},
     "bind.chat": {"en": "Chat", "zh": "对话"},
     "bind.clear_chat": {"en": "Clear", "zh": "清空"},
     # queue screen
@@ -91,6 +92,87 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "此版本中没有该界面。",
     },
     "queue.db_error": {"en": "Cannot read the queue: {error}", "zh": "无法读取队列：{error}"},
+    "queue.col.priority": {"en": "Pri", "zh": "优先"},
+    "queue.col.reason": {"en": "Why waiting", "zh": "等待原因"},
+    "queue.col.submitted": {"en": "Submitted", "zh": "提交于"},
+    "queue.col.attempt": {"en": "Try", "zh": "次数"},
+    "queue.need_gpus": {"en": "need {count}", "zh": "需{count}"},
+    "queue.ago": {"en": "{age} ago", "zh": "{age} 前"},
+    # why a job waits (tunequeue.tui.reasons): a few words for the table, a sentence for details
+    "reason.short.held": {"en": "held (h releases)", "zh": "暂缓（h 放行）"},
+    "reason.short.runner_stopped": {"en": "runner stopped (s)", "zh": "调度器未运行（s）"},
+    "reason.short.starts": {"en": "starts next tick", "zh": "即将启动"},
+    "reason.short.dependency": {"en": "after job {job}", "zh": "等待任务 {job}"},
+    "reason.short.gpus": {"en": "needs {need} GPU, {free} free", "zh": "需 {need} 块 GPU，空闲 {free}"},
+    "reason.short.gpus_vram": {
+        "en": "needs {need}×{gib} GiB, {free} fit",
+        "zh": "需 {need}×{gib} GiB，可用 {free}",
+    },
+    "reason.short.unusable": {
+        "en": "needs {need} GPU, {usable} usable",
+        "zh": "需 {need} 块 GPU，仅 {usable} 块可用",
+    },
+    "reason.short.cpu_limit": {"en": "CPU job limit {limit}", "zh": "CPU 任务上限 {limit}"},
+    "reason.short.no_gpu_cpu": {"en": "no GPU, CPU not allowed", "zh": "无 GPU，不允许 CPU"},
+    "reason.short.reserved": {"en": "GPUs kept for job {job}", "zh": "GPU 留给任务 {job}"},
+    "reason.short.priority": {"en": "higher priority first", "zh": "高优先级先行"},
+    "reason.long.held": {"en": "held: press h to release it", "zh": "已暂缓：按 h 放行"},
+    "reason.long.runner_stopped": {
+        "en": "the runner is not running: press s to start it",
+        "zh": "调度器未运行：按 s 启动",
+    },
+    "reason.long.starts": {
+        "en": "it starts at the runner's next look at the queue",
+        "zh": "调度器下次检查队列时启动",
+    },
+    "reason.long.dependency": {"en": "waiting for job {job} to finish", "zh": "等待任务 {job} 完成"},
+    "reason.long.gpus": {
+        "en": "needs {need} GPU(s) and only {free} is free",
+        "zh": "需要 {need} 块 GPU，目前只有 {free} 块空闲",
+    },
+    "reason.long.gpus_vram": {
+        "en": "needs {need} GPU(s) with {gib} GiB free; {free} have that room now",
+        "zh": "需要 {need} 块空闲 {gib} GiB 的 GPU；目前 {free} 块满足",
+    },
+    "reason.long.unusable": {
+        "en": "needs {need} GPU(s) but only {usable} can be used{detail}",
+        "zh": "需要 {need} 块 GPU，但只有 {usable} 块可用{detail}",
+    },
+    "reason.long.cpu_limit": {
+        "en": "{limit} CPU jobs already run (max_cpu_jobs)",
+        "zh": "已有 {limit} 个 CPU 任务在运行（max_cpu_jobs）",
+    },
+    "reason.long.no_gpu_cpu": {
+        "en": "no GPU found and the task sets allow_cpu: false",
+        "zh": "未找到 GPU，且任务设置了 allow_cpu: false",
+    },
+    "reason.long.reserved": {
+        "en": "the free GPUs are kept for job {job}, which has waited longest",
+        "zh": "空闲 GPU 留给等待最久的任务 {job}",
+    },
+    "reason.long.priority": {
+        "en": "jobs of higher priority or submitted earlier go first",
+        "zh": "优先级更高或更早提交的任务先启动",
+    },
+    "reason.then": {"en": "; then: {next}", "zh": "；之后：{next}"},
+    # help screen (?)
+    "help.title": {"en": "Keys", "zh": "按键"},
+    "help.close": {"en": "Esc or ? closes this list.", "zh": "按 Esc 或 ? 关闭。"},
+    "help.group.jobs": {"en": "Jobs", "zh": "任务"},
+    "help.group.views": {"en": "Screens", "zh": "界面"},
+    "help.group.log": {"en": "Log", "zh": "日志"},
+    "help.group.app": {"en": "App", "zh": "应用"},
+    "help.group.screen": {"en": "This screen", "zh": "本界面"},
+    "help.group.generic": {"en": "Moving around (Textual)", "zh": "通用按键（Textual）"},
+    "bind.toggle_wrap": {"en": "Wrap", "zh": "换行"},
+    "bind.toggle_fold": {"en": "All lines", "zh": "全部行"},
+    "bind.close": {"en": "Close", "zh": "关闭"},
+    # log tail
+    "log.repeated": {"en": " (×{count})", "zh": "（×{count}）"},
+    "log.folded": {
+        "en": "{count} repeated warning lines folded (z shows all)",
+        "zh": "已折叠 {count} 行重复警告（按 z 显示全部）",
+    },
     # GPU summary line
     "gpus.summary": {
         "en": "GPUs: {count} ({busy} busy){simulated}",

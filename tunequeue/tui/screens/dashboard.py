@@ -16,7 +16,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, ProgressBar, Static
 
 from tunequeue.tui.cluster import ClusterInfo, cluster_line, gpu_note
@@ -33,6 +33,7 @@ from tunequeue.tui.formatting import (
 )
 from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.polling import PollingScreen
+from tunequeue.tui.reasons import WaitReason, parse_reason, sentence
 from tunequeue.tui.text import localize_bindings, state_label, tr
 from tunequeue.tui.widgets.gpu_pane import GpuPane
 from tunequeue.tui.widgets.log_tail import LogTail
@@ -51,7 +52,9 @@ class DashboardScreen(PollingScreen):
     DashboardScreen #dash-stats { height: 1; padding: 0 1; }
     DashboardScreen #dash-message { height: auto; max-height: 3; padding: 0 1; display: none; }
     DashboardScreen #dash-message.shown { display: block; }
-    DashboardScreen #dash-middle { height: 1fr; }
+    DashboardScreen #dash-middle { height: 2fr; min-height: 8; max-height: 22; }
+    DashboardScreen #chart-box { width: 1fr; height: 1fr; }
+    DashboardScreen #chart-legend { height: 1; padding: 0 1; }
     DashboardScreen #gpu-panes { width: 28; height: 1fr; }
     DashboardScreen #gpu-panes.no-gpus { display: none; }
     DashboardScreen #gpu-cluster-note { width: 28; height: 1fr; padding: 0 1; display: none; }
@@ -66,6 +69,9 @@ class DashboardScreen(PollingScreen):
         Binding("t", "job_info", "Task"),
         Binding("a", "chat", "Chat"),
         Binding("g", "gpus", "GPUs", show=False),
+        Binding("w", "toggle_wrap", "Wrap", show=False),
+        Binding("z", "toggle_fold", "All lines", show=False),
+        Binding("question_mark", "app.show_help", "Keys", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -85,10 +91,12 @@ class DashboardScreen(PollingScreen):
         yield Static("", markup=False, id="dash-stats")
         yield Static("", markup=False, id="dash-message")
         with Horizontal(id="dash-middle"):
-            yield LossChart(id="loss-chart", lang=self.lang)
+            with Vertical(id="chart-box"):
+                yield Static("", markup=False, id="chart-legend")
+                yield LossChart(id="loss-chart", lang=self.lang)
             yield VerticalScroll(id="gpu-panes", classes="no-gpus")
             yield Static("", markup=False, id="gpu-cluster-note")
-        yield LogTail(id="log-tail")
+        yield LogTail(id="log-tail", lang=self.lang)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -133,7 +141,9 @@ class DashboardScreen(PollingScreen):
         self._render_progress(job, state, latest)
         self.query_one("#dash-stats", Static).update(self._stats_text(data.metrics))
         self._show_message(self._with_cluster_line(self._message_text(job, state, data), data.cluster))
-        self.query_one(LossChart).show_metrics(data.metrics)
+        chart = self.query_one(LossChart)
+        chart.show_metrics(data.metrics)
+        self.query_one("#chart-legend", Static).update(chart.legend())
         self._render_gpus(data.gpus, data.cluster)
         if new_log is not None:
             self.query_one(LogTail).add_chunk(new_log.log, tr("dash.no_log", lang))
@@ -204,7 +214,10 @@ class DashboardScreen(PollingScreen):
     def _message_text(self, job: Any, state: str, data: DashboardData) -> Text | None:
         lang = self.lang
         if state in ("queued", "held"):
-            reason = job.reason or state_label(state, lang)
+            if state == "held":
+                reason = sentence(WaitReason("held"), lang)
+            else:
+                reason = sentence(parse_reason(job.reason), lang) if job.reason else state_label(state, lang)
             return Text(tr("dash.waiting", lang, reason=reason), style="yellow")
         if state == "failed":
             reason = job.reason or "-"
@@ -254,6 +267,7 @@ class DashboardScreen(PollingScreen):
         """Re-render every label in the new language."""
         localize_bindings(self, message.lang)
         self.query_one(LossChart).set_language(message.lang)
+        self.query_one(LogTail).set_language(message.lang)
         for pane in self.query(GpuPane):
             pane.set_language(message.lang)
         self._render_all()
@@ -268,6 +282,14 @@ class DashboardScreen(PollingScreen):
     def action_quit(self) -> None:
         """Leave the TUI; the job keeps running."""
         self.app.exit()
+
+    def action_toggle_wrap(self) -> None:
+        """Wrap the log's long lines, or scroll sideways."""
+        self.query_one(LogTail).toggle_wrap()
+
+    def action_toggle_fold(self) -> None:
+        """Show every log line, or fold repeated library warnings again."""
+        self.query_one(LogTail).toggle_fold()
 
     def action_gpus(self) -> None:
         """Open the GPUs screen."""

@@ -102,8 +102,9 @@ def _relabel(screen: Screen, labels: dict[str, str]) -> None:
     for key, description in labels.items():
         bindings = screen._bindings.key_to_bindings.get(key)
         if bindings:
-            screen._bindings.key_to_bindings[key] = [dataclasses.replace(b, description=description)
-                                                     for b in bindings]
+            screen._bindings.key_to_bindings[key] = [
+                dataclasses.replace(b, description=description) for b in bindings
+            ]
     screen.refresh_bindings()
 
 
@@ -166,8 +167,19 @@ class PresetsScreen(Screen[None]):
         """(Re)render labels, table headers and footer in ``self.lang``."""
         self.query_one("#presets-title", Static).update(self.t("title"))
         self.query_one("#namespaces", OptionList).border_title = self.t("namespaces")
-        _relabel(self, {key: self.t(f"bind.{name}") for key, name in
-                        (("n", "new"), ("e", "edit"), ("c", "copy"), ("d", "delete"), ("escape", "back"))})
+        _relabel(
+            self,
+            {
+                key: self.t(f"bind.{name}")
+                for key, name in (
+                    ("n", "new"),
+                    ("e", "edit"),
+                    ("c", "copy"),
+                    ("d", "delete"),
+                    ("escape", "back"),
+                )
+            },
+        )
 
     def on_language_changed(self, message: Message) -> None:
         """The app switched language: re-render everything."""
@@ -186,8 +198,9 @@ class PresetsScreen(Screen[None]):
             self.namespace = ALL_NAMESPACES
         options = self.query_one("#namespaces", OptionList)
         options.clear_options()
-        options.add_options([Option(self.t("all"), id=ALL_NAMESPACES)]
-                            + [Option(ns, id=ns) for ns in namespaces])
+        options.add_options(
+            [Option(self.t("all"), id=ALL_NAMESPACES)] + [Option(ns, id=ns) for ns in namespaces]
+        )
         options.highlighted = ([ALL_NAMESPACES, *namespaces]).index(self.namespace)
         self.presets = [p for p in all_presets if self.namespace in (ALL_NAMESPACES, p.namespace)]
 

@@ -5,6 +5,10 @@ Once a second a thread worker reads the queue with its own SQLite connection and
 (cancel, retry, delete, hold, priority) run in a thread worker too and report through a notification;
 cancel and delete ask first. The detail line of a job on a Slurm cluster adds its Slurm job id, state or
 pending reason, node list and exit status.
+
+The table uses the terminal's width: at 80 columns it keeps id, name, state, GPUs, progress, loss and
+times; wider terminals add why a job waits (`tunequeue.tui.reasons`), its priority, when it was
+submitted and its attempt, and the name and reason columns take what is left. `?` lists the keys.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from tunequeue.tui.cluster import cluster_line
 from tunequeue.tui.data import GpuSummary, QueueData, RunnerInfo, load_queue
 from tunequeue.tui.formatting import (
     STATE_STYLES,
-    format_gpus,
+    format_duration,
     format_number,
     job_times,
     progress_percent,
@@ -31,6 +35,7 @@ from tunequeue.tui.formatting import (
 )
 from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.polling import PollingScreen
+from tunequeue.tui.reasons import WaitReason, sentence, short_text, wait_reasons
 from tunequeue.tui.text import localize_bindings, state_label, tr
 
 FILTERS: dict[str, set[str] | None] = {
@@ -41,7 +46,35 @@ FILTERS: dict[str, set[str] | None] = {
     "failed": {"failed"},
 }
 COLUMNS = ("id", "name", "state", "gpus", "progress", "loss", "time")
-COLUMN_WIDTHS = {"id": 4, "name": 20, "state": 10, "gpus": 5, "progress": 5, "loss": 7, "time": 13}
+COLUMN_WIDTHS = {"id": 4, "state": 10, "gpus": 6, "progress": 4, "loss": 6, "time": 12}
+# Columns added from this terminal width on, in this order; None: the column takes what is left.
+WIDE_COLUMNS: tuple[tuple[int, str, int | None], ...] = (
+    (104, "reason", None),
+    (124, "priority", 4),
+    (140, "submitted", 11),
+    (152, "attempt", 4),
+)
+NAME_WIDTH = (12, 32)  # the name column's least and most width
+REASON_MIN_WIDTH = 18
+CELL_PADDING = 2  # DataTable pads every cell by one column on each side
+SCROLLBAR = 2
+
+
+def table_columns(width: int) -> list[tuple[str, int]]:
+    """The columns (key, width) shown in a terminal `width` columns wide."""
+    fixed = dict(COLUMN_WIDTHS)
+    extra = [key for least, key, _width in WIDE_COLUMNS if width >= least]
+    fixed.update({key: size for _least, key, size in WIDE_COLUMNS if size is not None})
+    # the reason, free text, goes last where it may run long
+    keys = [*COLUMNS, *(key for key in extra if key != "reason"), *(["reason"] if "reason" in extra else [])]
+    room = width - SCROLLBAR - CELL_PADDING * len(keys) - sum(fixed[key] for key in keys if key in fixed)
+    widths = dict(fixed)
+    if "reason" in keys:
+        widths["name"] = max(NAME_WIDTH[0], min(NAME_WIDTH[1], room - REASON_MIN_WIDTH))
+        widths["reason"] = max(REASON_MIN_WIDTH, room - widths["name"])
+    else:
+        widths["name"] = max(NAME_WIDTH[0], room)
+    return [(key, widths[key]) for key in keys]
 
 
 class QueueScreen(PollingScreen):
@@ -71,7 +104,7 @@ class QueueScreen(PollingScreen):
         Binding("s", "start_runner", "Start runner", show=False),
         Binding("g", "gpus", "GPUs"),
         Binding("p", "presets", "Presets"),
-        Binding("question_mark", "show_help", "Keys", key_display="?"),
+        Binding("question_mark", "app.show_help", "Keys", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -79,7 +112,9 @@ class QueueScreen(PollingScreen):
         super().__init__()
         self.filter_name = "all"
         self.data: QueueData | None = None
+        self.reasons: dict[int, WaitReason] = {}
         self._row_keys: list[str] = []
+        self._columns: list[tuple[str, int]] = []
 
     def compose(self) -> ComposeResult:
         """Status line, job table, detail line of the selected job, footer."""
@@ -102,21 +137,35 @@ class QueueScreen(PollingScreen):
 
     def _setup_columns(self) -> None:
         table = self.query_one("#jobs", DataTable)
+        selected = self.selected_job_id()
         table.clear(columns=True)
         self._row_keys = []
-        for column in COLUMNS:
-            table.add_column(tr(f"queue.col.{column}", self.lang), key=column, width=COLUMN_WIDTHS[column])
+        self._columns = table_columns(self.size.width or self.app.size.width)
+        for column, width in self._columns:
+            table.add_column(tr(f"queue.col.{column}", self.lang), key=column, width=width)
+        if self.data is not None:
+            self._fill_table(self._visible_jobs(), selected)
+
+    def on_resize(self) -> None:
+        """Choose the columns that fit the new width."""
+        if table_columns(self.size.width) != self._columns:
+            self._setup_columns()
 
     # ---- reading ---------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
         """Start a background read of the queue unless the previous one still runs."""
         now = self.app.clock()
-        self.start_read(lambda db: load_queue(db, now))
 
-    def show_data(self, data: QueueData) -> None:
-        """Show a fresh read."""
-        self.data = data
+        def read(db: Any) -> tuple[QueueData, dict[int, WaitReason]]:
+            data = load_queue(db, now)
+            return data, wait_reasons(db, data.jobs, data.runner.running, now)
+
+        self.start_read(read)
+
+    def show_data(self, data: tuple[QueueData, dict[int, WaitReason]]) -> None:
+        """Show a fresh read (the queue and why each waiting job waits)."""
+        self.data, self.reasons = data
         self._render_all()
 
     def show_load_error(self, error: str) -> None:
@@ -166,30 +215,57 @@ class QueueScreen(PollingScreen):
         wanted = FILTERS[self.filter_name]
         return [job for job in self.data.jobs if wanted is None or state_of(job) in wanted]
 
-    def _row(self, job: Any) -> list[Any]:
+    def _gpu_cell(self, job: Any) -> str:
+        """Assigned GPU indices, or how many a waiting job needs ("need 2"), or "cpu"."""
+        if job.assigned_gpus:
+            return ",".join(str(index) for index in job.assigned_gpus)
+        if job.requested_gpus == 0 or (job.started_at and not job.assigned_gpus):
+            return "cpu"
+        if job.is_active or job.is_final:
+            return "-"
+        return tr("queue.need_gpus", self.lang, count=job.requested_gpus)
+
+    def _cell(self, job: Any, column: str) -> Any:
         assert self.data is not None
         latest = self.data.metrics.get(job.id)
         state = state_of(job)
-        loss = (latest or {}).get("loss")
-        return [
-            Text(str(job.id), justify="right"),
-            job.name,
-            Text(state_label(state, self.lang), style=STATE_STYLES.get(state, "")),
-            format_gpus(job),
-            Text(progress_percent(job, latest), justify="right"),
-            Text(format_number(loss), justify="right"),
-            job_times(job, latest, self.app.clock()),
-        ]
+        now = self.app.clock()
+        if column == "id":
+            return Text(str(job.id), justify="right")
+        if column == "name":
+            return job.name
+        if column == "state":
+            return Text(state_label(state, self.lang), style=STATE_STYLES.get(state, ""))
+        if column == "gpus":
+            return self._gpu_cell(job)
+        if column == "progress":
+            return Text(progress_percent(job, latest), justify="right")
+        if column == "loss":
+            return Text(format_number((latest or {}).get("loss")), justify="right")
+        if column == "time":
+            return job_times(job, latest, now)
+        if column == "priority":
+            return Text(str(job.priority), justify="right")
+        if column == "submitted":
+            return tr("queue.ago", self.lang, age=format_duration(now - job.submitted_at))
+        if column == "attempt":
+            return Text(str(job.attempt), justify="right")
+        reason = self.reasons.get(job.id)
+        return Text(short_text(reason, self.lang), style="yellow") if reason is not None else ""
 
-    def _fill_table(self, jobs: list[Any]) -> None:
+    def _row(self, job: Any) -> list[Any]:
+        return [self._cell(job, column) for column, _width in self._columns]
+
+    def _fill_table(self, jobs: list[Any], selected: int | None = None) -> None:
         table = self.query_one("#jobs", DataTable)
         keys = [str(job.id) for job in jobs]
         if keys == self._row_keys:
             for job in jobs:
-                for column, value in zip(COLUMNS, self._row(job), strict=True):
+                for (column, _width), value in zip(self._columns, self._row(job), strict=True):
                     table.update_cell(str(job.id), column, value)
             return
-        selected = self.selected_job_id()
+        if selected is None:
+            selected = self.selected_job_id()
         table.clear()
         for job in jobs:
             table.add_row(*self._row(job), key=str(job.id))
@@ -206,7 +282,10 @@ class QueueScreen(PollingScreen):
         lang = self.lang
         state = state_of(job)
         text = Text(tr("queue.detail", lang, id=job.id, name=job.name, state=state_label(state, lang)))
-        if state in ("queued", "held") and job.reason:
+        reason = self.reasons.get(job.id)
+        if state in ("queued", "held") and reason is not None:
+            text.append("  " + tr("queue.waiting_because", lang, reason=sentence(reason, lang)), "yellow")
+        elif state in ("queued", "held") and job.reason:
             text.append("  " + tr("queue.waiting_because", lang, reason=job.reason))
         elif state in ("failed", "cancelled") and (job.reason or job.exit_code is not None):
             code = "-" if job.exit_code is None else job.exit_code
@@ -409,13 +488,6 @@ class QueueScreen(PollingScreen):
         from tunequeue.tui.screens.gpus import GpusScreen
 
         self.app.push_screen(GpusScreen())
-
-    def action_show_help(self) -> None:
-        """Show or hide the panel listing every key of this screen."""
-        if self.query("HelpPanel"):
-            self.app.action_hide_help_panel()
-        else:
-            self.app.action_show_help_panel()
 
     def action_quit(self) -> None:
         """Leave the TUI; jobs and the runner keep going."""

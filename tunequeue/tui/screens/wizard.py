@@ -107,14 +107,18 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "saved.yaml": ("Saved {path}.", "已保存 {path}。"),
     "preview.loading": ("Rendering the first example…", "正在渲染第一条样本…"),
     "preview.failed": ("Cannot preview the data: {error}", "无法预览数据：{error}"),
-    "preview.title": ("First example of {dataset} with template {template}:",
-                      "{dataset} 的第一条样本（模板 {template}）："),
+    "preview.title": (
+        "First example of {dataset} with template {template}:",
+        "{dataset} 的第一条样本（模板 {template}）：",
+    ),
     "preview.need": (
         "Fill model_name_or_path and dataset to preview.",
         "请先填写 model_name_or_path 和 dataset 再预览。",
     ),
-    "help.start": ("Tab moves between fields; the focused field is explained here.",
-                   "Tab 在字段间移动；此处解释当前字段。"),
+    "help.start": (
+        "Tab moves between fields; the focused field is explained here.",
+        "Tab 在字段间移动；此处解释当前字段。",
+    ),
     "help.review": (
         "Submit (^s) queues the task; Save as preset keeps its hyperparameters; Save YAML writes a file "
         "for `tunequeue submit`. ^p goes back to change a step.",
@@ -312,8 +316,10 @@ class WizardScreen(Screen["int | None"]):
         yield Static("", id="advanced-area-title", classes="section")
         for group_id in ADVANCED_GROUPS:
             with Collapsible(
-                title=task_spec.group_title(group_id, self.lang), collapsed=True,
-                id=f"advanced-{group_id}", classes="advanced",
+                title=task_spec.group_title(group_id, self.lang),
+                collapsed=True,
+                id=f"advanced-{group_id}",
+                classes="advanced",
             ):
                 for info in params_of_group(group_id):
                     self._advanced_keys.add(info.key)
@@ -373,8 +379,12 @@ class WizardScreen(Screen["int | None"]):
             if section.id and section.id.startswith("advanced-"):
                 section.title = task_spec.group_title(section.id.removeprefix("advanced-"), self.lang)
         self.query_one("#wizard-help", Static).update(self.t("help.start"))
-        for binding_key, action in (("ctrl+n", "next"), ("ctrl+p", "back"), ("ctrl+r", "preview"),
-                                    ("escape", "cancel")):
+        for binding_key, action in (
+            ("ctrl+n", "next"),
+            ("ctrl+p", "back"),
+            ("ctrl+r", "preview"),
+            ("escape", "cancel"),
+        ):
             self._relabel_binding(binding_key, self.t(f"bind.{action}"))
         self._update_lora_visibility()
         self._update_advanced_visibility()
@@ -387,8 +397,9 @@ class WizardScreen(Screen["int | None"]):
 
         bindings = self._bindings.key_to_bindings.get(key)
         if bindings:
-            self._bindings.key_to_bindings[key] = [dataclasses.replace(b, description=description)
-                                                   for b in bindings]
+            self._bindings.key_to_bindings[key] = [
+                dataclasses.replace(b, description=description) for b in bindings
+            ]
         self.refresh_bindings()
 
     def on_language_changed(self, message: Message) -> None:
@@ -685,7 +696,8 @@ class WizardScreen(Screen["int | None"]):
         )
         self.query_one("#review-warnings", Static).update(
             self.t("review.warnings") + "\n" + "\n".join(_problem_line(p, self.lang) for p in warnings)
-            if warnings else self.t("review.no_warnings")
+            if warnings
+            else self.t("review.no_warnings")
         )
         self.query_one("#review-yaml", Static).update(
             self.t("review.yaml") + "\n" + dump_yaml(self.task_mapping(report, values))
@@ -788,7 +800,8 @@ class WizardScreen(Screen["int | None"]):
         values = self.collect()
         allowed = presets.preset_keys()
         preset_values = {
-            key: value for key, value in values.items()
+            key: value
+            for key, value in values.items()
             if key in allowed and value != spec.param_info(key).default
         }
         try:
@@ -846,8 +859,12 @@ class WizardScreen(Screen["int | None"]):
         except Exception as exc:  # noqa: BLE001 - any failure becomes a message in the pane
             self.post_message(PreviewReady(wizard_text("preview.failed", lang, error=_one_line(exc)), False))
             return
-        header = wizard_text("preview.title", lang, dataset=values["dataset"].split(",")[0].strip(),
-                             template=values.get("template") or "auto")
+        header = wizard_text(
+            "preview.title",
+            lang,
+            dataset=values["dataset"].split(",")[0].strip(),
+            template=values.get("template") or "auto",
+        )
         self.post_message(PreviewReady(header + "\n" + text, True))
 
     def on_preview_ready(self, message: PreviewReady) -> None:

@@ -133,8 +133,11 @@ def short_hint(info: Any, lang: str) -> str:
 
 def field_help(info: Any, lang: str) -> str:
     """The full explanation of a field for the help pane (help, default, bounds, recommendation, choices)."""
-    lines = [f"[b]{info.key}[/b]  ({word('default', lang)}: {format_value(info.default) or '—'}"
-             + (f", {word('required', lang)}" if info.required else "") + ")"]
+    lines = [
+        f"[b]{info.key}[/b]  ({word('default', lang)}: {format_value(info.default) or '—'}"
+        + (f", {word('required', lang)}" if info.required else "")
+        + ")"
+    ]
     lines.append(info.help(lang))
     bounds = info.bounds_text(lang)
     if bounds:
@@ -384,6 +387,4 @@ def params_of_group(group_id: str) -> list[Any]:
     """The ParamInfo of every user-editable key in one task-model group, in declaration order."""
     from tunequeue.core import spec
 
-    return [
-        info for info in spec.params_of_group(group_id) if info.editable and info.key not in DERIVED_KEYS
-    ]
+    return [info for info in spec.params_of_group(group_id) if info.editable and info.key not in DERIVED_KEYS]

@@ -29,11 +29,12 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_demo_trains_two_lora_jobs_to_the_end(tmp_path):
+def test_demo_trains_two_lora_jobs_to_the_end_in_the_own_home(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TUNEQUEUE_", "STAND_IN_"))}
     home = tmp_path / "demo-home"
+    env["TUNEQUEUE_HOME"] = str(home)  # the user's own home: no --home
     result = subprocess.run(
-        [sys.executable, "-m", "tunequeue", "demo", "--home", str(home)],
+        [sys.executable, "-m", "tunequeue", "demo"],
         env=env,
         capture_output=True,
         text=True,
@@ -41,20 +42,35 @@ def test_demo_trains_two_lora_jobs_to_the_end(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("adapter in") == 2 and "loss" in result.stdout
-    for run_dir in (home / "runs").iterdir():
+    assert f"tunequeue demo in {home} (namespace demo)" in result.stdout
+    run_dirs = sorted((home / "runs").iterdir())
+    assert len(run_dirs) == 2
+    for run_dir in run_dirs:
         assert (run_dir / "adapter_model.safetensors").exists()
         assert (run_dir / "exit.json").exists()
     from tunequeue.jobqueue.db import open_db
 
     db = open_db(home / "queue.db")
-    for job in jobs.list_jobs(db):
-        assert job.state.value == "succeeded"
+    demo_jobs = jobs.list_jobs(db)
+    for job in demo_jobs:
+        assert job.state.value == "succeeded" and job.namespace == "demo"
         rows = metrics.get_metrics(db, job.id)
         assert rows and rows[-1]["current_steps"] == rows[-1]["total_steps"]
         assert all(row.get("loss") is not None for row in rows)
+    next_steps = result.stdout.split("next, try:", 1)[1]
+    first = demo_jobs[0]
+    assert f"tunequeue show {first.id} " in next_steps and f"tunequeue logs {first.id} " in next_steps
+    assert f"tunequeue chat --model tunequeue/tiny-llama --adapter {first.run_dir}" in next_steps
+    assert "runner stopped (it was started for the demo)" in result.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "tunequeue", "ls"], env=env, capture_output=True, text=True, timeout=60
+    )
+    lines = listed.stdout.splitlines()
+    for job in demo_jobs:
+        assert any(line.split()[:3] == [str(job.id), job.name, "succeeded"] for line in lines), listed.stdout
     status = subprocess.run(
         [sys.executable, "-m", "tunequeue", "runner", "status"],
-        env={**env, "TUNEQUEUE_HOME": str(home)},
+        env=env,
         capture_output=True,
         text=True,
     )

@@ -643,10 +643,10 @@ def gpus_command(json_out: bool = typer.Option(False, "--json", help="Print JSON
 
 
 def demo_command(
-    home: Path = typer.Option(None, "--home", help="Use this tunequeue home instead of a temporary one."),
+    home: Path = typer.Option(None, "--home", help="Use this tunequeue home instead of your own."),
     no_follow: bool = typer.Option(False, "--no-follow", help="Submit and start the runner, then return."),
 ) -> None:
-    """Train two short LoRA SFT jobs on the bundled tiny model through the queue and the runner."""
+    """Train two short LoRA SFT jobs on the bundled tiny model in your home (namespace demo)."""
     raise typer.Exit(run_demo(home=home, follow=not no_follow))
 
 
@@ -669,11 +669,13 @@ def register(app: typer.Typer) -> None:
 
 # ----- demo ----------------------------------------------------------------------------------------
 
+DEMO_NAMESPACE = "demo"
 DEMO_TASKS = (
     {"task_name": "demo-lora-r8", "lora_rank": 8, "learning_rate": 1.0e-3},
     {"task_name": "demo-lora-r16", "lora_rank": 16, "learning_rate": 5.0e-4},
 )
 DEMO_COMMON = {
+    "namespace": DEMO_NAMESPACE,
     "model_name_or_path": "tunequeue/tiny-llama",
     "stage": "sft",
     "finetuning_type": "lora",
@@ -688,14 +690,33 @@ DEMO_COMMON = {
 }
 
 
-def write_demo_tasks(directory: Path) -> list[Path]:
-    """Write the demo's two task files into ``directory``."""
+def demo_task_names(db) -> list[str]:
+    """The demo's task names, suffixed (``-2``, ``-3``…) where an unfinished demo job still holds one."""
+    from tunequeue.jobqueue import jobs
+
+    names = []
+    for task in DEMO_TASKS:
+        base = task["task_name"]
+        for attempt in itertools.count(1):
+            name = base if attempt == 1 else f"{base}-{attempt}"
+            try:
+                jobs.check_name_free(db, DEMO_NAMESPACE, name)
+            except UserError:
+                continue
+            names.append(name)
+            break
+    return names
+
+
+def write_demo_tasks(directory: Path, names: list[str] | None = None) -> list[Path]:
+    """Write the demo's two task files into ``directory`` (task names from ``names`` when given)."""
     from tunequeue.core import private_files
     from tunequeue.core.task_files import dump_task_yaml
 
     private_files.ensure_dir(directory)
     written = []
-    for task in DEMO_TASKS:
+    for index, task in enumerate(DEMO_TASKS):
+        task = {**task, "task_name": names[index]} if names else dict(task)
         path = directory / f"{task['task_name']}.yaml"
         private_files.write_text(path, dump_task_yaml({**task, **DEMO_COMMON}))
         written.append(path)
@@ -703,31 +724,37 @@ def write_demo_tasks(directory: Path) -> list[Path]:
 
 
 def run_demo(*, home: Path | None = None, follow: bool = True) -> int:
-    """Submit the demo jobs, start the runner (detached) and follow them; 0 when both succeeded."""
-    import tempfile
+    """Submit the demo jobs in the user's home (namespace demo), run them and say what to try next.
 
+    A runner that is already running takes the jobs; otherwise one is started (detached) and stopped
+    again when the demo ends. Returns 0 when both jobs succeeded.
+    """
     from tunequeue.core import paths
     from tunequeue.gpus import read_gpus
     from tunequeue.runner import daemon
 
-    if home is None:
-        home = Path(tempfile.mkdtemp(prefix="tunequeue-demo-"))
-    os.environ["TUNEQUEUE_HOME"] = str(Path(home).expanduser().resolve())
+    own_home = home is None
+    if not own_home:
+        os.environ["TUNEQUEUE_HOME"] = str(Path(home).expanduser().resolve())
     home = paths.home()
-    typer.echo(f"tunequeue demo in {home}")
+    typer.echo(f"tunequeue demo in {home} (namespace {DEMO_NAMESPACE})")
     gpu_count = 1 if read_gpus().gpus else 0
+    db = _db()
     job_ids = []
-    for task_file in write_demo_tasks(home / "demo-tasks"):
+    for task_file in write_demo_tasks(home / "demo-tasks", demo_task_names(db)):
         created, _ = submit_file(task_file, gpus=gpu_count)
         job_ids.extend(job.id for job in created)
         typer.echo(f"submitted job {created[0].id} {created[0].name} ({'GPU' if gpu_count else 'CPU'})")
-    started_here = daemon.running_pid() is None
+    running = daemon.running_pid()
+    started_here = running is None
     if started_here:
         pid = daemon.start_detached()
         typer.echo(f"runner started (pid {pid}); its log is {paths.runner_log_path()}")
+    else:
+        typer.echo(f"using the runner that is already running (pid {running})")
+    env_line = None if own_home else f"export TUNEQUEUE_HOME={home}"
     if not follow:
-        typer.echo(f"watch with: TUNEQUEUE_HOME={home} tunequeue ls   (or: tunequeue ui)")
-        typer.echo(f"stop the runner with: TUNEQUEUE_HOME={home} tunequeue runner stop")
+        _print_next_steps(env_line, job_ids, None, runner_left=True)
         return 0
     try:
         if sys.stdin.isatty() and sys.stdout.isatty():
@@ -739,13 +766,53 @@ def run_demo(*, home: Path | None = None, follow: bool = True) -> int:
     finally:
         if started_here:
             daemon.stop_runner()
-    db = _db()
     from tunequeue.jobqueue import jobs
 
-    for job_id in job_ids:
-        job = jobs.get(db, job_id)
-        if states[job_id] == "succeeded":
-            typer.echo(f"job {job_id} {job.name}: adapter in {job.run_dir}")
+    finished = [jobs.get(db, job_id) for job_id in job_ids]
+    for job in finished:
+        if states[job.id] == "succeeded":
+            typer.echo(f"job {job.id} {job.name}: adapter in {job.run_dir}")
         else:
-            typer.echo(f"job {job_id} {job.name}: {states[job_id]} ({job.reason}); see {_log_path(job)}")
+            typer.echo(f"job {job.id} {job.name}: {states[job.id]} ({job.reason}); see {_log_path(job)}")
+    if started_here:
+        typer.echo("runner stopped (it was started for the demo)")
+    trained = next((job for job in finished if states[job.id] == "succeeded"), None)
+    _print_next_steps(env_line, job_ids, trained, runner_left=not started_here)
     return 0 if all(state == "succeeded" for state in states.values()) else 1
+
+
+def _print_next_steps(env_line: str | None, job_ids: list[int], trained, *, runner_left: bool) -> None:
+    """The commands to try after the demo, with this demo's job IDs and run dir filled in; ``env_line``
+    (for a home other than the user's own) comes first."""
+    first = job_ids[0]
+    steps = [
+        ("tunequeue ui", "the queue with these jobs; Enter opens a dashboard, n a new task"),
+        ("tunequeue ls", "every job of this home"),
+        (f"tunequeue show {first}", "one job: its task, state and run dir"),
+        (f"tunequeue logs {first}", "its train.log"),
+    ]
+    if trained is not None:
+        steps.append(
+            (
+                f"tunequeue chat --model tunequeue/tiny-llama --adapter {trained.run_dir}",
+                "talk to the adapter just trained",
+            )
+        )
+    if runner_left:
+        steps.append(("tunequeue runner stop", "stop the runner when you are done"))
+    else:
+        steps.append(("tunequeue runner start", "start the runner to work through your own jobs"))
+    width = max((len(c) for c, _ in steps if len(c) <= _NEXT_STEP_WIDTH), default=_NEXT_STEP_WIDTH)
+    typer.echo("")
+    typer.echo("next, try:")
+    if env_line:
+        typer.echo(f"  {env_line}")
+    for command, what in steps:
+        if len(command) <= width:
+            typer.echo(f"  {command.ljust(width)}   # {what}")
+        else:  # a long command (the chat line with its run dir) gets its own line
+            typer.echo(f"  {command}")
+            typer.echo(f"  {'':{width}}   # {what}")
+
+
+_NEXT_STEP_WIDTH = 40

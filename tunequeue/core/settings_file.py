@@ -1,7 +1,8 @@
 """settings.yaml of a home: one validated model (`tunequeue.core.settings_models`), one reader and one
 atomic writer.
 
-The file holds ``language`` (core.i18n), a ``runner:`` block (runner.settings, runner.backends) and a
+The file holds ``language`` (core.i18n), ``model_roots`` (folders the model picker searches, see
+`model_roots`), a ``runner:`` block (runner.settings, runner.backends) and a
 ``queue:`` block (how long the queue database waits for a lock). `SettingsFile` validates the whole file
 with pydantic whenever it is read or written: wrong types and out-of-range values (``tick_seconds: 0``,
 ``max_cpu_jobs: -1``), unknown runner keys, non-UTF-8 bytes and a document that is not a mapping are one
@@ -9,7 +10,8 @@ with pydantic whenever it is read or written: wrong types and out-of-range value
 
 Environment variables override the file (pydantic-settings, prefix ``TUNEQUEUE_``): every runner key as
 ``TUNEQUEUE_<KEY>`` (``TUNEQUEUE_TICK_SECONDS``; lists as JSON, ``TUNEQUEUE_TRAIN_COMMAND`` as shell
-words) and the queue keys as ``TUNEQUEUE_DB_<KEY>`` (``TUNEQUEUE_DB_LOCK_WAIT_SECONDS``).
+words), the queue keys as ``TUNEQUEUE_DB_<KEY>`` (``TUNEQUEUE_DB_LOCK_WAIT_SECONDS``) and the model
+roots as ``TUNEQUEUE_MODEL_ROOTS`` (folders separated by ``os.pathsep``).
 """
 
 from __future__ import annotations
@@ -167,3 +169,17 @@ def queue_lock_timing() -> tuple[float, float]:
 
 _QUEUE_ENV = ("BUSY_TIMEOUT_SECONDS", "LOCK_WAIT_SECONDS")
 _LOCK_TIMING: tuple[tuple, tuple[float, float]] | None = None
+
+
+def model_roots() -> list[Path]:
+    """The folders the model picker searches for model directories.
+
+    ``TUNEQUEUE_MODEL_ROOTS`` (folders separated by ``os.pathsep``) wins over the ``model_roots`` list
+    of settings.yaml; ``~`` is expanded and blanks are dropped.
+    """
+    env = os.environ.get("TUNEQUEUE_MODEL_ROOTS")
+    if env is not None:
+        entries = env.split(os.pathsep)
+    else:
+        entries = read_settings().get("model_roots") or []
+    return [Path(entry.strip()).expanduser() for entry in entries if entry and entry.strip()]

@@ -78,6 +78,7 @@ class SettingsFile(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     language: Literal["en", "zh"] | None = None
+    model_roots: list[str] | None = None
     runner: RunnerBlock = Field(default_factory=RunnerBlock)
     queue: QueueBlock = Field(default_factory=QueueBlock)
 

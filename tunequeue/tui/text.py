@@ -37,6 +37,35 @@ STRINGS: dict[str, dict[str, str]] = {
     "bind.app.show_help": {"en": "Keys", "zh": "按键"},
     "bind.chat": {"en": "Chat", "zh": "对话"},
     "bind.clear_chat": {"en": "Clear", "zh": "清空"},
+    "bind.pick": {"en": "Pick", "zh": "选择"},
+    # pickers (model, dataset and template fields; F2 or ctrl+o)
+    "picker.title.model": {
+        "en": "Pick a model (bundled, model_roots, Hugging Face cache)",
+        "zh": "选择模型（内置、model_roots、Hugging Face 缓存）",
+    },
+    "picker.title.dataset": {
+        "en": "Pick a dataset (Enter adds it, or removes it when ticked)",
+        "zh": "选择数据集（回车添加；已勾选的则移除）",
+    },
+    "picker.title.template": {"en": "Pick a chat template", "zh": "选择对话模板"},
+    "picker.filter": {
+        "en": "Type to filter · ↑↓ move · Enter picks · Esc cancels",
+        "zh": "输入以筛选 · ↑↓ 移动 · 回车选择 · Esc 取消",
+    },
+    "picker.loading": {"en": "Reading…", "zh": "正在读取…"},
+    "picker.count": {"en": "{shown} of {total}", "zh": "{shown} / {total}"},
+    "picker.no_match": {
+        "en": "Nothing matches; 0 of {total}. You can still type the value into the field.",
+        "zh": "没有匹配项（0 / {total}）。仍可直接在字段中输入。",
+    },
+    "picker.params": {"en": "{count} params", "zh": "参数 {count}"},
+    "picker.template": {"en": "template {name}", "zh": "模板 {name}"},
+    "picker.rows": {"en": "{rows} rows", "zh": "{rows} 行"},
+    "picker.source.bundled": {"en": "bundled", "zh": "内置"},
+    "picker.source.root": {"en": "model root", "zh": "模型目录"},
+    "picker.source.hub": {"en": "Hugging Face cache", "zh": "Hugging Face 缓存"},
+    "picker.suggested": {"en": "suggested for this model", "zh": "推荐用于此模型"},
+    "picker.template_auto": {"en": "the tokenizer's own chat template", "zh": "使用分词器自带的对话模板"},
     # queue screen
     "queue.title": {"en": "Queue", "zh": "队列"},
     "queue.col.id": {"en": "ID", "zh": "ID"},

@@ -15,11 +15,14 @@ import re
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.events import DescendantFocus
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from tunequeue.tui.text import localize_bindings
 
 _WORDS = {
     "rec": ("rec", "推荐"),
@@ -179,7 +182,9 @@ class _EditorMessage(Message):
 
 
 class FieldEditor(Widget):
-    """One generated row editing one task key."""
+    """One generated row editing one task key (model, dataset and template rows also open a picker)."""
+
+    BINDINGS = [Binding("f2,ctrl+o", "pick", "Pick")]
 
     DEFAULT_CSS = """
     FieldEditor { height: auto; width: 100%; }
@@ -254,6 +259,7 @@ class FieldEditor(Widget):
 
     def on_mount(self) -> None:
         """Show the initial value's problems without announcing a change."""
+        localize_bindings(self, self.lang)
         self.check()
         self._quiet = False
 
@@ -333,6 +339,7 @@ class FieldEditor(Widget):
     def set_language(self, lang: str) -> None:
         """Re-render label, hint and message in ``lang``."""
         self.lang = lang
+        localize_bindings(self, lang)
         self.query_one(".field-label", Label).update(field_label(self.info, lang))
         self.query_one(".field-hint", Static).update(short_hint(self.info, lang))
         self.check()
@@ -359,6 +366,20 @@ class FieldEditor(Widget):
         """Box toggled: re-check and announce."""
         event.stop()
         self._changed()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer the picker only on the rows that have one."""
+        if action == "pick":
+            from tunequeue.tui.widgets.pickers import PICKER_KEYS
+
+            return self.key in PICKER_KEYS
+        return True
+
+    def action_pick(self) -> None:
+        """Open the model, dataset or template picker (F2 / ctrl+o); the row keeps accepting typing."""
+        from tunequeue.tui.widgets.pickers import open_picker
+
+        open_picker(self)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         """Tell the screen which field is focused, for the help pane."""

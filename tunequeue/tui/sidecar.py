@@ -49,7 +49,7 @@ class SidecarClient:
 
     def _start(self) -> subprocess.Popen:
         env = {**os.environ, **self.env, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _reap
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tunequeue.train.sidecar"],
             stdin=subprocess.PIPE,

@@ -23,7 +23,9 @@ def test_preview_renders_the_first_example_with_the_template():
         )
         assert "<|im_start|>user\n" in text and "<|im_start|>assistant\n" in text
         with pytest.raises(SidecarError, match="no_such_dataset"):
-            preview_first_example({"model_name_or_path": "tunequeue/tiny-llama", "dataset": "no_such_dataset"})
+            preview_first_example(
+                {"model_name_or_path": "tunequeue/tiny-llama", "dataset": "no_such_dataset"}
+            )
     finally:
         stop_all()
 

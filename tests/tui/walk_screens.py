@@ -51,7 +51,9 @@ async def walk() -> dict:
         seen["screens"].append(type(app.screen).__name__)
 
         wizard = WizardScreen(
-            values={"model_name_or_path": "tunequeue/tiny-llama", "dataset": "demo_alpaca", "template": "qwen"}
+            values={
+                "model_name_or_path": "tunequeue/tiny-llama", "dataset": "demo_alpaca", "template": "qwen",
+            }
         )
         app.push_screen(wizard)
         await settle(pilot)

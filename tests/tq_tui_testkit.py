@@ -285,3 +285,56 @@ def generous_screen_wait(monkeypatch, limit: float = SCREEN_WAIT_SECONDS) -> Non
         return await original(self, timeout=max(timeout, limit))
 
     monkeypatch.setattr(Pilot, "_wait_for_screen", patient)
+
+
+TINY_LORA_TASK = """\
+task_name: chat-lora
+model_name_or_path: tunequeue/tiny-llama
+stage: sft
+finetuning_type: lora
+template: qwen
+dataset: demo_alpaca
+cutoff_len: 64
+max_samples: 4
+per_device_train_batch_size: 2
+num_train_epochs: 1
+learning_rate: 0.001
+lora_rank: 4
+logging_steps: 1
+save_steps: 1000
+max_new_tokens: 4096
+do_sample: false
+"""
+
+
+def finished_model_job(task_yaml: str = TINY_LORA_TASK) -> int:
+    """A succeeded job whose run dir holds a real LoRA adapter of the tiny model.
+
+    The training runs in a child process (``python -m tunequeue.train``), so this process never
+    imports torch; the job goes through the queue's states like a job the runner ran.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from tunequeue.jobqueue import jobs
+    from tunequeue.jobqueue.db import open_db
+
+    db = open_db()
+    try:
+        job = jobs.submit(db, task_yaml=task_yaml, name="chat-lora", gpus=0)
+        jobs.claim(db, job.id, [], [])
+        run_dir = Path(job.run_dir)
+        run_dir.mkdir(parents=True)
+        (run_dir / "task.yaml").write_text(task_yaml)
+        jobs.mark_running(db, job.id, 999_010, 999_010, FIXED_NOW)
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+        subprocess.run(
+            [sys.executable, "-m", "tunequeue.train", str(run_dir / "task.yaml")],
+            check=True, cwd=run_dir, env=env, capture_output=True, timeout=600,
+        )
+        assert (run_dir / "adapter_config.json").is_file()
+        jobs.finish(db, job.id, exit_code=0)
+        return job.id
+    finally:
+        db.conn.close()

@@ -1,61 +1,18 @@
-"""Chat screen: `a` on a finished LoRA job's dashboard streams replies of the real trained adapter."""
+"""Chat screen: `a` on a finished LoRA job's dashboard streams replies of the real trained adapter,
+loaded in a child process on the device the GPU ledger gave (simulated GPUs here: GPU 0 is chosen,
+and without CUDA the child runs on the CPU and says so)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
 
 import pytest
-from tq_tui_testkit import FIXED_NOW, settle
+from tq_tui_testkit import finished_model_job, settle
 
 from tunequeue.tui.screens.chat import UI_MAX_NEW_TOKENS, ChatScreen, chat_target
 from tunequeue.tui.screens.dashboard import DashboardScreen
 
 pytestmark = pytest.mark.anyio
-
-TINY_LORA_TASK = """\
-task_name: chat-lora
-model_name_or_path: tunequeue/tiny-llama
-stage: sft
-finetuning_type: lora
-template: qwen
-dataset: demo_alpaca
-cutoff_len: 64
-max_samples: 4
-per_device_train_batch_size: 2
-num_train_epochs: 1
-learning_rate: 0.001
-lora_rank: 4
-logging_steps: 1
-save_steps: 1000
-max_new_tokens: 4096
-do_sample: false
-"""
-
-
-def _finished_lora_job() -> int:
-    """Train the tiny model with LoRA for two steps in a job's run dir and mark the job succeeded."""
-    import torch
-
-    from tunequeue.jobqueue import jobs
-    from tunequeue.jobqueue.db import open_db
-    from tunequeue.train.runtime import run_task_file
-
-    torch.set_num_threads(1)
-    db = open_db()
-    try:
-        job = jobs.submit(db, task_yaml=TINY_LORA_TASK, name="chat-lora", gpus=0)
-        jobs.claim(db, job.id, [], [])
-        run_dir = Path(job.run_dir)
-        run_dir.mkdir(parents=True)
-        (run_dir / "task.yaml").write_text(TINY_LORA_TASK)
-        jobs.mark_running(db, job.id, 999_010, 999_010, FIXED_NOW)
-        assert run_task_file(run_dir / "task.yaml") == 0
-        assert (run_dir / "adapter_config.json").is_file()
-        jobs.finish(db, job.id, exit_code=0)
-        return job.id
-    finally:
-        db.conn.close()
-
 
 async def _wait_for(pilot, condition, seconds: float = 60.0) -> bool:
     for _ in range(int(seconds / 0.1)):
@@ -67,7 +24,7 @@ async def _wait_for(pilot, condition, seconds: float = 60.0) -> bool:
 
 @pytest.mark.slow
 async def test_chat_with_a_trained_adapter_streams_a_reply(tq_home, app_factory):
-    job_id = _finished_lora_job()
+    job_id = finished_model_job()
     app = app_factory(open_job=job_id, clock=None)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -82,28 +39,38 @@ async def test_chat_with_a_trained_adapter_streams_a_reply(tq_home, app_factory)
         screen = app.screen
         assert isinstance(screen, ChatScreen)
         assert screen.transcript_lines()[0] == "loading model…"
-        assert await _wait_for(pilot, lambda: screen.session is not None), screen.transcript_lines()
-        assert screen.transcript_lines()[-1].startswith("Model loaded from ")
+        assert await _wait_for(pilot, lambda: screen.ready, 300), screen.transcript_lines()
+        client = screen.client
+        assert client.process.poll() is None
+        lines = screen.transcript_lines()
+        assert lines[1] == "GPU 0 is free (no job uses it); loading the model there."
+        assert lines[-1].startswith("Model loaded from ")
+        assert screen.picked_device == "cuda:0" and screen.device == "cpu"
+        assert str(screen.query_one("#chat-title").render()) == f"Job {job_id} · chat · CPU"
 
         await pilot.press(*"hello")
         await pilot.press("enter")
-        assert await _wait_for(pilot, lambda: not screen.replying)
+        assert await _wait_for(pilot, lambda: not screen.replying, 300)
         lines = screen.transcript_lines()
         assert lines[-2] == "You: hello"
         reply = lines[-1].removeprefix("Assistant: ")
         assert lines[-1].startswith("Assistant: ") and reply.strip()
         assert reply != "(empty reply)"
-        assert screen.session.history[-1] == {"role": "assistant", "content": screen.reply_text.strip()}
-        assert len(screen.session.history) == 2
+        assert screen.turns == 1
+        history = await asyncio.to_thread(client.request, "chat.history")
+        assert history["history"][-1] == {"role": "assistant", "content": screen.reply_text.strip()}
+        assert len(history["history"]) == 2
 
         await pilot.press("ctrl+l")
-        await pilot.pause()
-        assert screen.session.history == []
-        assert screen.transcript_lines() == ["History cleared."]
+        assert await _wait_for(pilot, lambda: screen.transcript_lines() == ["History cleared."])
+        assert screen.turns == 0
+        history = await asyncio.to_thread(client.request, "chat.history")
+        assert history["history"] == []
 
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is dashboard
+        assert await _wait_for(pilot, lambda: client.process.poll() is not None)
 
 
 async def test_chat_on_a_failed_job_is_refused_with_a_notice(populated_home, app_factory):

@@ -196,6 +196,18 @@ def _build_slots(
     return slots, excluded
 
 
+def free_gpus(
+    gpus: Sequence[Gpu], *, busy: Mapping[int, Sequence[int]], settings: SchedulerSettings
+) -> list[int]:
+    """Indices of the usable GPUs that are free right now (no job of ours, no foreign compute process,
+    used memory under ``gpu_free_memory_mib``), lowest first: the same rule the scheduler starts jobs by.
+
+    ``busy`` maps a GPU index to the ids of our active jobs on it, as for `schedule`.
+    """
+    slots, _excluded = _build_slots(gpus, busy, settings, {}, None, {})
+    return sorted(index for index, slot in slots.items() if slot.status == _FREE)
+
+
 def _place(
     job: Job, slots: Mapping[int, _Slot], settings: SchedulerSettings, usable: Callable[[_Slot], bool]
 ) -> list[_Slot] | None:

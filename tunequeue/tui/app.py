@@ -58,6 +58,12 @@ class TuneQueueApp(App):
 
             self.push_screen(DashboardScreen(self.open_job))
 
+    def on_unmount(self) -> None:
+        """End the child processes started for previews and chats."""
+        from tunequeue.tui.sidecar import stop_all
+
+        stop_all()
+
     def t(self, key: str, **fmt: object) -> str:
         """Translate `key` into the current language."""
         return tr(key, self.lang, **fmt)

@@ -318,6 +318,21 @@ STRINGS: dict[str, dict[str, str]] = {
     "chat.user": {"en": "You: ", "zh": "你："},
     "chat.assistant": {"en": "Assistant: ", "zh": "助手："},
     "chat.empty_reply": {"en": "(empty reply)", "zh": "（空回复）"},
+    "chat.title_on": {"en": "Job {id} · chat · {device}", "zh": "任务 {id} · 对话 · {device}"},
+    "chat.device_gpu": {"en": "GPU {index}", "zh": "GPU {index}"},
+    "chat.device_cpu": {"en": "CPU", "zh": "CPU"},
+    "chat.picked_gpu": {
+        "en": "GPU {index} is free (no job uses it); loading the model there.",
+        "zh": "GPU {index} 空闲（没有任务在用），模型将加载到这块 GPU。",
+    },
+    "chat.picked_cpu": {
+        "en": "No GPU is free of jobs; loading the model on the CPU.",
+        "zh": "没有空闲的 GPU（都被任务占用或不存在），模型将加载到 CPU。",
+    },
+    "chat.no_cuda": {
+        "en": "GPU {index} was free, but CUDA is not available here; the model runs on the CPU.",
+        "zh": "GPU {index} 空闲，但此处无法使用 CUDA；模型在 CPU 上运行。",
+    },
     "chat.no_job": {"en": "The job is not read yet.", "zh": "尚未读取任务。"},
     "chat.not_succeeded": {
         "en": "Chat needs a job that finished successfully.",

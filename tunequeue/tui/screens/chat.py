@@ -1,12 +1,14 @@
 """Chat with the result of a finished training job (opened with `a` from the job dashboard).
 
 The screen reads the job, finds what it produced (a LoRA adapter on the task's base model, or a
-full model directory) with `chat_target`, and loads a `tunequeue.train.chat.ChatSession` in a
-thread worker while a "loading model…" line shows. Each message typed into the input is answered
-by another thread worker that streams the reply into the transcript piece by piece. Generation
-follows the task's settings (temperature, top_p, do_sample) with max_new_tokens capped at
-`UI_MAX_NEW_TOKENS` so that a reply stays short enough to read here. `ctrl+l` forgets the history.
-torch and transformers are imported only inside the workers.
+full model directory) with `chat_target`, asks the runner's GPU ledger for a GPU no job uses
+(`tunequeue.runner.interactive.pick_device`, else the CPU; the title shows which) and loads the model
+in a child process (`tunequeue.tui.sidecar`) while a "loading model…" line shows. Each message typed
+into the input is sent to the child from a thread worker and the reply streams into the transcript
+piece by piece. Generation follows the task's settings (temperature, top_p, do_sample) with
+max_new_tokens capped at `UI_MAX_NEW_TOKENS` so that a reply stays short enough to read here.
+`ctrl+l` forgets the history. The child ends when the screen closes; the TUI process itself never
+imports torch or transformers.
 """
 
 from __future__ import annotations
@@ -113,16 +115,31 @@ class ChatScreen(Screen):
         Binding("ctrl+l", "clear_chat", "Clear", priority=True),
     ]
 
-    class SessionReady(Message):
-        """The model is loaded, or `error` says why it could not be."""
+    class DevicePicked(Message):
+        """The ledger's answer: the device the model will be loaded on."""
 
-        def __init__(self, session: Any | None, error: str = "") -> None:
+        def __init__(self, device: str) -> None:
             super().__init__()
-            self.session = session
+            self.device = device
+
+    class SessionReady(Message):
+        """The model is loaded on `device`, or `error` says why it could not be."""
+
+        def __init__(self, device: str | None, error: str = "") -> None:
+            super().__init__()
+            self.device = device
             self.error = error
 
     class ReplyDone(Message):
-        """A reply ended (completely, or with `error`)."""
+        """A reply ended (completely, or with `error`); `turns` counts the exchanges kept."""
+
+        def __init__(self, error: str = "", turns: int | None = None) -> None:
+            super().__init__()
+            self.error = error
+            self.turns = turns
+
+    class Cleared(Message):
+        """The child forgot the history (or `error` says why it could not)."""
 
         def __init__(self, error: str = "") -> None:
             super().__init__()
@@ -131,10 +148,15 @@ class ChatScreen(Screen):
     def __init__(self, job_id: int) -> None:
         super().__init__()
         self.job_id = job_id
-        self.session: Any | None = None
+        self.client: Any | None = None
+        self.ready = False
+        self.picked_device: str | None = None
+        self.device: str | None = None
         self.target: ChatTarget | None = None
         self.replying = False
         self.reply_text = ""
+        self.turns = 0
+        self._closed = False
         self._reply_widget: Static | None = None
 
     @property
@@ -142,9 +164,26 @@ class ChatScreen(Screen):
         """The app's current language."""
         return getattr(self.app, "lang", "en")
 
+    def title_text(self, lang: str) -> str:
+        """The title: the job, and the device once the ledger chose one."""
+        device = self.device or self.picked_device
+        if device is None:
+            return tr("chat.title", lang, id=self.job_id)
+        index = self._picked_index()
+        if device.startswith("cuda") and index is not None:
+            label = tr("chat.device_gpu", lang, index=index)
+        else:
+            label = tr("chat.device_cpu", lang)
+        return tr("chat.title_on", lang, id=self.job_id, device=label)
+
+    def _picked_index(self) -> int | None:
+        from tunequeue.runner.interactive import gpu_index
+
+        return gpu_index(self.picked_device or "cpu")
+
     def compose(self) -> ComposeResult:
         """Title, transcript, input, footer."""
-        yield Static(tr("chat.title", self.lang, id=self.job_id), markup=False, id="chat-title")
+        yield Static(self.title_text(self.lang), markup=False, id="chat-title")
         yield VerticalScroll(id="chat-transcript")
         yield Input(placeholder=tr("chat.placeholder", self.lang), id="chat-input", disabled=True)
         yield Footer()
@@ -154,6 +193,12 @@ class ChatScreen(Screen):
         localize_bindings(self, self.lang)
         self._note(tr("chat.loading", self.lang))
         self._load_session()
+
+    def on_unmount(self) -> None:
+        """End the model's child process with the screen."""
+        self._closed = True
+        if self.client is not None:
+            self.client.stop()
 
     # ---- transcript ------------------------------------------------------------------------
 
@@ -174,51 +219,78 @@ class ChatScreen(Screen):
         """The transcript as plain text, one entry per line widget (for tests and copying)."""
         return [str(line.render()) for line in self.query("#chat-transcript Static")]
 
+    def _update_title(self) -> None:
+        self.query_one("#chat-title", Static).update(self.title_text(self.lang))
+
     # ---- loading ---------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat-load")
     def _load_session(self) -> None:
         from tunequeue.jobqueue import jobs
         from tunequeue.jobqueue.db import open_db
+        from tunequeue.runner.interactive import device_env, pick_device
+        from tunequeue.tui.sidecar import SidecarClient, SidecarError
 
         lang = self.lang
         try:
             db = open_db()
             try:
                 job = jobs.get(db, self.job_id)
+                target = chat_target(job)
+                device = pick_device(db) if not isinstance(target, str) else "cpu"
             finally:
                 db.conn.close()
         except Exception as error:  # noqa: BLE001 - a deleted job or a locked database: say so
             self.post_message(self.SessionReady(None, str(error)))
             return
-        target = chat_target(job)
         if isinstance(target, str):
             self.post_message(self.SessionReady(None, tr(target, lang)))
             return
         self.target = target
+        self.post_message(self.DevicePicked(device))
+        client = SidecarClient(device_env(device))
+        self.client = client
+        if self._closed:
+            client.stop()
+            return
         try:
-            from tunequeue.train.chat import ChatSession
-
-            session = ChatSession(
-                target.model,
-                target.adapter,
+            answer = client.request(
+                "chat.load",
+                model=target.model,
+                adapter=target.adapter,
                 template=target.template,
                 max_new_tokens=target.max_new_tokens,
                 temperature=target.temperature,
                 top_p=target.top_p,
                 do_sample=target.do_sample,
+                device="cpu" if device == "cpu" else "cuda",
             )
-        except Exception as error:  # noqa: BLE001 - a missing model dir or a broken adapter: say so
+        except SidecarError as error:
             self.post_message(self.SessionReady(None, str(error)))
             return
-        self.post_message(self.SessionReady(session))
+        self.post_message(self.SessionReady(str(answer.get("device") or "cpu")))
+
+    def on_chat_screen_device_picked(self, message: DevicePicked) -> None:
+        """Show the device the ledger gave in the title and say why."""
+        self.picked_device = message.device
+        self._update_title()
+        index = self._picked_index()
+        if index is None:
+            self._note(tr("chat.picked_cpu", self.lang))
+        else:
+            self._note(tr("chat.picked_gpu", self.lang, index=index))
 
     def on_chat_screen_session_ready(self, message: SessionReady) -> None:
         """Enable the input, or say why the model could not be loaded."""
-        if message.session is None:
+        if message.device is None:
             self._error(tr("chat.load_failed", self.lang, error=message.error))
             return
-        self.session = message.session
+        self.ready = True
+        self.device = message.device
+        index = self._picked_index()
+        if index is not None and not message.device.startswith("cuda"):
+            self._note(tr("chat.no_cuda", self.lang, index=index))
+        self._update_title()
         target = self.target
         source = target.adapter or target.model if target else ""
         self._note(tr("chat.ready", self.lang, path=source))
@@ -233,7 +305,7 @@ class ChatScreen(Screen):
         message = event.value.strip()
         if not message:
             return
-        if self.session is None:
+        if not self.ready:
             self.notify(tr("chat.still_loading", self.lang), severity="warning")
             return
         if self.replying:
@@ -250,16 +322,21 @@ class ChatScreen(Screen):
     def _reply(self, message: str) -> None:
         from textual.worker import get_current_worker
 
+        from tunequeue.tui.sidecar import SidecarError
+
         worker = get_current_worker()
-        try:
-            for piece in self.session.stream_reply(message):
-                if worker.is_cancelled:
-                    return
+
+        def show(piece: str) -> None:
+            if not worker.is_cancelled and not self._closed:
                 self.app.call_from_thread(self._append_piece, piece)
-        except Exception as error:  # noqa: BLE001 - shown in the transcript instead of ending the app
-            self.post_message(self.ReplyDone(str(error) or type(error).__name__))
+
+        try:
+            answer = self.client.request("chat.send", on_piece=show, message=message)
+        except SidecarError as error:
+            if not worker.is_cancelled:
+                self.post_message(self.ReplyDone(str(error)))
             return
-        self.post_message(self.ReplyDone())
+        self.post_message(self.ReplyDone(turns=int(answer.get("turns", 0))))
 
     def _append_piece(self, piece: str) -> None:
         if not self.is_attached or self._reply_widget is None:
@@ -271,6 +348,8 @@ class ChatScreen(Screen):
     def on_chat_screen_reply_done(self, message: ReplyDone) -> None:
         """Allow the next message; show an error, or say that the reply was empty."""
         self.replying = False
+        if message.turns is not None:
+            self.turns = message.turns
         if message.error:
             self._error(tr("chat.reply_failed", self.lang, error=message.error))
         elif not self.reply_text.strip() and self._reply_widget is not None:
@@ -280,22 +359,43 @@ class ChatScreen(Screen):
     # ---- actions ---------------------------------------------------------------------------
 
     def action_clear_chat(self) -> None:
-        """Forget the conversation and empty the transcript."""
+        """Forget the conversation (in the child) and empty the transcript."""
         if self.replying:
             self.notify(tr("chat.busy", self.lang), severity="warning")
             return
-        if self.session is not None:
-            self.session.clear()
+        if not self.ready:
+            self.query_one("#chat-transcript", VerticalScroll).remove_children()
+            self._note(tr("chat.cleared", self.lang))
+            return
+        self._clear()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="chat-clear")
+    def _clear(self) -> None:
+        from tunequeue.tui.sidecar import SidecarError
+
+        try:
+            self.client.request("chat.clear")
+        except SidecarError as error:
+            self.post_message(self.Cleared(str(error)))
+            return
+        self.post_message(self.Cleared())
+
+    def on_chat_screen_cleared(self, message: Cleared) -> None:
+        """Empty the transcript once the child forgot the history."""
+        if message.error:
+            self._error(tr("chat.reply_failed", self.lang, error=message.error))
+            return
+        self.turns = 0
         self.query_one("#chat-transcript", VerticalScroll).remove_children()
         self._note(tr("chat.cleared", self.lang))
 
     def action_back(self) -> None:
-        """Return to the dashboard; a reply still streaming is abandoned."""
+        """Return to the dashboard; a reply still streaming is abandoned with the child process."""
         self.workers.cancel_group(self, "chat-reply")
         self.app.pop_screen()
 
     def on_language_changed(self, message: LanguageChanged) -> None:
         """Re-label the title, the input and the footer in the new language."""
         localize_bindings(self, message.lang)
-        self.query_one("#chat-title", Static).update(tr("chat.title", message.lang, id=self.job_id))
+        self.query_one("#chat-title", Static).update(self.title_text(message.lang))
         self.query_one("#chat-input", Input).placeholder = tr("chat.placeholder", message.lang)

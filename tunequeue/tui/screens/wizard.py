@@ -855,7 +855,9 @@ class WizardScreen(Screen["int | None"]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
     def _render_preview(self, values: dict[str, Any], lang: str) -> None:
         try:
-            text = render_first_example(values)
+            from tunequeue.tui.sidecar import preview_first_example
+
+            text = preview_first_example(values)
         except Exception as exc:  # noqa: BLE001 - any failure becomes a message in the pane
             self.post_message(PreviewReady(wizard_text("preview.failed", lang, error=_one_line(exc)), False))
             return
@@ -872,42 +874,6 @@ class WizardScreen(Screen["int | None"]):
         preview = self.query_one("#preview", Static)
         preview.update(message.text)
         preview.scroll_visible()
-
-
-def render_first_example(values: dict[str, Any]) -> str:
-    """Text of the first example of the task's first dataset, rendered with the chosen template.
-
-    Loads the tokenizer (transformers), so it runs in a worker thread.
-    """
-    from tunequeue.train.assets import resolve_model_path
-    from tunequeue.train.data.converter import convert_rows
-    from tunequeue.train.data.loader import (
-        dataset_entry,
-        read_dataset_info,
-        read_entry_rows,
-        resolve_dataset_dir,
-    )
-    from tunequeue.train.templates import get_template
-
-    name = values["dataset"].split(",")[0].strip()
-    dataset_dir = resolve_dataset_dir(values.get("dataset_dir"))
-    entry = dataset_entry(name, dataset_dir, read_dataset_info(dataset_dir))
-    rows = read_entry_rows(entry, dataset_dir)[:1]
-    if not rows:
-        raise UserError(f"dataset '{name}' holds no examples")
-    example = convert_rows(entry, rows, values.get("stage", "sft"))[0]
-
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(values["model_name_or_path"]))
-    template = get_template(values.get("template"), tokenizer)
-    text = template.render(example["messages"], example.get("system"))
-    for key in ("chosen", "rejected"):
-        if example.get(key) is not None:
-            text += f"\n[{key}] {example[key]}"
-    if example.get("label") is not None:
-        text += f"\n[kto_tag] {example['label']}"
-    return text
 
 
 def _has_gpus() -> bool:

@@ -181,3 +181,35 @@ async def settle(pilot, rounds: int = 3) -> None:
 def run_before_settled(pilot):
     """`snap_compare` hook: wait until the screen shows its data."""
     return settle(pilot)
+
+
+async def wait_until(pilot, predicate, timeout: float = 60.0, what: str = "") -> None:
+    """Let the app run until ``predicate()`` holds; fail after ``timeout`` seconds saying ``what``."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await pilot.pause()
+        await asyncio.sleep(0.01)
+
+
+def key_event(key: str):
+    """The Key event a terminal sends for ``key`` (a character or a key name such as "tab")."""
+    from textual import events
+
+    if len(key) == 1:
+        name = key if key.isalnum() else {" ": "space", "/": "slash", "-": "minus", ".": "full_stop"}.get(key, key)
+        return events.Key(name, key)
+    return events.Key(key, None)
+
+
+def burst(pilot, *items) -> None:
+    """Hand the app keys (strings) and pastes (`textual.events.Paste`) all at once, as a burst from a
+    paste, a slow SSH link or a busy app arrives: nothing is handled before the last one is queued."""
+    from textual import events
+
+    for item in items:
+        pilot.app.post_message(item if isinstance(item, events.Paste) else key_event(item))

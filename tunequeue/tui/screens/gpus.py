@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Static
 from tunequeue.tui.data import GpuRow, load_gpus
 from tunequeue.tui.formatting import format_gib
 from tunequeue.tui.messages import LanguageChanged
-from tunequeue.tui.text import localize_bindings, tr
+from tunequeue.tui.text import TranslatedBindings, localize_bindings, tr
 from tunequeue.tui.widgets.sparkline import ScaledSparkline
 
 COLUMNS = ("index", "name", "util", "mem", "temp", "power", "used_by")
@@ -27,7 +27,7 @@ COLUMN_WIDTHS = {"index": 2, "name": 16, "util": 5, "mem": 11, "temp": 5, "power
 GPU_REFRESH_SECONDS = 2.0
 
 
-class GpusScreen(Screen):
+class GpusScreen(TranslatedBindings, Screen):
     """Table of GPUs and a sparkline of the selected GPU's recent utilisation."""
 
     DEFAULT_CSS = """

@@ -201,7 +201,8 @@ def key_event(key: str):
     from textual import events
 
     if len(key) == 1:
-        name = key if key.isalnum() else {" ": "space", "/": "slash", "-": "minus", ".": "full_stop"}.get(key, key)
+        names = {" ": "space", "/": "slash", "-": "minus", ".": "full_stop"}
+        name = key if key.isalnum() else names.get(key, key)
         return events.Key(name, key)
     return events.Key(key, None)
 

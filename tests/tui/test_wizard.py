@@ -230,7 +230,7 @@ async def test_lora_rows_follow_the_method_and_learning_rate_is_resuggested(home
         screen = await open_wizard(pilot)
         await fill_basic(pilot)
         await choose(pilot, "finetuning_type", "full")
-        lr = screen.query_one("#field-learning_rate", FieldEditor)
+        lr = await reach_row(screen, "learning_rate")
         assert lr.read() == pytest.approx(1e-5)
         await next_page(pilot)
         await next_page(pilot)
@@ -309,7 +309,7 @@ async def test_preset_picker_on_step_three_fills_the_rows_and_is_recorded(home):
         await pilot.press("down", "down", "down", "down", "down", "enter")
         await pilot.pause()
         assert screen.preset_ref == "default/sft-qlora"
-        assert screen.query_one("#field-lora_alpha", FieldEditor).read() == 32
+        assert (await reach_row(screen, "lora_alpha")).read() == 32
         for _ in range(3):
             await next_page(pilot)
         assert page_of(screen) == "review"

@@ -61,7 +61,7 @@ class OrderedKeys:
         """Park keys from now on; focus leaves the form so no field takes them."""
         self._keys_held = True
         self._keys_replaying = False
-        self.app.set_focus(None)
+        self.set_focus(None)
 
     def release_keys(self, target: Widget | None) -> None:
         """Focus ``target`` and replay the parked keys, once every key already dispatched is parked."""
@@ -70,8 +70,9 @@ class OrderedKeys:
         self.app.call_later(self.call_later, self._finish_release, target)
 
     def _finish_release(self, target: Widget | None) -> None:
-        if target is not None and target.is_attached and target.focusable:
-            self.app.set_focus(target)
+        if target is not None and target.is_attached:
+            # Focus is given through the app's queue, ahead of the replayed keys posted just after.
+            target.focus()
         self._keys_replaying = True
         held = self._held_events()
         for event in held:

@@ -338,3 +338,23 @@ def finished_model_job(task_yaml: str = TINY_LORA_TASK) -> int:
         return job.id
     finally:
         db.conn.close()
+
+
+def key_event(key: str):
+    """The Key event a terminal sends for ``key`` (a character or a key name such as "tab")."""
+    from textual import events
+
+    if len(key) == 1:
+        names = {" ": "space", "/": "slash", "-": "minus", ".": "full_stop"}
+        name = key if key.isalnum() else names.get(key, key)
+        return events.Key(name, key)
+    return events.Key(key, None)
+
+
+def burst(pilot, *items) -> None:
+    """Hand the app keys (strings) and pastes (`textual.events.Paste`) all at once, as a burst from a
+    paste, a slow SSH link or a busy app arrives: nothing is handled before the last one is queued."""
+    from textual import events
+
+    for item in items:
+        pilot.app.post_message(item if isinstance(item, events.Paste) else key_event(item))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.widgets import Input
-from tq_tui_testkit import settle
+from tq_tui_testkit import settle, wait_until
 
 SIZE = (80, 24)
 
@@ -49,6 +49,8 @@ def test_new_preset_editor(snap_compare, tq_home, app_factory):
         await pilot.press("n")
         await settle(pilot)
         await pilot.press(*"team/new-one", "enter")
+        await settle(pilot)
+        await wait_until(pilot, lambda: getattr(pilot.app.focused, "id", None) == "edit-stage", what="focus")
         await settle(pilot)
         await freeze_cursors(pilot)
 

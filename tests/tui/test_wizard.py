@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 import yaml
 from textual.widgets import Input
+from tq_tui_testkit import wait_until
 
 from tunequeue.core.paths import DATA_DIR
 from tunequeue.jobqueue import db as jobdb
 from tunequeue.jobqueue import jobs
 from tunequeue.tui.app import make_app
-from tunequeue.tui.screens.wizard import PAGES, WizardScreen
+from tunequeue.tui.screens.wizard import PAGES, STEPS, WizardScreen, wizard_rows
 from tunequeue.tui.widgets.fields import FieldEditor
 
 SIZE = (80, 24)
@@ -37,12 +38,41 @@ def queued_jobs() -> list[jobs.Job]:
         database.conn.close()
 
 
+async def wizard_ready(pilot) -> WizardScreen:
+    """Wait until the wizard on top shows its first step and takes keys."""
+    app = pilot.app
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, WizardScreen) and app.screen.ready and not app.screen.keys_held,
+        what="the wizard to open",
+    )
+    return app.screen
+
+
 async def open_wizard(pilot) -> WizardScreen:
     await pilot.press("n")
-    await pilot.pause()
-    screen = pilot.app.screen
-    assert isinstance(screen, WizardScreen)
-    return screen
+    return await wizard_ready(pilot)
+
+
+def review_shown(screen: WizardScreen) -> bool:
+    """The review's checks finished (or the wizard is gone)."""
+    return not screen.is_attached or not screen.query_one("#review-loading").display
+
+
+async def submit(pilot, screen: WizardScreen) -> None:
+    """Press ^s on the review and wait until its checks ran (and the job was written, if it passed)."""
+    await pilot.press("ctrl+s")
+    await wait_until(pilot, lambda: review_shown(screen), what="the submit checks")
+
+
+async def reach_row(screen: WizardScreen, key: str) -> FieldEditor:
+    """Build the step or advanced section holding ``key`` (rows are built when first shown)."""
+    place = wizard_rows()[key][1]
+    if place in STEPS:
+        await screen.build_page(place)
+    else:
+        await screen.build_section(place)
+    return screen.query_one(f"#field-{key}", FieldEditor)
 
 
 async def tab_to(pilot, key: str, limit: int = 40) -> None:
@@ -81,8 +111,11 @@ async def choose(pilot, key: str, value: str) -> None:
 
 
 async def next_page(pilot) -> None:
+    screen = pilot.app.screen
     await pilot.press("ctrl+n")
-    await pilot.pause()
+    await wait_until(pilot, lambda: not screen.keys_held, what="the next step")
+    if PAGES[screen.page] == "review":
+        await wait_until(pilot, lambda: review_shown(screen), what="the review")
 
 
 def page_of(screen: WizardScreen) -> str:
@@ -127,8 +160,7 @@ async def test_keyboard_walk_submits_exactly_the_typed_values(home):
         assert page_of(screen) == "review"
         review_yaml = str(screen.query_one("#review-yaml").render())
         assert "task_name: wiz-e2e" in review_yaml
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await submit(pilot, screen)
         assert not isinstance(app.screen, WizardScreen)
 
     [job] = queued_jobs()
@@ -198,7 +230,7 @@ async def test_lora_rows_follow_the_method_and_learning_rate_is_resuggested(home
         screen = await open_wizard(pilot)
         await fill_basic(pilot)
         await choose(pilot, "finetuning_type", "full")
-        lr = screen.query_one("#field-learning_rate", FieldEditor)
+        lr = await reach_row(screen, "learning_rate")
         assert lr.read() == pytest.approx(1e-5)
         await next_page(pilot)
         await next_page(pilot)
@@ -220,15 +252,13 @@ async def test_edit_queued_job_updates_its_task(home):
     async with app.run_test(size=SIZE) as pilot:
         results = []
         app.push_screen(WizardScreen(edit_job_id=job.id), results.append)
-        await pilot.pause()
-        screen = app.screen
-        assert screen.query_one("#field-learning_rate", FieldEditor).read() == pytest.approx(0.0003)
+        screen = await wizard_ready(pilot)
+        assert (await reach_row(screen, "learning_rate")).read() == pytest.approx(0.0003)
         await type_into(pilot, "task_name", "new-name")
         for _ in range(5):
             await next_page(pilot)
         assert page_of(screen) == "review"
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await submit(pilot, screen)
         assert results == [job.id]
 
     [updated] = queued_jobs()
@@ -246,24 +276,21 @@ async def test_clone_prefills_from_a_previous_job(home):
     app = make_app(lang="en")
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(WizardScreen(clone_job_id=job.id))
-        await pilot.pause()
-        screen = app.screen
+        screen = await wizard_ready(pilot)
         assert screen.query_one("#field-task_name", FieldEditor).read() == "first-copy"
-        assert screen.query_one("#field-lora_rank", FieldEditor).read() == 4
+        assert (await reach_row(screen, "lora_rank")).read() == 4
 
 
 async def test_preset_given_at_start_fills_the_rows(home):
     app = make_app(lang="en")
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(WizardScreen(preset="default/sft-qlora"))
-        await pilot.pause()
-        screen = app.screen
-        row = screen.query_one
+        screen = await wizard_ready(pilot)
 
-        assert row("#field-lora_rank", FieldEditor).read() == 16
-        assert row("#field-quantization_bit", FieldEditor).read() == 4
-        assert row("#field-learning_rate", FieldEditor).read() == pytest.approx(2e-4)
-        assert row("#field-optim", FieldEditor).read() == "paged_adamw_32bit"
+        assert (await reach_row(screen, "lora_rank")).read() == 16
+        assert (await reach_row(screen, "quantization_bit")).read() == 4
+        assert (await reach_row(screen, "learning_rate")).read() == pytest.approx(2e-4)
+        assert (await reach_row(screen, "optim")).read() == "paged_adamw_32bit"
         assert screen.collect()["preset_ref"] == "default/sft-qlora"
 
 
@@ -282,12 +309,11 @@ async def test_preset_picker_on_step_three_fills_the_rows_and_is_recorded(home):
         await pilot.press("down", "down", "down", "down", "down", "enter")
         await pilot.pause()
         assert screen.preset_ref == "default/sft-qlora"
-        assert screen.query_one("#field-lora_alpha", FieldEditor).read() == 32
+        assert (await reach_row(screen, "lora_alpha")).read() == 32
         for _ in range(3):
             await next_page(pilot)
         assert page_of(screen) == "review"
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await submit(pilot, screen)
 
     [job] = queued_jobs()
     task = yaml.safe_load(job.task_yaml)
@@ -304,8 +330,7 @@ async def test_review_saves_yaml_and_preset(home, tmp_path):
         values = {"task_name": "save-me", "model_name_or_path": "tunequeue/tiny-llama",
                   "dataset": "demo_alpaca", "lora_rank": 12}
         app.push_screen(WizardScreen(values=values))
-        await pilot.pause()
-        screen = app.screen
+        screen = await wizard_ready(pilot)
         for _ in range(5):
             await next_page(pilot)
         assert page_of(screen) == "review"
@@ -362,8 +387,7 @@ async def test_a_name_still_queued_is_refused_and_an_edit_keeps_its_own(home):
         await fill_basic(pilot, "taken")
         for _ in range(5):
             await next_page(pilot)
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await submit(pilot, screen)
         assert app.screen is screen
         status = str(screen.query_one("#wizard-status").render())
         assert f"job {job.id} (queued) already has task_name 'taken'" in status
@@ -372,11 +396,10 @@ async def test_a_name_still_queued_is_refused_and_an_edit_keeps_its_own(home):
         results = []
         app.pop_screen()
         app.push_screen(WizardScreen(edit_job_id=job.id), results.append)
-        await pilot.pause()
+        screen = await wizard_ready(pilot)
         for _ in range(5):
             await next_page(pilot)
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await submit(pilot, screen)
         assert results == [job.id]
     assert [(j.id, j.name) for j in queued_jobs()] == [(job.id, "taken")]
 
@@ -444,8 +467,7 @@ async def test_preference_section_sets_dpo_loss_and_beta_of_the_queued_task(home
         assert page_of(screen) == "review"
         review_yaml = str(screen.query_one("#review-yaml").render())
         assert "pref_loss: orpo" in review_yaml and "pref_beta: 0.2" in review_yaml
-        await pilot.press("ctrl+s")
-        await pilot.pause()
+        await submit(pilot, screen)
         assert not isinstance(app.screen, WizardScreen)
 
     [job] = queued_jobs()
@@ -500,10 +522,9 @@ async def test_advanced_values_from_the_start_fill_rows_and_a_bad_one_opens_its_
     app = make_app(lang="en")
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(WizardScreen(values=values))
-        await pilot.pause()
-        screen = app.screen
-        assert screen.query_one("#field-pref_beta", FieldEditor).read() == pytest.approx(0.3)
-        assert screen.query_one("#field-export_dir", FieldEditor).read() == "/tmp/exported"
+        screen = await wizard_ready(pilot)
+        assert (await reach_row(screen, "pref_beta")).read() == pytest.approx(0.3)
+        assert (await reach_row(screen, "export_dir")).read() == "/tmp/exported"
         for _ in range(4):
             await next_page(pilot)
         assert page_of(screen) == "other"

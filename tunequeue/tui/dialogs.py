@@ -6,6 +6,8 @@ Each dialog is a ``ModalScreen[T]``; push it with ``app.push_screen(dialog, call
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -77,7 +79,11 @@ class ConfirmDialog(ModalScreen[bool]):
 
 
 class TextPrompt(ModalScreen["str | None"]):
-    """Ask for one line of text; dismisses with the text, or None when cancelled."""
+    """Ask for one line of text; dismisses with the text, or None when cancelled.
+
+    With ``check`` (text → problem or None) the text is checked as it is typed: the problem shows
+    under the input and OK / Enter do nothing until it is fixed.
+    """
 
     DEFAULT_CSS = """
     TextPrompt { align: center middle; }
@@ -85,18 +91,28 @@ class TextPrompt(ModalScreen["str | None"]):
         width: 64; max-width: 95%; height: auto; padding: 1 2;
         border: thick $primary; background: $surface;
     }
-    TextPrompt Input { margin: 1 0; }
+    TextPrompt Input { margin: 1 0 0 0; }
+    TextPrompt #prompt-error { color: $error; height: auto; }
+    TextPrompt Horizontal { margin-top: 1; }
     TextPrompt Horizontal { height: auto; align-horizontal: right; }
     TextPrompt Button { margin-left: 2; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
 
-    def __init__(self, label: str, initial: str = "", *, lang: str | None = None) -> None:
-        """Create the prompt with ``label`` above an input holding ``initial``."""
+    def __init__(
+        self,
+        label: str,
+        initial: str = "",
+        *,
+        lang: str | None = None,
+        check: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """Create the prompt with ``label`` above an input holding ``initial``, checked by ``check``."""
         super().__init__()
         self.label = label
         self.initial = initial
         self._lang = lang
+        self._check = check
 
     def compose(self) -> ComposeResult:
         """Label, input and OK / Cancel buttons."""
@@ -104,24 +120,45 @@ class TextPrompt(ModalScreen["str | None"]):
         with Vertical():
             yield Label(self.label)
             yield Input(self.initial, id="prompt-input", compact=True)
+            yield Static("", id="prompt-error", markup=False)
             with Horizontal():
                 yield Button(_word("ok", lang), id="ok", variant="primary", compact=True)
                 yield Button(_word("cancel", lang), id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        """Focus the input."""
+        """Focus the input; the initial text is checked, its problem shown once the user types."""
         self.query_one(Input).focus()
+        self.problem(self.initial.strip(), show=False)
+
+    def problem(self, text: str, *, show: bool = True) -> str | None:
+        """Check ``text`` and show the problem under the input; return it (None when fine)."""
+        found = self._check(text) if self._check is not None else None
+        error = self.query_one("#prompt-error", Static)
+        shown = found if show else None
+        error.update(shown or "")
+        error.display = bool(shown)
+        self.query_one("#ok", Button).disabled = found is not None
+        return found
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Re-check the text as it is typed."""
+        event.stop()
+        self.problem(event.value.strip())
+
+    def _answer(self, text: str) -> None:
+        if self.problem(text) is None:
+            self.dismiss(text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Enter in the input answers with its text."""
+        """Enter in the input answers with its text (when it passes the check)."""
         event.stop()
-        self.dismiss(event.value.strip())
+        self._answer(event.value.strip())
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         """OK answers with the text, Cancel with None."""
         event.stop()
         if event.button.id == "ok":
-            self.dismiss(self.query_one(Input).value.strip())
+            self._answer(self.query_one(Input).value.strip())
         else:
             self.dismiss(None)
 

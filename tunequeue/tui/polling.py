@@ -16,6 +16,8 @@ from textual import work
 from textual.message import Message
 from textual.screen import Screen
 
+from tunequeue.tui.text import TranslatedBindings
+
 
 def with_db(use: Callable[[Any], Any]) -> Any:
     """Open this home's queue database, return `use(db)`, and close the connection again."""
@@ -28,7 +30,7 @@ def with_db(use: Callable[[Any], Any]) -> Any:
         db.conn.close()
 
 
-class PollingScreen(Screen):
+class PollingScreen(TranslatedBindings, Screen):
     """A screen fed by background reads of the queue database, with job actions run off the UI thread."""
 
     class Loaded(Message):

@@ -1,8 +1,8 @@
 """English and Chinese strings of the app shell, queue, dashboard and GPUs screens.
 
 `tr(key, lang)` looks a key up here first and then in `tunequeue.core.i18n` (shared labels), so
-every label of these screens exists in both languages. `localize_bindings` re-labels a screen's
-key bindings (the footer) in the current language.
+every label of these screens exists in both languages. Screens that mix in `TranslatedBindings`
+show their key bindings (the footer) in the app's language; `localize_bindings` redraws them.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "queue.failed_because": {"en": "exit {code}: {reason}", "zh": "退出码 {code}：{reason}"},
     "queue.confirm_cancel": {"en": "Cancel job {id} ({name})?", "zh": "取消任务 {id}（{name}）？"},
     "queue.confirm_delete": {
-        "en": "Delete job {id} ({name}) and its run directory?",
-        "zh": "删除任务 {id}（{name}）及其运行目录？",
+        "en": "Delete job {id} ({name}) and its run directory? This cannot be undone.",
+        "zh": "删除任务 {id}（{name}）及其运行目录？此操作不可撤销。",
     },
     "queue.cancelled": {"en": "Job {id} cancel requested.", "zh": "已请求取消任务 {id}。"},
     "queue.deleted": {"en": "Job {id} deleted.", "zh": "任务 {id} 已删除。"},
@@ -342,6 +342,23 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Chat needs a training job; this job did not train a model.",
         "zh": "只能与训练任务对话；此任务没有训练模型。",
     },
+    # forms: wizard and preset editor
+    "form.discard": {
+        "en": "Discard your changes and leave?",
+        "zh": "放弃所做的修改并离开？",
+    },
+    "form.loading": {"en": "Loading…", "zh": "正在加载…"},
+    "form.load_failed": {"en": "Cannot read the task: {error}", "zh": "无法读取任务：{error}"},
+    "review.checking": {
+        "en": "Checking the task and estimating its memory…",
+        "zh": "正在检查任务并估算显存…",
+    },
+    "preset.bad_ref": {
+        "en": "Write NAMESPACE/NAME, each 1–63 lowercase letters, digits and '-', "
+        "starting and ending with a letter or digit.",
+        "zh": "请写成 命名空间/名称，各为1–63个小写字母、数字或“-”，且以字母或数字开头和结尾。",
+    },
+    "preset.exists": {"en": "Preset {ref} already exists.", "zh": "参数组 {ref} 已存在。"},
     "chat.no_output": {
         "en": "This job's result holds no adapter or model to chat with.",
         "zh": "此任务的结果中没有可对话的适配器或模型。",
@@ -364,16 +381,39 @@ def state_label(state: str, lang: str) -> str:
     return tr(f"state.{state}", lang, default=state)
 
 
-def localize_bindings(node: Any, lang: str) -> None:
-    """Re-label the key bindings of a screen or widget in `lang` (descriptions shown by the footer)."""
-    from textual.binding import BindingsMap
+class TranslatedBindings:
+    """Screen mixin: the footer shows every key binding's description in the app's language.
 
-    merged = type(node)._merge_bindings()
-    keys = {
-        key: [
-            dataclasses.replace(binding, description=tr(f"bind.{binding.action}", lang, binding.description))
-            for binding in bindings
-        ]
-        for key, bindings in merged.key_to_bindings.items()
-    }
-    node._bindings = BindingsMap.from_keys(keys)
+    The descriptions come from `binding_description` (by default ``bind.<action>`` of this table),
+    applied to `active_bindings`, which is what the footer reads; the bindings themselves stay as
+    declared.
+    """
+
+    def binding_description(self, binding: Any, lang: str) -> str:
+        """The footer text of ``binding`` in ``lang``."""
+        return tr(f"bind.{binding.action}", lang, binding.description)
+
+    @property
+    def active_bindings(self) -> dict[str, Any]:
+        """The screen's active bindings with their descriptions in the app's language."""
+        from textual.binding import ActiveBinding
+
+        lang = getattr(self.app, "lang", "en")
+        describe = self.binding_description
+        return {
+            key: ActiveBinding(
+                active.node,
+                dataclasses.replace(active.binding, description=describe(active.binding, lang)),
+                active.enabled,
+                active.tooltip,
+            )
+            for key, active in super().active_bindings.items()
+        }
+
+
+def localize_bindings(node: Any, lang: str) -> None:
+    """Show the key bindings of a screen or the app in `lang` (the footer re-reads them).
+
+    Screens translate their footer through `TranslatedBindings`; this only asks for a redraw.
+    """
+    node.refresh_bindings()

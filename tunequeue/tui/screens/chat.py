@@ -29,7 +29,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from tunequeue.tui.messages import LanguageChanged
-from tunequeue.tui.text import localize_bindings, tr
+from tunequeue.tui.text import TranslatedBindings, localize_bindings, tr
 
 UI_MAX_NEW_TOKENS = 128
 
@@ -97,7 +97,7 @@ def chat_target(job: Any) -> ChatTarget | str:
     )
 
 
-class ChatScreen(Screen):
+class ChatScreen(TranslatedBindings, Screen):
     """A transcript of the conversation above an input line."""
 
     DEFAULT_CSS = """

@@ -16,10 +16,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tunequeue.tui.messages import LanguageChanged
-from tunequeue.tui.text import localize_bindings, state_label, tr
+from tunequeue.tui.text import TranslatedBindings, localize_bindings, state_label, tr
 
 
-class JobScreen(Screen):
+class JobScreen(TranslatedBindings, Screen):
     """Read-only view of one job's task YAML and its events."""
 
     DEFAULT_CSS = """

@@ -17,11 +17,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tunequeue.core.errors import UserError
 from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt
+from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
+from tunequeue.tui.text import TranslatedBindings, tr
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, format_value, params_of_group
 
 EDIT_GROUPS = ("hyper", "lora", "other")
@@ -95,20 +98,49 @@ def _short_time(stamp: str) -> str:
     return stamp[:16].replace("T", " ")
 
 
-def _relabel(screen: Screen, labels: dict[str, str]) -> None:
-    """Re-label footer bindings (by key) in the current language."""
-    import dataclasses
+# Footer texts of the presets screens' own keys, by action.
+_BINDING_TEXTS = {
+    "new_preset": "bind.new",
+    "edit_preset": "bind.edit",
+    "copy_preset": "bind.copy",
+    "delete_preset": "bind.delete",
+    "back": "bind.back",
+    "save": "bind.save",
+    "cancel": "bind.cancel",
+}
 
-    for key, description in labels.items():
-        bindings = screen._bindings.key_to_bindings.get(key)
-        if bindings:
-            screen._bindings.key_to_bindings[key] = [
-                dataclasses.replace(b, description=description) for b in bindings
-            ]
-    screen.refresh_bindings()
+
+def preset_ref_problem(text: str, lang: str, *, new: bool = True) -> str | None:
+    """What is wrong with ``text`` as the NAMESPACE/NAME of a preset (for ``new``: one not taken yet)."""
+    from tunequeue.core import presets as presets_api
+
+    try:
+        namespace, name = presets_api.parse_ref(text)
+    except UserError:
+        return tr("preset.bad_ref", lang)
+    if "/" not in text:
+        return tr("preset.bad_ref", lang)
+    if new:
+        try:
+            presets_api.get_preset((namespace, name))
+        except UserError:
+            return None
+        return tr("preset.exists", lang, ref=f"{namespace}/{name}")
+    return None
 
 
-class PresetsScreen(Screen[None]):
+class _PresetTexts(TranslatedBindings):
+    """Footer texts of the presets screens from their own table."""
+
+    def binding_description(self, binding: Any, lang: str) -> str:
+        """The description of one of this screen's keys in ``lang``."""
+        key = _BINDING_TEXTS.get(binding.action)
+        if key is not None:
+            return presets_text(key, lang)
+        return super().binding_description(binding, lang)
+
+
+class PresetsScreen(_PresetTexts, Screen[None]):
     """Browse, create, edit, copy and delete presets."""
 
     DEFAULT_CSS = """
@@ -167,19 +199,7 @@ class PresetsScreen(Screen[None]):
         """(Re)render labels, table headers and footer in ``self.lang``."""
         self.query_one("#presets-title", Static).update(self.t("title"))
         self.query_one("#namespaces", OptionList).border_title = self.t("namespaces")
-        _relabel(
-            self,
-            {
-                key: self.t(f"bind.{name}")
-                for key, name in (
-                    ("n", "new"),
-                    ("e", "edit"),
-                    ("c", "copy"),
-                    ("d", "delete"),
-                    ("escape", "back"),
-                )
-            },
-        )
+        self.refresh_bindings()
 
     def on_language_changed(self, message: Message) -> None:
         """The app switched language: re-render everything."""
@@ -281,7 +301,13 @@ class PresetsScreen(Screen[None]):
             if ref:
                 self.app.push_screen(PresetEditScreen(ref=ref), self._after_edit)
 
-        self.app.push_screen(TextPrompt(self.t("prompt.new"), f"{namespace}/"), named)
+        lang = self.lang
+        self.app.push_screen(
+            TextPrompt(
+                self.t("prompt.new"), f"{namespace}/", check=lambda text: preset_ref_problem(text, lang)
+            ),
+            named,
+        )
 
     def action_edit_preset(self) -> None:
         """Open the editor for the selected user preset (built-ins are refused)."""
@@ -321,7 +347,15 @@ class PresetsScreen(Screen[None]):
             self.reload(select=copy.ref)
             self.set_status(self.t("done.copied", ref=copy.ref))
 
-        self.app.push_screen(TextPrompt(self.t("prompt.copy", ref=preset.ref), f"{preset.ref}-copy"), named)
+        lang = self.lang
+        self.app.push_screen(
+            TextPrompt(
+                self.t("prompt.copy", ref=preset.ref),
+                f"{preset.ref}-copy",
+                check=lambda text: preset_ref_problem(text, lang),
+            ),
+            named,
+        )
 
     def action_delete_preset(self) -> None:
         """Delete the selected user preset after a confirmation (built-ins are refused)."""
@@ -351,10 +385,11 @@ class PresetsScreen(Screen[None]):
         self.app.push_screen(ConfirmDialog(self.t("confirm.delete", ref=preset.ref)), confirmed)
 
 
-class PresetEditScreen(Screen["str | None"]):
+class PresetEditScreen(OrderedKeys, _PresetTexts, Screen["str | None"]):
     """Create or edit one user preset with generated editors of the hyperparameter groups.
 
-    Dismisses with the preset's reference when saved, None when cancelled.
+    Dismisses with the preset's reference when saved, None when cancelled (after asking, when
+    something was changed).
     """
 
     DEFAULT_CSS = """
@@ -370,9 +405,11 @@ class PresetEditScreen(Screen["str | None"]):
     """
 
     BINDINGS = [
+        *FORM_BINDINGS,
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("escape", "cancel", "Cancel"),
     ]
+    HELD_ACTIONS = frozenset({"save"})
 
     def __init__(self, *, ref: str, preset: Any = None) -> None:
         """Edit ``preset`` (a user preset), or create a new one named ``ref`` when ``preset`` is None."""
@@ -380,6 +417,9 @@ class PresetEditScreen(Screen["str | None"]):
         self.ref = ref
         self.preset = preset
         self.lang = "en"
+        self._start_state: list[tuple[str, Any]] | None = None
+        self._blocked: list[str] = []
+        self._focus_before_save: Widget | None = None
 
     def _start_values(self) -> dict[str, Any]:
         from tunequeue.core import spec
@@ -414,9 +454,16 @@ class PresetEditScreen(Screen["str | None"]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Render labels and focus the first field."""
+        """Render labels, remember the start values and hand the first field the keys typed so far."""
         self.render_language()
-        self.query_one("#field-stage", FieldEditor).editor.focus()
+        self._start_state = self.form_state()
+        self.release_keys(self.query_one("#field-stage", FieldEditor).editor)
+
+    def form_state(self) -> list[tuple[str, Any]]:
+        """What the form shows now, as typed (to tell whether anything was changed)."""
+        state: list[tuple[str, Any]] = [(row.key, row.editor.value) for row in self.query(FieldEditor)]
+        state.append(("description", self.query_one("#description", Input).value))
+        return state
 
     def t(self, key: str, **fmt: Any) -> str:
         """A string of this screen in the current language."""
@@ -435,7 +482,7 @@ class PresetEditScreen(Screen["str | None"]):
         for editor in self.query(FieldEditor):
             editor.set_language(self.lang)
         self.query_one("#edit-help", Static).update(self.t("edit.help"))
-        _relabel(self, {"ctrl+s": self.t("bind.save"), "escape": self.t("bind.cancel")})
+        self.refresh_bindings()
 
     def on_language_changed(self, message: Message) -> None:
         """The app switched language: re-render."""
@@ -451,8 +498,23 @@ class PresetEditScreen(Screen["str | None"]):
         event.stop()
         self.focus_next()
 
+    def on_field_editor_changed(self, message: FieldEditor.Changed) -> None:
+        """A field marked by a refused save was changed: drop the message once every mark is fixed."""
+        if self._blocked and message.editor.key in self._blocked:
+            still = [key for key in self._blocked if self.query_one(f"#field-{key}", FieldEditor).error]
+            if still:
+                self._block(still)
+            else:
+                self.set_status("")
+
+    def _block(self, bad: list[str]) -> None:
+        self.set_status(self.t("edit.blocked", keys=", ".join(bad)), error=True)
+        self._blocked = list(bad)
+
     def set_status(self, text: str, *, error: bool = False) -> None:
         """One line above the footer."""
+        if not error:
+            self._blocked = []
         status = self.query_one("#edit-status", Static)
         status.update(text)
         status.set_class(error, "-error")
@@ -477,13 +539,19 @@ class PresetEditScreen(Screen["str | None"]):
         return values, bad
 
     def action_save(self) -> None:
-        """Validate and store the preset; dismiss with its reference."""
+        """Validate and store the preset (after the keys already typed); dismiss with its reference."""
+        self._focus_before_save = self.app.focused
+        self.after_pending_keys(self._save_now)
+        self.hold_keys()
+
+    def _save_now(self) -> None:
         from tunequeue.core import presets as presets_api
 
+        back_to = self._focus_before_save
         values, bad = self.collect()
         if bad:
-            self.set_status(self.t("edit.blocked", keys=", ".join(bad)), error=True)
-            self.query_one(f"#field-{bad[0]}", FieldEditor).editor.focus()
+            self._block(bad)
+            self.release_keys(self.query_one(f"#field-{bad[0]}", FieldEditor).editor)
             return
         stage = values.pop("stage")
         method = values.pop("finetuning_type")
@@ -505,9 +573,18 @@ class PresetEditScreen(Screen["str | None"]):
                 )
         except UserError as exc:
             self.set_status(str(exc), error=True)
+            self.release_keys(back_to)
             return
         self.dismiss(saved.ref)
 
     def action_cancel(self) -> None:
-        """Leave without saving."""
-        self.dismiss(None)
+        """Leave without saving; when something was changed, ask first."""
+        if self._start_state is None or self.form_state() == self._start_state:
+            self.dismiss(None)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmDialog(tr("form.discard", self.lang)), answered)

@@ -28,11 +28,23 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.events import DescendantFocus
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Collapsible, ContentSwitcher, Footer, Input, Select, Static
+from textual.widget import Widget
+from textual.widgets import (
+    Button,
+    Collapsible,
+    ContentSwitcher,
+    Footer,
+    Input,
+    LoadingIndicator,
+    Select,
+    Static,
+)
 
 from tunequeue.core import spec as task_spec
 from tunequeue.core.errors import UserError
-from tunequeue.tui.dialogs import TextPrompt
+from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt
+from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
+from tunequeue.tui.text import TranslatedBindings, tr
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, params_of_group, word
 
 STEPS = ("basic", "task", "hyper", "lora", "other")
@@ -171,8 +183,55 @@ class PreviewReady(Message):
         self.ok = ok
 
 
-class WizardScreen(Screen["int | None"]):
-    """Build, check and submit one task in five steps plus a review."""
+class StartLoaded(Message):
+    """The start worker read the values the rows begin with (job, preset) and the preset list."""
+
+    def __init__(
+        self, values: dict[str, Any], preset_ref: str | None, presets: list[str], error: str
+    ) -> None:
+        super().__init__()
+        self.values = values
+        self.preset_ref = preset_ref
+        self.presets = presets
+        self.error = error
+
+
+class ReviewReady(Message):
+    """The review worker checked the task: report, estimate lines, and what to do next."""
+
+    def __init__(self, serial: int, report: Any, estimate: str, failure: str, then: str | None) -> None:
+        super().__init__()
+        self.serial = serial
+        self.report = report
+        self.estimate = estimate
+        self.failure = failure
+        self.then = then
+
+
+_ROWS: dict[str, tuple[Any, str]] = {}
+
+
+def wizard_rows() -> dict[str, tuple[Any, str]]:
+    """Every row of the wizard in display order: key → (ParamInfo, step or advanced group)."""
+    if not _ROWS:
+        for place in (*STEPS, *ADVANCED_GROUPS):
+            for info in params_of_group(place):
+                _ROWS.setdefault(info.key, (info, place))
+    return _ROWS
+
+
+def _start_value(info: Any, values: dict[str, Any]) -> Any:
+    return values.get(info.key, info.default if not info.required else None)
+
+
+class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
+    """Build, check and submit one task in five steps plus a review.
+
+    Only the shown step's rows exist as widgets; the rows of a step are built when it is first shown
+    and an advanced section's rows when it is first opened. Rows not built yet keep their start value
+    in `row_start`, so `collect` always sees the whole task. The start values (a job to clone or edit,
+    a preset) and the review's checks (preflight, VRAM estimate, GPUs) are read in worker threads.
+    """
 
     DEFAULT_CSS = """
     WizardScreen { layout: vertical; }
@@ -210,15 +269,18 @@ class WizardScreen(Screen["int | None"]):
     WizardScreen .review-block { height: auto; margin-top: 1; }
     WizardScreen #review-errors { color: $error; }
     WizardScreen #review-warnings { color: $warning; }
+    WizardScreen .loading { height: 3; }
     """
 
     BINDINGS = [
+        *FORM_BINDINGS,
         Binding("ctrl+n", "next", "Next", priority=True),
         Binding("ctrl+p", "back", "Back", priority=True),
         Binding("ctrl+r", "preview", "Preview"),
         Binding("ctrl+s", "submit", "Submit", show=False),
         Binding("escape", "cancel", "Cancel"),
     ]
+    HELD_ACTIONS = frozenset({"next", "back"})
 
     def __init__(
         self,
@@ -235,20 +297,33 @@ class WizardScreen(Screen["int | None"]):
         self.start_preset = preset
         self.start_values = dict(values or {})
         self.base_values: dict[str, Any] = {}
+        self.row_start: dict[str, Any] = {}
         self.preset_ref: str | None = None
+        self.preset_refs: list[str] = []
         self.page = 0
         self.lang = "en"
+        self.ready = False
+        self._built: set[str] = set()
         self._suggested_lr: float | None = None
         self._lr_basis: tuple[Any, Any] | None = None
         self._help_for: FieldEditor | None = None
-        self._advanced_keys: set[str] = set()
+        self._advanced_keys = {
+            key for key, (_info, place) in wizard_rows().items() if place in ADVANCED_GROUPS
+        }
+        self._snapshot: dict[str, Any] | None = None
+        self._blocked: list[str] = []
+        self._review_serial = 0
         self.last_report: Any = None
 
     # ------------------------------------------------------------------ building
 
-    def _initial_values(self) -> dict[str, Any]:
-        """Values the rows start with: job (clone/edit) < preset < explicit values."""
+    def _read_start(self) -> tuple[dict[str, Any], str | None, list[str]]:
+        """Values the rows start with: job (clone/edit) < preset < explicit values; and the preset list.
+
+        Runs in the start worker (it reads SQLite and preset files).
+        """
         values: dict[str, Any] = {}
+        preset_ref: str | None = None
         job_id = self.edit_job_id if self.edit_job_id is not None else self.clone_job_id
         if job_id is not None:
             from tunequeue.jobqueue import db as jobdb
@@ -262,40 +337,32 @@ class WizardScreen(Screen["int | None"]):
             values.update(yaml.safe_load(job.task_yaml) or {})
             if self.clone_job_id is not None and values.get("task_name"):
                 values["task_name"] = f"{values['task_name']}-copy"[:63]
-            self.preset_ref = values.get("preset_ref")
+            preset_ref = values.get("preset_ref")
         if self.start_preset:
             values.update(self._preset_values(self.start_preset))
-            self.preset_ref = self.start_preset
+            preset_ref = self.start_preset
         values.update(self.start_values)
-        self.base_values = dict(values)
-        return values
+        refs: list[str] = []
+        try:
+            from tunequeue.core import presets
+
+            refs = sorted(_preset_ref(p) for p in presets.list_presets())
+        except (ImportError, UserError, OSError):
+            refs = []
+        return values, preset_ref, refs
 
     def compose(self) -> ComposeResult:
-        """Title, step strip, one scrollable page per step, help pane, navigation and footer."""
+        """Title, step strip, an empty page per step (filled when shown), help pane, navigation, footer."""
         self.lang = getattr(self.app, "lang", "en")
-        values = self._initial_values()
         yield Static("", id="wizard-title")
         yield Static("", id="wizard-steps")
         with Horizontal(id="wizard-body"), ContentSwitcher(initial="page-basic", id="wizard-pages"):
             for step in STEPS:
                 with VerticalScroll(id=f"page-{step}", classes="page"):
-                    if step == "hyper":
-                        yield from self._compose_preset_bar()
-                    lora_block_started = False
-                    for info in params_of_group(step):
-                        if step == "lora" and not _is_lora_only(info.key) and not lora_block_started:
-                            yield Static("", id="lora-hidden-note", classes="note")
-                            yield Static("", id="advanced-title", classes="section")
-                            lora_block_started = True
-                        value = values.get(info.key, info.default if not info.required else None)
-                        yield FieldEditor(info, value, lang=self.lang)
-                    if step == "other":
-                        yield from self._compose_advanced(values)
                     if step == "basic":
-                        with Horizontal(id="preview-bar"):
-                            yield Button("", id="preview-button", compact=True)
-                        yield Static("", id="preview", markup=False)
+                        yield LoadingIndicator(id="wizard-loading", classes="loading")
             with VerticalScroll(id="page-review", classes="page"):
+                yield LoadingIndicator(id="review-loading", classes="loading")
                 yield Static("", id="review-errors", classes="review-block", markup=False)
                 yield Static("", id="review-warnings", classes="review-block", markup=False)
                 yield Static("", id="review-estimate", classes="review-block", markup=False)
@@ -311,47 +378,102 @@ class WizardScreen(Screen["int | None"]):
             yield Static("", id="wizard-status", markup=False)
         yield Footer()
 
-    def _compose_advanced(self, values: dict[str, Any]) -> ComposeResult:
-        """The Advanced area of step 5: one collapsed section of generated rows per advanced group."""
-        yield Static("", id="advanced-area-title", classes="section")
-        for group_id in ADVANCED_GROUPS:
-            with Collapsible(
-                title=task_spec.group_title(group_id, self.lang),
-                collapsed=True,
-                id=f"advanced-{group_id}",
-                classes="advanced",
-            ):
-                for info in params_of_group(group_id):
-                    self._advanced_keys.add(info.key)
-                    value = values.get(info.key, info.default if not info.required else None)
-                    yield FieldEditor(info, value, lang=self.lang)
+    def _row(self, info: Any) -> FieldEditor:
+        return FieldEditor(info, self.row_start.get(info.key), lang=self.lang)
 
-    def _compose_preset_bar(self) -> ComposeResult:
-        options: list[tuple[str, str]] = []
-        try:
-            from tunequeue.core import presets
-
-            options = [(ref, ref) for ref in sorted(_preset_ref(p) for p in presets.list_presets())]
-        except (ImportError, UserError, OSError):
-            options = []
-        with Horizontal(id="preset-bar"):
-            yield Static("", id="preset-label")
-            yield Select(
-                options,
-                value=self.preset_ref if self.preset_ref in dict(options) else Select.NULL,
+    def _page_widgets(self, step: str) -> list[Widget]:
+        """The widgets of one step's page, in order (rows, notes, preset bar, preview, advanced area)."""
+        widgets: list[Widget] = []
+        if step == "hyper":
+            select: Select[str] = Select(
+                [(ref, ref) for ref in self.preset_refs],
+                value=self.preset_ref if self.preset_ref in self.preset_refs else Select.NULL,
                 allow_blank=True,
+                prompt=self.t("preset.none"),
                 compact=True,
                 id="preset-select",
             )
+            widgets.append(Horizontal(Static(self.t("preset"), id="preset-label"), select, id="preset-bar"))
+        lora_block_started = False
+        for info in params_of_group(step):
+            if step == "lora" and not _is_lora_only(info.key) and not lora_block_started:
+                widgets.append(Static("", id="lora-hidden-note", classes="note"))
+                widgets.append(Static(self.t("advanced"), id="advanced-title", classes="section"))
+                lora_block_started = True
+            widgets.append(self._row(info))
+        if step == "other":
+            widgets.append(Static("", id="advanced-area-title", classes="section"))
+            for group_id in ADVANCED_GROUPS:
+                widgets.append(Collapsible(
+                    title=task_spec.group_title(group_id, self.lang), collapsed=True,
+                    id=f"advanced-{group_id}", classes="advanced",
+                ))
+        if step == "basic":
+            widgets.append(Horizontal(
+                Button(self.t("preview") + " ^r", id="preview-button", compact=True), id="preview-bar"
+            ))
+            widgets.append(Static("", id="preview", markup=False))
+        return widgets
+
+    async def build_page(self, step: str) -> None:
+        """Create the rows of ``step`` (once); they start from `row_start`."""
+        if step in self._built or step not in STEPS:
+            return
+        self._built.add(step)
+        await self.query_one(f"#page-{step}").mount_all(self._page_widgets(step))
+        if step == "lora":
+            self._update_lora_visibility()
+        if step == "other":
+            self._update_advanced_visibility()
+
+    async def build_section(self, group_id: str) -> None:
+        """Create the rows of one advanced section of step 5 (once; builds step 5 first if needed)."""
+        await self.build_page("other")
+        if f"section:{group_id}" in self._built:
+            return
+        self._built.add(f"section:{group_id}")
+        section = self.query_one(f"#advanced-{group_id}", Collapsible)
+        await section.query_one(Collapsible.Contents).mount_all(
+            [self._row(info) for info in params_of_group(group_id)]
+        )
+        self._update_advanced_visibility()
+
+    async def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
+        """An advanced section was opened: build its rows now."""
+        section_id = event.collapsible.id or ""
+        if section_id.startswith("advanced-"):
+            await self.build_section(section_id.removeprefix("advanced-"))
 
     def on_mount(self) -> None:
-        """Render labels in the app's language and show step 1."""
+        """Show the frame with a loading indicator and read the start values in a worker."""
+        self.render_language()
+        self._load_start()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="start")
+    def _load_start(self) -> None:
+        try:
+            values, preset_ref, refs = self._read_start()
+        except Exception as exc:  # noqa: BLE001 - any failure is shown and the wizard starts empty
+            self.post_message(StartLoaded(dict(self.start_values), None, [], _one_line(exc)))
+            return
+        self.post_message(StartLoaded(values, preset_ref, refs, ""))
+
+    async def on_start_loaded(self, message: StartLoaded) -> None:
+        """Fill in the start values, build step 1 and hand it the keys typed so far."""
+        self.base_values = dict(message.values)
+        self.row_start = {key: _start_value(info, message.values) for key, (info, _) in wizard_rows().items()}
+        self.preset_ref = message.preset_ref
+        self.preset_refs = message.presets
+        await self.build_page("basic")
+        await self.query_one("#wizard-loading").remove()
         self._suggested_lr = self._current_lr()
         self._lr_basis = self._method_and_stage()
-        self.render_language()
+        self._snapshot = self.collect()
+        self.ready = True
         self.show_page(0)
-        self._update_lora_visibility()
-        self._update_advanced_visibility()
+        if message.error:
+            self.set_status(tr("form.load_failed", self.lang, error=message.error), error=True)
+        self.release_keys(self._first_focus())
 
     def on_resize(self) -> None:
         """Help pane beside the form on wide terminals, under it on narrow ones."""
@@ -363,6 +485,12 @@ class WizardScreen(Screen["int | None"]):
         """A wizard string in the current language."""
         return wizard_text(key, self.lang, **fmt)
 
+    def binding_description(self, binding: Any, lang: str) -> str:
+        """Footer texts of the wizard's own keys come from the wizard's table."""
+        if f"bind.{binding.action}" in _STRINGS:
+            return wizard_text(f"bind.{binding.action}", lang)
+        return super().binding_description(binding, lang)
+
     def render_language(self) -> None:
         """(Re)render every label of the screen in ``self.lang``."""
         for editor in self.query(FieldEditor):
@@ -371,46 +499,39 @@ class WizardScreen(Screen["int | None"]):
         self.query_one("#submit", Button).label = self.t("save_changes" if self.edit_job_id else "submit")
         self.query_one("#save-preset", Button).label = self.t("save_preset")
         self.query_one("#save-yaml", Button).label = self.t("save_yaml")
-        self.query_one("#preview-button", Button).label = self.t("preview") + " ^r"
-        self.query_one("#preset-label", Static).update(self.t("preset"))
-        self.query_one("#preset-select", Select).prompt = self.t("preset.none")
-        self.query_one("#advanced-title", Static).update(self.t("advanced"))
+        for button in self.query("#preview-button").results(Button):
+            button.label = self.t("preview") + " ^r"
+        for label in self.query("#preset-label").results(Static):
+            label.update(self.t("preset"))
+        for select in self.query("#preset-select").results(Select):
+            select.prompt = self.t("preset.none")
+        for title in self.query("#advanced-title").results(Static):
+            title.update(self.t("advanced"))
         for section in self.query(Collapsible).results(Collapsible):
             if section.id and section.id.startswith("advanced-"):
                 section.title = task_spec.group_title(section.id.removeprefix("advanced-"), self.lang)
         self.query_one("#wizard-help", Static).update(self.t("help.start"))
-        for binding_key, action in (
-            ("ctrl+n", "next"),
-            ("ctrl+p", "back"),
-            ("ctrl+r", "preview"),
-            ("escape", "cancel"),
-        ):
-            self._relabel_binding(binding_key, self.t(f"bind.{action}"))
+        self.refresh_bindings()
         self._update_lora_visibility()
         self._update_advanced_visibility()
         self.show_page(self.page)
         if self._help_for is not None and PAGES[self.page] != "review":
             self.query_one("#wizard-help", Static).update(field_help(self._help_for.info, self.lang))
 
-    def _relabel_binding(self, key: str, description: str) -> None:
-        import dataclasses
-
-        bindings = self._bindings.key_to_bindings.get(key)
-        if bindings:
-            self._bindings.key_to_bindings[key] = [
-                dataclasses.replace(b, description=description) for b in bindings
-            ]
-        self.refresh_bindings()
-
     def on_language_changed(self, message: Message) -> None:
         """The app switched language: re-render."""
         self.lang = getattr(message, "lang", self.lang)
         self.render_language()
+        if PAGES[self.page] == "review":
+            self.refresh_review()
 
     # ------------------------------------------------------------------ navigation
 
     def show_page(self, index: int) -> None:
-        """Switch to page ``index`` (0–4 steps, 5 review) and update title, strip and buttons."""
+        """Switch to page ``index`` (0–4 steps, 5 review) and update title, strip and buttons.
+
+        The page's rows must exist (`goto_page` builds them first).
+        """
         self.page = index
         name = PAGES[index]
         self.query_one(ContentSwitcher).current = f"page-{name}"
@@ -433,56 +554,90 @@ class WizardScreen(Screen["int | None"]):
         next_button.disabled = index == len(PAGES) - 1
         next_button.label = self.t("next") + " ▶ ^n"
         if name == "review":
-            self.refresh_review()
             self.query_one("#wizard-help", Static).update(self.t("help.review"))
         self.set_status("")
-        self.call_after_refresh(self._focus_first)
 
-    def _focus_first(self) -> None:
-        """Focus the first shown field of the page (the help pane follows), else its first button."""
+    async def goto_page(self, index: int) -> None:
+        """Build page ``index`` if needed, show it, start the review's checks there, focus its first field."""
+        name = PAGES[index]
+        await self.build_page(name)
+        self.show_page(index)
+        if name == "review":
+            self.refresh_review()
+        self.release_keys(self._first_focus())
+
+    def _first_focus(self) -> Widget | None:
+        """The first shown field of the page, else its first button."""
         page = self.query_one(f"#page-{PAGES[self.page]}")
         for editor in page.query(FieldEditor):
             if editor.display:
-                editor.editor.focus()
-                return
+                return editor.editor
         for button in page.query(Button):
             if button.display and not button.disabled:
-                button.focus()
-                return
+                return button
+        return None
 
     def set_status(self, text: str, *, error: bool = False) -> None:
         """One line beside the navigation buttons."""
+        if not error:
+            self._blocked = []
         status = self.query_one("#wizard-status", Static)
         status.update(text)
         status.set_class(error, "-error")
 
     def action_next(self) -> None:
-        """Check this step; go on only when it has no error."""
-        if self.page >= len(PAGES) - 1:
+        """Check this step (after the keys typed into it); go on only when it has no error."""
+        if self.page >= len(PAGES) - 1 or not self.ready:
             return
-        bad = self.check_step(PAGES[self.page])
-        if bad:
-            self.set_status(self.t("blocked", keys=", ".join(bad)), error=True)
-            editor = self.query_one(f"#field-{bad[0]}", FieldEditor)
-            self._reveal(editor)
-            return
-        self.show_page(self.page + 1)
+        self.after_pending_keys(self._next_now)
+        self.hold_keys()
 
-    def _reveal(self, editor: FieldEditor) -> None:
-        """Open the collapsed section holding ``editor`` (if any) and focus its editor."""
-        for ancestor in editor.ancestors:
-            if isinstance(ancestor, Collapsible):
-                ancestor.collapsed = False
-        self.call_after_refresh(editor.editor.focus)
+    async def _next_now(self) -> None:
+        bad = await self.check_step(PAGES[self.page])
+        if bad:
+            self._block(bad)
+            editor = await self._reveal(bad[0])
+            self.release_keys(editor.editor if editor is not None else self._first_focus())
+            return
+        await self.goto_page(self.page + 1)
+
+    def _block(self, bad: list[str]) -> None:
+        self.set_status(self.t("blocked", keys=", ".join(bad)), error=True)
+        self._blocked = list(bad)
+
+    def _editor(self, key: str) -> FieldEditor | None:
+        """The row of ``key`` if it is built."""
+        found = list(self.query(f"#field-{key}").results(FieldEditor))
+        return found[0] if found else None
+
+    async def _reveal(self, key: str) -> FieldEditor | None:
+        """Build and open the section holding ``key`` (if any) and return its row."""
+        place = wizard_rows()[key][1] if key in wizard_rows() else None
+        if place in ADVANCED_GROUPS:
+            await self.build_section(place)
+            self.query_one(f"#advanced-{place}", Collapsible).collapsed = False
+        return self._editor(key)
 
     def action_back(self) -> None:
         """Previous step (no checks)."""
-        if self.page > 0:
-            self.show_page(self.page - 1)
+        if self.page > 0 and self.ready:
+            self.after_pending_keys(self._back_now)
+            self.hold_keys()
+
+    async def _back_now(self) -> None:
+        await self.goto_page(self.page - 1)
 
     def action_cancel(self) -> None:
-        """Leave without saving."""
-        self.dismiss(None)
+        """Leave; when something was changed, ask first."""
+        if self._snapshot is None or self.collect() == self._snapshot:
+            self.dismiss(None)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmDialog(tr("form.discard", self.lang)), answered)
 
     @on(Button.Pressed, "#next")
     def _next_pressed(self) -> None:
@@ -500,33 +655,47 @@ class WizardScreen(Screen["int | None"]):
     # ------------------------------------------------------------------ values and checks
 
     def visible_editors(self, step: str | None = None) -> list[FieldEditor]:
-        """Rows that take part in the task (hidden LoRA rows do not), optionally of one step."""
+        """Built rows that take part in the task (hidden LoRA rows do not), optionally of one step."""
         pages = [step] if step else STEPS
         editors = []
         for page in pages:
             editors.extend(e for e in self.query_one(f"#page-{page}").query(FieldEditor) if e.display)
         return editors
 
+    def row_value(self, key: str) -> Any:
+        """The value of row ``key``: its editor's when built (may raise ValueError), else its start value."""
+        editor = self._editor(key)
+        if editor is not None:
+            return editor.read()
+        return self.row_start.get(key)
+
+    def set_row(self, key: str, value: Any) -> None:
+        """Set row ``key`` to ``value`` (the editor when built, else the value it will start with)."""
+        editor = self._editor(key)
+        if editor is not None:
+            editor.write(value)
+        else:
+            self.row_start[key] = value
+
     def collect(self) -> dict[str, Any]:
-        """The task as a mapping: carried-over keys plus every visible row that parses.
+        """The task as a mapping: carried-over keys plus every row that takes part and parses.
 
         Rows of the Advanced area count only when they differ from the default or the task came with
         the key, so the stored YAML does not spell out every advanced default.
         """
-        values = {k: v for k, v in self.base_values.items() if k not in self._hidden_keys()}
-        for editor in self.visible_editors():
+        hidden = self._hidden_keys()
+        values = {k: v for k, v in self.base_values.items() if k not in hidden}
+        for key, (info, _place) in wizard_rows().items():
+            if key in hidden:
+                continue
             try:
-                value = editor.read()
+                value = self.row_value(key)
             except ValueError:
-                values.pop(editor.key, None)
+                values.pop(key, None)
                 continue
-            if (
-                editor.key in self._advanced_keys
-                and editor.key not in self.base_values
-                and value == editor.info.default
-            ):
+            if key in self._advanced_keys and key not in self.base_values and value == info.default:
                 continue
-            values[editor.key] = value
+            values[key] = value
         for key in [k for k, v in values.items() if v is None]:
             del values[key]
         if self.preset_ref:
@@ -534,18 +703,48 @@ class WizardScreen(Screen["int | None"]):
         return values
 
     def _hidden_keys(self) -> set[str]:
-        return {e.key for e in self.query(FieldEditor) if not e.display}
+        """Keys of rows that take no part in the task: LoRA rows of a non-LoRA task, advanced groups
+        that do not apply to its method and stage."""
+        method, stage = self._raw_method_and_stage()
+        shown = advanced_groups_for(method, stage)
+        hidden = set()
+        for key, (_info, place) in wizard_rows().items():
+            if (place == "lora" and _is_lora_only(key) and method != "lora") or (
+                place in ADVANCED_GROUPS and place not in shown
+            ):
+                hidden.add(key)
+        return hidden
 
-    def check_step(self, step: str) -> list[str]:
-        """Check the rows of ``step`` and the model's rules on them; return keys with errors."""
+    def _raw_method_and_stage(self) -> tuple[Any, Any]:
+        try:
+            return self.row_value("finetuning_type"), self.row_value("stage")
+        except ValueError:
+            return None, None
+
+    async def check_step(self, step: str) -> list[str]:
+        """Check the rows of ``step`` and the model's rules on them; return keys with errors.
+
+        On step 5, advanced sections that hold a value the task came with are built first, and a rule
+        broken by a row of an unopened section builds that section, so every error has its row.
+        """
+        if step == "other":
+            method, stage = self._raw_method_and_stage()
+            for group_id in advanced_groups_for(method, stage):
+                if any(info.key in self.base_values for info in params_of_group(group_id)):
+                    await self.build_section(group_id)
         editors = {e.key: e for e in self.visible_editors(step)}
         bad = [key for key, editor in editors.items() if not editor.check(strict=True)]
         report = _check(self.collect(), partial=True)
+        hidden = self._hidden_keys()
         for problem in report.errors:
-            if problem.key in editors:
-                editors[problem.key].set_problem(error=problem.message(self.lang))
-                if problem.key not in bad:
-                    bad.append(problem.key)
+            key = problem.key
+            if step == "other" and key not in editors and key in self._advanced_keys and key not in hidden:
+                await self.build_section(wizard_rows()[key][1])
+                editors = {e.key: e for e in self.visible_editors(step)}
+            if key in editors:
+                editors[key].set_problem(error=problem.message(self.lang))
+                if key not in bad:
+                    bad.append(key)
         if "dataset" in editors and "dataset" not in bad:
             # dataset has no default, yet every task but an export-only one needs it: the whole task tells
             whole = _check(self.collect(), partial=False)
@@ -560,8 +759,8 @@ class WizardScreen(Screen["int | None"]):
 
     def _current_lr(self) -> float | None:
         try:
-            return self.query_one("#field-learning_rate", FieldEditor).read()
-        except (ValueError, Exception):  # noqa: BLE001 - no such row or unparsable text
+            return self.row_value("learning_rate")
+        except ValueError:
             return None
 
     def on_field_editor_focused(self, message: FieldEditor.Focused) -> None:
@@ -570,17 +769,22 @@ class WizardScreen(Screen["int | None"]):
         self.query_one("#wizard-help", Static).update(field_help(message.editor.info, self.lang))
 
     def on_field_editor_changed(self, message: FieldEditor.Changed) -> None:
-        """Follow method/stage changes: LoRA rows, suggested learning rate."""
+        """Follow method/stage changes (LoRA rows, suggested learning rate); clear a fixed block."""
         if message.editor.key in ("finetuning_type", "stage"):
             self._update_lora_visibility()
             self._update_advanced_visibility()
             self._resuggest_learning_rate()
+        if self._blocked and message.editor.key in self._blocked:
+            still = [key for key in self._blocked if (row := self._editor(key)) is not None and row.error]
+            if still:
+                self._block(still)
+            else:
+                self.set_status("")
 
     def _update_lora_visibility(self) -> None:
-        try:
-            method = self.query_one("#field-finetuning_type", FieldEditor).read()
-        except Exception:  # noqa: BLE001 - row missing while composing
+        if "lora" not in self._built:
             return
+        method = self._raw_method_and_stage()[0]
         is_lora = method == "lora"
         for editor in self.query_one("#page-lora").query(FieldEditor):
             if _is_lora_only(editor.key):
@@ -591,11 +795,9 @@ class WizardScreen(Screen["int | None"]):
 
     def _update_advanced_visibility(self) -> None:
         """Show the advanced sections that apply to the chosen method and stage; hide (and drop) the rest."""
-        try:
-            method = self.query_one("#field-finetuning_type", FieldEditor).read()
-            stage = self.query_one("#field-stage", FieldEditor).read()
-        except Exception:  # noqa: BLE001 - rows missing while composing
+        if "other" not in self._built:
             return
+        method, stage = self._raw_method_and_stage()
         shown = advanced_groups_for(method, stage)
         for group_id in ADVANCED_GROUPS:
             section = self.query_one(f"#advanced-{group_id}", Collapsible)
@@ -638,7 +840,7 @@ class WizardScreen(Screen["int | None"]):
             values.get("finetuning_type", "lora"), values.get("stage", "sft")
         )
         self._suggested_lr = suggestion
-        self.query_one("#field-learning_rate", FieldEditor).write(suggestion)
+        self.set_row("learning_rate", suggestion)
 
     # ------------------------------------------------------------------ presets
 
@@ -653,7 +855,7 @@ class WizardScreen(Screen["int | None"]):
     @on(Select.Changed, "#preset-select")
     def _preset_chosen(self, event: Select.Changed) -> None:
         event.stop()
-        if event.value is Select.NULL or not isinstance(event.value, str):
+        if event.value is Select.NULL or not isinstance(event.value, str) or event.value == self.preset_ref:
             return
         self.apply_preset(event.value)
 
@@ -664,10 +866,10 @@ class WizardScreen(Screen["int | None"]):
         except (UserError, ImportError) as exc:
             self.set_status(str(exc), error=True)
             return
+        rows = wizard_rows()
         for key, value in values.items():
-            editors = list(self.query(f"#field-{key}").results(FieldEditor))
-            if editors:
-                editors[0].write(value)
+            if key in rows:
+                self.set_row(key, value)
             else:
                 self.base_values[key] = value
         self.preset_ref = ref
@@ -679,13 +881,40 @@ class WizardScreen(Screen["int | None"]):
 
     # ------------------------------------------------------------------ review and exits
 
-    def refresh_review(self) -> None:
-        """Check the whole task and show its YAML, errors, warnings and the VRAM estimate."""
-        from tunequeue.core.validate import preflight
+    def refresh_review(self, then: str | None = None) -> None:
+        """Check the whole task in a worker (preflight, VRAM estimate, GPUs); the review shows it when
+        ready, and ``then`` ("submit") follows once it passed."""
+        self._review_serial += 1
+        self.query_one("#review-loading").display = True
+        self.query_one("#review-estimate", Static).update(tr("review.checking", self.lang))
+        self.query_one("#submit", Button).disabled = True
+        self._run_review(self.collect(), self.lang, self._review_serial, then)
 
-        values = self.collect()
-        checked = preflight(values)
-        report = checked.report
+    @work(thread=True, exclusive=True, exit_on_error=False, group="review")
+    def _run_review(self, values: dict[str, Any], lang: str, serial: int, then: str | None) -> None:
+        try:
+            from tunequeue.core.validate import preflight, steps_line
+
+            checked = preflight(values)
+            report = checked.report
+            estimate_text = _estimate_text(report, lang)
+            steps = steps_line(checked, on_gpu=_has_gpus(), lang=lang)
+        except Exception as exc:  # noqa: BLE001 - shown in the review instead of the estimate
+            self.post_message(ReviewReady(serial, None, "", _one_line(exc), None))
+            return
+        estimate = estimate_text + ("\n" + steps if steps and estimate_text else steps or "")
+        self.post_message(ReviewReady(serial, report, estimate, "", then))
+
+    def on_review_ready(self, message: ReviewReady) -> None:
+        """Show the checked task's YAML, errors, warnings and estimate; go on with what waited for it."""
+        if message.serial != self._review_serial:
+            return
+        self.query_one("#review-loading").display = False
+        if message.report is None:
+            self.query_one("#review-estimate", Static).update(message.failure)
+            self.set_status(message.failure, error=True)
+            return
+        report = message.report
         self.last_report = report
         errors = report.errors
         warnings = report.warnings
@@ -700,16 +929,12 @@ class WizardScreen(Screen["int | None"]):
             else self.t("review.no_warnings")
         )
         self.query_one("#review-yaml", Static).update(
-            self.t("review.yaml") + "\n" + dump_yaml(self.task_mapping(report, values))
+            self.t("review.yaml") + "\n" + dump_yaml(self.task_mapping(report, self.collect()))
         )
-        estimate_text = self._estimate_text(report)
-        from tunequeue.core.validate import steps_line
-
-        steps = steps_line(checked, on_gpu=_has_gpus(), lang=self.lang)
-        self.query_one("#review-estimate", Static).update(
-            estimate_text + ("\n" + steps if steps and estimate_text else steps or "")
-        )
+        self.query_one("#review-estimate", Static).update(message.estimate)
         self.query_one("#submit", Button).disabled = bool(errors)
+        if message.then == "submit":
+            self._submit(report)
 
     def task_mapping(self, report: Any, values: dict[str, Any]) -> dict[str, Any]:
         """The task as it will be stored: the resolved spec's YAML mapping, or the raw values on errors."""
@@ -717,53 +942,18 @@ class WizardScreen(Screen["int | None"]):
             return report.spec.to_yaml_dict()
         return values
 
-    def _estimate_text(self, report: Any) -> str:
-        if report.spec is None:
-            return ""
-        lines = []
-        try:
-            from tunequeue.core import estimate as estimate_mod
+    @on(Button.Pressed, "#submit")
+    def action_submit(self) -> None:
+        """Check the task again, then insert the job (or update the queued job being edited)."""
+        if PAGES[self.page] != "review" or not self.ready:
+            return
+        self.refresh_review(then="submit")
 
-            model_config = estimate_mod.read_model_config(report.spec.model_name_or_path)
-            result = estimate_mod.estimate_vram(report.spec, model_config)
-        except (UserError, ImportError, OSError, ValueError, KeyError) as exc:
-            return self.t("review.estimate") + ": " + self.t("review.no_estimate", error=str(exc))
-        lines.append(self.t("review.estimate") + ": " + self.t("review.per_gpu", gib=result.total_gib))
-        try:
-            from tunequeue.gpus import read_gpus
-
-            snapshot = read_gpus()
-        except (ImportError, UserError, OSError) as exc:
-            lines.append(self.t("review.no_gpus", error=str(exc)))
-            return "\n".join(lines)
-        if snapshot.error and not snapshot.gpus:
-            lines.append(self.t("review.no_gpus", error=snapshot.error))
-            return "\n".join(lines)
-        fits = estimate_mod.fits_on(result, snapshot.gpus)
-        simulated = self.t("review.simulated") if snapshot.simulated else ""
-        if fits:
-            lines.append(self.t("review.fits", gpus=", ".join(str(i) for i in fits)) + simulated)
-        else:
-            lines.append(self.t("review.fits_none") + simulated)
-        return "\n".join(lines)
-
-    def _ready_spec(self) -> Any:
-        """The checked spec, or None after telling the user what is wrong."""
-        self.refresh_review()
-        report = self.last_report
+    def _submit(self, report: Any) -> None:
+        """Insert the checked task (or update the job being edited) and dismiss with its id."""
         if report.errors or report.spec is None:
             first = report.errors[0].message(self.lang) if report.errors else ""
             self.set_status(first, error=True)
-            return None
-        return report.spec
-
-    @on(Button.Pressed, "#submit")
-    def action_submit(self) -> None:
-        """Insert the job (or update the queued job being edited) and dismiss with its id."""
-        if PAGES[self.page] != "review":
-            return
-        spec = self._ready_spec()
-        if spec is None:
             return
         from tunequeue.jobqueue import db as jobdb
         from tunequeue.jobqueue import submission
@@ -771,10 +961,12 @@ class WizardScreen(Screen["int | None"]):
         database = jobdb.open_db()
         try:
             if self.edit_job_id is not None:
-                job = submission.update_task(database, self.edit_job_id, spec, preset_ref=self.preset_ref)
+                job = submission.update_task(
+                    database, self.edit_job_id, report.spec, preset_ref=self.preset_ref
+                )
                 message = self.t("updated", id=job.id)
             else:
-                job = submission.submit_task(database, spec, preset_ref=self.preset_ref)
+                job = submission.submit_task(database, report.spec, preset_ref=self.preset_ref)
                 message = self.t("submitted", id=job.id)
         except UserError as exc:
             self.set_status(str(exc), error=True)
@@ -787,10 +979,16 @@ class WizardScreen(Screen["int | None"]):
 
     @on(Button.Pressed, "#save-preset")
     def _save_preset_pressed(self) -> None:
+        from tunequeue.tui.screens.presets import preset_ref_problem
+
         values = self.collect()
         initial = self.preset_ref if self.preset_ref and not self.preset_ref.startswith("default/") else ""
         initial = initial or f"{values.get('namespace', 'default')}/{values.get('task_name', '')}"
-        self.app.push_screen(TextPrompt(self.t("prompt.preset"), initial), self._save_preset)
+        lang = self.lang
+        self.app.push_screen(
+            TextPrompt(self.t("prompt.preset"), initial, check=lambda text: preset_ref_problem(text, lang)),
+            self._save_preset,
+        )
 
     def _save_preset(self, ref: str | None) -> None:
         if not ref:
@@ -837,6 +1035,7 @@ class WizardScreen(Screen["int | None"]):
         self.set_status(self.t("saved.yaml", path=str(path)))
         self.app.notify(self.t("saved.yaml", path=str(path)))
 
+
     # ------------------------------------------------------------------ dataset preview
 
     @on(Button.Pressed, "#preview-button")
@@ -874,6 +1073,39 @@ class WizardScreen(Screen["int | None"]):
         preview = self.query_one("#preview", Static)
         preview.update(message.text)
         preview.scroll_visible()
+
+
+def _estimate_text(report: Any, lang: str) -> str:
+    """The review's VRAM estimate and the GPUs it fits on (reads the model config and NVML)."""
+    if report.spec is None:
+        return ""
+    lines = []
+    heading = wizard_text("review.estimate", lang)
+    try:
+        from tunequeue.core import estimate as estimate_mod
+
+        model_config = estimate_mod.read_model_config(report.spec.model_name_or_path)
+        result = estimate_mod.estimate_vram(report.spec, model_config)
+    except (UserError, ImportError, OSError, ValueError, KeyError) as exc:
+        return heading + ": " + wizard_text("review.no_estimate", lang, error=str(exc))
+    lines.append(heading + ": " + wizard_text("review.per_gpu", lang, gib=result.total_gib))
+    try:
+        from tunequeue.gpus import read_gpus
+
+        snapshot = read_gpus()
+    except (ImportError, UserError, OSError) as exc:
+        lines.append(wizard_text("review.no_gpus", lang, error=str(exc)))
+        return "\n".join(lines)
+    if snapshot.error and not snapshot.gpus:
+        lines.append(wizard_text("review.no_gpus", lang, error=snapshot.error))
+        return "\n".join(lines)
+    fits = estimate_mod.fits_on(result, snapshot.gpus)
+    simulated = wizard_text("review.simulated", lang) if snapshot.simulated else ""
+    if fits:
+        lines.append(wizard_text("review.fits", lang, gpus=", ".join(str(i) for i in fits)) + simulated)
+    else:
+        lines.append(wizard_text("review.fits_none", lang) + simulated)
+    return "\n".join(lines)
 
 
 def _has_gpus() -> bool:

@@ -21,6 +21,7 @@ with ``zh`` → Chinese, else English.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def lookup(key: str, lang: str) -> str | None:
     return catalog(_lang(lang)).get(key)
 
 
-def text(key: str, lang: str = "en", **values: Any) -> str:
+def text(key: str, lang: str = "en", /, **values: Any) -> str:
     """The ``lang`` text of ``key`` with its placeholders filled from ``values``.
 
     An unknown key raises KeyError: code asks only for keys the catalog holds (the catalog test scans
@@ -66,7 +67,7 @@ def text(key: str, lang: str = "en", **values: Any) -> str:
     return template.format(**values) if values else template
 
 
-def t(key: str, lang: str = "en", **fmt: Any) -> str:
+def t(key: str, lang: str = "en", /, **fmt: Any) -> str:
     """Like `text`, but an unknown key returns the key itself (a missing text shows up plainly instead of
     crashing a screen)."""
     template = lookup(key, lang)
@@ -75,9 +76,26 @@ def t(key: str, lang: str = "en", **fmt: Any) -> str:
     return template.format(**fmt) if fmt else template
 
 
-def both(key: str, **values: Any) -> tuple[str, str]:
-    """The (English, Chinese) texts of ``key`` with ``values`` filled in (messages kept in both languages)."""
-    return text(key, "en", **values), text(key, "zh", **values)
+def piece(key: str, /, **values: Any) -> Callable[[str], str]:
+    """A text that `both` fills in per language: ``hint=piece("rules.unknown_key_near", near=near)``."""
+
+    def fill(lang: str) -> str:
+        return text(key, lang, **values)
+
+    return fill
+
+
+def both(key: str, /, **values: Any) -> tuple[str, str]:
+    """The (English, Chinese) texts of ``key`` with ``values`` filled in (messages kept in both languages).
+
+    A callable value is a piece that differs by language: it is called with ``"en"`` or ``"zh"``
+    (``help=info.help``).
+    """
+
+    def filled(lang: str) -> str:
+        return text(key, lang, **{name: v(lang) if callable(v) else v for name, v in values.items()})
+
+    return filled("en"), filled("zh")
 
 
 def normalize_language(value: str | None) -> str | None:

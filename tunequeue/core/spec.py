@@ -449,9 +449,13 @@ class ParamInfo:
                 return True
         return value in self.rec
 
+    def bounds_words(self, lang: str = "en") -> str | None:
+        """Bounds a validator checks, in words (``param.<key>.bounds``); None for pydantic-checked bounds."""
+        return self._text("bounds", lang)
+
     def bounds_text(self, lang: str = "en") -> str:
         """Hard bounds or allowed values as a short human string."""
-        words = self._text("bounds", lang)
+        words = self.bounds_words(lang)
         if words:
             return words
         if self.choices:

@@ -80,7 +80,8 @@ def _literal_keys() -> list[tuple[Path, int, str]]:
                 continue
             func = node.func
             name = func.id if isinstance(func, ast.Name) else None
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "i18n":
+            on_i18n = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            if on_i18n and func.value.id == "i18n":
                 name = func.attr
             if name not in LOOKUPS:
                 continue

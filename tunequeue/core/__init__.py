@@ -8,5 +8,8 @@ Where each concern lives:
   dataset_info.json reader; `yaml_files` — safe parsing of user YAML/JSON (aliases, depth, NUL, size);
 - `task_files` — the one task YAML writer and the reader of a stored task back into a TaskSpec;
 - `compat` — LLaMA-Factory and Firefly import/export; `presets`, `estimate`, `job_kinds`, `paths`,
-  `settings_file`, `i18n`, `errors`.
+  `settings_file`, `errors`;
+- `i18n` — the user's language and the lookup of every text shown to users. The texts themselves, in
+  English and Chinese, live in the catalog ``tunequeue/locales/en.yaml`` and ``zh.yaml`` (parameter
+  help, group titles, validation messages, screen texts); no module keeps a table of texts.
 """

@@ -261,8 +261,8 @@ def test_groups_order_and_wizard_steps():
     ids = [g for g, *_ in spec.GROUPS]
     assert ids[:5] == ["basic", "task", "hyper", "lora", "other"]
     assert len(ids) == len(set(ids))
-    for _gid, model, en, zh in spec.GROUPS:
-        assert en and zh and model.model_fields
+    for gid, model in spec.GROUPS:
+        assert spec.group_title(gid, "en") and spec.group_title(gid, "zh") and model.model_fields
     assert spec.group_of("lora_rank") == "lora"
     assert spec.group_of("learning_rate") == "hyper"
     assert spec.group_of("use_galore") == "galore"

@@ -92,7 +92,7 @@ def _group_id(name: str) -> str:
     from tunequeue.core import spec
     from tunequeue.core.errors import UserError
 
-    ids = [gid for gid, _model, _en, _zh in spec.GROUPS]
+    ids = [gid for gid, _model in spec.GROUPS]
     if name in ids:
         return name
     near = difflib.get_close_matches(name, ids, n=1)

@@ -22,6 +22,7 @@ import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
+from tunequeue.core.i18n import both, piece, text
 from tunequeue.core.known_keys import TRAINING_ARGUMENTS_FIELDS
 
 # TrainingArguments fields the engine sets from the task or needs fixed for itself; in ``extra`` they
@@ -76,16 +77,17 @@ ENGINE_KEYS: frozenset[str] = frozenset(
 )
 
 # Switches that change how training works and that tunequeue does not implement: key → what to do.
-REFUSED_SWITCHES: dict[str, str] = {
-    "mixture_of_depths": "mixture-of-depths conversion is not supported; remove mixture_of_depths",
-    "fp8": "fp8 training is not supported; remove fp8 and use compute_type bf16 or fp16",
-    "use_asft_loss": "the ASFT loss is not implemented; remove use_asft_loss (use_dft_loss is)",
-    "use_eaft_loss": "the EAFT loss is not implemented; remove use_eaft_loss (use_dft_loss is)",
-    "use_mca": "Megatron-Core training (use_mca) is not supported; remove use_mca",
-    "use_kt": "KTransformers (use_kt) is not supported; remove use_kt",
-    "shift_attn": "LongLoRA shift attention (shift_attn) is not supported; remove shift_attn",
-    "push_to_hub": "nothing can be uploaded from here; remove push_to_hub and copy the output yourself",
-}
+# Switches refused when on; the reasons are the catalog's ``rules.extra.refused.<key>``.
+REFUSED_SWITCHES: tuple[str, ...] = (
+    "mixture_of_depths",
+    "fp8",
+    "use_asft_loss",
+    "use_eaft_loss",
+    "use_mca",
+    "use_kt",
+    "shift_attn",
+    "push_to_hub",
+)
 
 # Optional packages: switch → (import name, pip package).
 OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
@@ -192,31 +194,28 @@ def extra_problems(
     def on(key: str) -> bool:
         return bool(extra.get(key))
 
-    for key, what in REFUSED_SWITCHES.items():
+    for key in REFUSED_SWITCHES:
         if on(key):
-            problems.append((key, f"{key}: {what}", f"{key}：tunequeue不支持此功能；请删除{key}"))
+            reason = piece(f"rules.extra.refused.{key}")
+            problems.append((key, *both("rules.extra.refused", key=key, reason=reason)))
     for key in BOOL_SWITCHES:
         if key in extra and extra[key] is not None and not isinstance(extra[key], bool):
             problems.append(
                 (
                     key,
-                    f"{key} must be true or false; got {extra[key]!r}",
-                    f"{key}须为true或false；当前为{extra[key]!r}",
+                    *both("rules.extra.bool", value=extra[key], key=key),
                 )
             )
     for key, (valid, what) in PASSTHROUGH_VALUES.items():
         if key in extra and not valid(extra[key]):
-            problems.append(
-                (key, f"{key} must be {what}; got {extra[key]!r}", f"{key}须为{what}；当前为{extra[key]!r}")
-            )
+            problems.append((key, *both("rules.extra.kind", value=extra[key], key=key, what=what)))
     for key in INT_KEYS:
         value = extra.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             problems.append(
                 (
                     key,
-                    f"{key} must be a whole number ≥ 0; got {value!r}",
-                    f"{key}须为≥0的整数；当前为{value!r}",
+                    *both("rules.extra.int", key=key, value=value),
                 )
             )
     for key, (module, package) in OPTIONAL_PACKAGES.items():
@@ -224,17 +223,14 @@ def extra_problems(
             problems.append(
                 (
                     key,
-                    f"{key} needs the optional package {package}, which is not installed; "
-                    f"pip install {package} or remove {key}",
-                    f"{key}需要可选包{package}，当前未安装；请执行pip install {package}或删除{key}",
+                    *both("rules.extra.package", key=key, package=package),
                 )
             )
     if on("use_muon") and not _torch_has_muon():
         problems.append(
             (
                 "use_muon",
-                "use_muon needs torch 2.9 or newer (torch.optim.Muon); upgrade torch or remove use_muon",
-                "use_muon需要torch 2.9及以上（torch.optim.Muon）；请升级torch或删除use_muon",
+                *both("rules.extra.muon_torch"),
             )
         )
     optimizers = [key for key in ("use_muon", "use_adam_mini", "use_apollo") if on(key)]
@@ -242,25 +238,24 @@ def extra_problems(
         problems.append(
             (
                 optimizers[1],
-                f"{' and '.join(optimizers)} each choose the optimizer; keep one",
-                f"{'与'.join(optimizers)}都指定优化器；请只保留一个",
+                *both(
+                    "rules.extra.optimizers",
+                    optimizers=lambda lang: text("rules.extra.optimizers_and", lang).join(optimizers),
+                ),
             )
         )
     if on("use_apollo") and on("apollo_scale_front"):
         problems.append(
             (
                 "apollo_scale_front",
-                "apollo_scale_front is not supported by the installed transformers' APOLLO; remove it",
-                "当前transformers的APOLLO不支持apollo_scale_front；请删除",
+                *both("rules.extra.apollo_scale_front"),
             )
         )
     if on("use_apollo") and finetuning_type != "full":
         problems.append(
             (
                 "use_apollo",
-                f"use_apollo needs finetuning_type full (got {finetuning_type}); "
-                "switch to full or remove use_apollo",
-                f"use_apollo需要finetuning_type为full（当前为{finetuning_type}）；请改用full或删除use_apollo",
+                *both("rules.extra.apollo_full", finetuning_type=finetuning_type),
             )
         )
     for key in ("use_muon", "use_adam_mini"):
@@ -268,41 +263,35 @@ def extra_problems(
             problems.append(
                 (
                     key,
-                    f"{key} works with stages pt, sft and rm (got {stage}); remove {key}",
-                    f"{key}仅适用于pt、sft和rm阶段（当前为{stage}）；请删除{key}",
+                    *both("rules.extra.stage_pt_sft_rm", key=key, stage=stage),
                 )
             )
     if finetuning_type == "oft" and stage not in ("pt", "sft"):
         problems.append(
             (
                 "finetuning_type",
-                f"finetuning_type oft works with stages pt and sft (got {stage}); use lora for {stage}",
-                f"finetuning_type为oft时仅支持pt和sft阶段（当前为{stage}）；{stage}阶段请改用lora",
+                *both("rules.extra.oft_stage", stage=stage),
             )
         )
     if on("use_dft_loss") and stage not in ("sft", "pt"):
         problems.append(
             (
                 "use_dft_loss",
-                f"use_dft_loss applies to stages sft and pt only (got {stage}); remove it",
-                f"use_dft_loss仅用于sft和pt阶段（当前为{stage}）；请删除",
+                *both("rules.extra.dft_loss_stage", stage=stage),
             )
         )
     if on("use_llama_pro") and finetuning_type not in ("freeze", "lora"):
         problems.append(
             (
                 "use_llama_pro",
-                f"use_llama_pro needs finetuning_type freeze or lora (got "
-                f"{finetuning_type}); switch or remove use_llama_pro",
-                f"use_llama_pro需要finetuning_type为freeze或lora（当前为{finetuning_type}）；请修改或删除use_llama_pro",
+                *both("rules.extra.llama_pro", finetuning_type=finetuning_type),
             )
         )
     if on("deepspeed") and not isinstance(extra["deepspeed"], str | dict):
         problems.append(
             (
                 "deepspeed",
-                "deepspeed must be the path of a DeepSpeed JSON config",
-                "deepspeed须为DeepSpeed JSON配置文件路径",
+                *both("rules.extra.deepspeed"),
             )
         )
     return problems

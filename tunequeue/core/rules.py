@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from tunequeue.core.extra_keys import extra_problems
+from tunequeue.core.i18n import both, piece, text
 from tunequeue.core.spec import (
     KEYS,
     NAME_MAX_LEN,
@@ -191,28 +192,21 @@ def check_dataset_fits_stage(
             problems.append(
                 Problem(
                     "dataset",
-                    f"stage {stage} needs preference pairs, but dataset '{name}' is not marked "
-                    '"ranking": true; choose a chosen/rejected dataset',
-                    f"{stage}阶段需要偏好对数据，但数据集'{name}'未标记\"ranking\": true；"
-                    "请选择含chosen/rejected的数据集",
+                    *both("rules.dataset_needs_pairs", stage=stage, name=name),
                 )
             )
         elif stage not in ("rm", "dpo") and ranking:
             problems.append(
                 Problem(
                     "dataset",
-                    f"dataset '{name}' holds preference pairs (ranking), which stage {stage} cannot use; "
-                    "use it with rm or dpo, or choose another dataset",
-                    f"数据集'{name}'是偏好对数据（ranking），{stage}阶段无法使用；请用于rm或dpo，或换用其他数据集",
+                    *both("rules.dataset_is_pairs", name=name, stage=stage),
                 )
             )
         if stage == "kto" and not (isinstance(columns, Mapping) and columns.get("kto_tag")):
             problems.append(
                 Problem(
                     "dataset",
-                    f"stage kto needs a kto_tag column, but dataset '{name}' has none; add "
-                    '"kto_tag" to its columns in dataset_info.json',
-                    f"kto阶段需要kto_tag列，但数据集'{name}'没有；请在dataset_info.json的columns中添加\"kto_tag\"",
+                    *both("rules.dataset_needs_kto_tag", name=name),
                 )
             )
     return problems
@@ -253,10 +247,7 @@ def check_chat_template(template: str | None, model_dir: Path | None) -> list[Pr
     return [
         Problem(
             "template",
-            f"the tokenizer in {model_dir} has no chat template, so training would stop; set template "
-            "to the model family's format (e.g. llama3, qwen)",
-            f"{model_dir}中的分词器没有对话模板，训练将无法进行；请将template设为模型系列对应的格式"
-            "（如llama3、qwen）",
+            *both("rules.no_chat_template", model_dir=model_dir),
         )
     ]
 
@@ -265,33 +256,30 @@ def check_chat_template(template: str | None, model_dir: Path | None) -> list[Pr
 # Field-level problems (pydantic errors → sentences)
 # ---------------------------------------------------------------------------------------------------
 
-_KIND_EN = {
-    "int": "a whole number",
-    "float": "a number",
-    "number": "a number",
-    "bool": "true or false",
-    "str": "text",
-}
-_KIND_ZH = {"int": "整数", "float": "数字", "number": "数字", "bool": "true或false", "str": "文本"}
-
 
 def _bounds_phrase(key: str, lang: str) -> str:
+    """What ``key`` accepts, in ``lang``: its choices, its bounds in words, or its kind and bounds."""
     info = param_info(key)
     if info.choices:
-        values = ", ".join(format_value(c) for c in info.choices)
-        return f"one of {values}" if lang == "en" else f"以下之一：{values}"
-    parts_en: list[str] = []
-    if info.bounds_en or info.bounds_zh:
-        return (info.bounds_en if lang == "en" else info.bounds_zh) or ""
+        return text("rules.one_of", lang, values=", ".join(format_value(c) for c in info.choices))
+    words = info.bounds_words(lang)
+    if words:
+        return words
+    parts: list[str] = []
     for name, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
         bound = getattr(info, name)
         if bound is not None:
-            parts_en.append(f"{symbol} {format_value(bound)}")
-    kind = _KIND_EN[info.kind] if lang == "en" else _KIND_ZH[info.kind]
-    if not parts_en:
+            parts.append(f"{symbol} {format_value(bound)}")
+    kind = text(f"rules.kind.{info.kind}", lang)
+    if not parts:
         return kind
-    joined = " and ".join(parts_en) if lang == "en" else "且".join(parts_en)
-    return f"{kind} {joined}" if lang == "en" else f"{joined}的{kind}"
+    return text("rules.kind_bounds", lang, kind=kind, bounds=text("rules.bounds_and", lang).join(parts))
+
+
+def _expected(key: str, lang: str) -> str:
+    """`_bounds_phrase`, plus "or empty" for a key that may be left unset."""
+    phrase = _bounds_phrase(key, lang)
+    return phrase + text("rules.or_empty", lang) if param_info(key).nullable else phrase
 
 
 def _shown(value: Any) -> str:
@@ -304,27 +292,18 @@ def _field_problem(key: str, error: ErrorDetails, data: Mapping[str, Any]) -> Pr
     value = data.get(key)
     if kind == "missing":
         info = param_info(key)
-        return Problem(
-            key, f"{key} is required: {info.help('en')} Set it.", f"{key}为必填项：{info.help('zh')}请填写。"
-        )
+        return Problem(key, *both("rules.required", key=key, help=info.help))
     if key in NAME_KEYS:
         return Problem(
             key,
-            f"{key} must be 1–{NAME_MAX_LEN} lowercase letters, digits or '-', starting and ending with a "
-            f"letter or digit; got {_shown(value)}",
-            f"{key}须为1–{NAME_MAX_LEN}个小写字母、数字或“-”，且以字母或数字开头和结尾；当前为{_shown(value)}",
+            *both("rules.bad_name", key=key, NAME_MAX_LEN=NAME_MAX_LEN, value=_shown(value)),
         )
     if kind == "value_error":
         text = str(error.get("ctx", {}).get("error") or error["msg"]).removeprefix("Value error, ")
         return Problem(key, text, text)
-    expect_en, expect_zh = _bounds_phrase(key, "en"), _bounds_phrase(key, "zh")
-    if param_info(key).nullable:
-        expect_en += " (or empty)"
-        expect_zh += "（或留空）"
     return Problem(
         key,
-        f"{key} must be {expect_en}; got {_shown(value)}",
-        f"{key}须为{expect_zh}；当前为{_shown(value)}",
+        *both("rules.bad_value", key=key, expected=lambda lang: _expected(key, lang), value=_shown(value)),
     )
 
 
@@ -381,8 +360,7 @@ def _rule_lora_only_options(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: E
                 shown = "booster unsloth" if key == "use_unsloth" and not spec.use_unsloth else key
                 err(
                     key if shown == key else "booster",
-                    f"{shown} needs finetuning_type lora (got {ft}); switch to lora or remove {shown}",
-                    f"{shown}需要finetuning_type为lora（当前为{ft}）；请改用lora或去掉{shown}",
+                    *both("rules.lora_only", shown=shown, ft=ft),
                 )
     if spec.quantization_bit is not None:
         valid = QUANTIZATION_BITS[spec.quantization_method]
@@ -390,9 +368,12 @@ def _rule_lora_only_options(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: E
             bits = ", ".join(str(b) for b in valid)
             err(
                 "quantization_bit",
-                f"quantization_bit {spec.quantization_bit} is not available with {spec.quantization_method}; "
-                f"use one of {bits}",
-                f"{spec.quantization_method}不支持quantization_bit {spec.quantization_bit}；请使用{bits}之一",
+                *both(
+                    "rules.quantization_bits",
+                    quantization_bit=spec.quantization_bit,
+                    quantization_method=spec.quantization_method,
+                    bits=bits,
+                ),
             )
 
 
@@ -403,20 +384,17 @@ def _rule_pissa_restrictions(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: 
         if spec.quantization_bit is not None:
             err(
                 "pissa_init",
-                "pissa_init cannot be combined with quantization_bit; turn one of them off",
-                "pissa_init不能与quantization_bit同时使用；请关闭其中之一",
+                *both("rules.pissa_quantization"),
             )
         if stage in ("ppo", "kto"):
             err(
                 "pissa_init",
-                f"pissa_init is not supported with stage {stage}; turn pissa_init off",
-                f"{stage}阶段不支持pissa_init；请关闭pissa_init",
+                *both("rules.pissa_stage", stage=stage),
             )
         if stage == "dpo" and spec.pref_loss not in ("orpo", "simpo"):
             err(
                 "pissa_init",
-                "pissa_init with dpo needs pref_loss orpo or simpo; change pref_loss or turn pissa_init off",
-                "dpo阶段使用pissa_init需要pref_loss为orpo或simpo；请修改pref_loss或关闭pissa_init",
+                *both("rules.pissa_dpo"),
             )
 
 
@@ -430,8 +408,7 @@ def _rule_galore_and_badam(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Em
         if used and ft != "full":
             err(
                 key,
-                f"{name} ({key}) needs finetuning_type full (got {ft}); switch to full or turn {key} off",
-                f"{name}（{key}）需要finetuning_type为full（当前为{ft}）；请改用full或关闭{key}",
+                *both("rules.full_only", name=name, key=key, ft=ft),
             )
     for key, used, module, extra in (
         ("use_galore", spec.use_galore, "galore_torch", "galore"),
@@ -440,28 +417,23 @@ def _rule_galore_and_badam(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Em
         if used and importlib.util.find_spec(module) is None:
             err(
                 key,
-                f"{key} needs the optional package {module}, which is not installed; "
-                f"pip install 'tunequeue[{extra}]' or turn {key} off",
-                f"{key}需要可选包{module}，当前未安装；请执行pip install 'tunequeue[{extra}]'或关闭{key}",
+                *both("rules.optional_package", key=key, module=module, extra=extra),
             )
     if spec.use_galore and spec.use_badam:
         err(
             "use_badam",
-            "use_galore and use_badam exclude each other; turn one of them off",
-            "use_galore与use_badam互斥；请关闭其中之一",
+            *both("rules.galore_badam"),
         )
     if spec.gpu_count > 1 or spec.nnodes > 1:
         if spec.use_badam:
             err(
                 "use_badam",
-                "BAdam runs on a single GPU; set gpu_count to 1 or turn use_badam off",
-                "BAdam只支持单卡；请把gpu_count设为1或关闭use_badam",
+                *both("rules.badam_one_gpu"),
             )
         if spec.use_galore and spec.galore_layerwise:
             err(
                 "galore_layerwise",
-                "galore_layerwise runs on a single GPU; set gpu_count to 1 or turn it off",
-                "galore_layerwise只支持单卡；请把gpu_count设为1或关闭它",
+                *both("rules.galore_layerwise_one_gpu"),
             )
 
 
@@ -473,15 +445,12 @@ def _rule_ppo_reward_model(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Em
         if not spec.reward_model:
             err(
                 "reward_model",
-                "stage ppo needs a reward_model; set it to the output of an rm run",
-                "ppo阶段需要reward_model；请设为rm阶段训练结果",
+                *both("rules.ppo_reward_model"),
             )
         if spec.reward_model_type == "lora" and ft != "lora":
             err(
                 "reward_model_type",
-                f"reward_model_type lora needs finetuning_type lora (got {ft}); "
-                "use reward_model_type full or switch to lora",
-                f"reward_model_type为lora时需要finetuning_type为lora（当前为{ft}）；请改用full或lora",
+                *both("rules.reward_model_type", ft=ft),
             )
 
 
@@ -491,35 +460,28 @@ def _rule_preference_and_validation(spec: TaskSpec, ctx: RuleContext, err: Emit,
     if spec.dpo_label_smoothing > 0 and spec.pref_loss != "sigmoid":
         err(
             "dpo_label_smoothing",
-            f"dpo_label_smoothing works only with pref_loss sigmoid (got "
-            f"{spec.pref_loss}); set it to 0 or use sigmoid",
-            f"dpo_label_smoothing仅适用于pref_loss为sigmoid（当前为{spec.pref_loss}）；请设为0或改用sigmoid",
+            *both("rules.dpo_label_smoothing", pref_loss=spec.pref_loss),
         )
     has_val = bool(spec.val_size)
     if has_val and spec.eval_dataset:
         err(
             "val_size",
-            "val_size and eval_dataset exclude each other; set val_size to 0 or clear eval_dataset",
-            "val_size与eval_dataset互斥；请把val_size设为0或清空eval_dataset",
+            *both("rules.val_size_eval_dataset"),
         )
     if spec.do_eval and not has_val and not spec.eval_dataset:
         err(
             "do_eval",
-            "do_eval needs validation data; set val_size > 0 or an eval_dataset",
-            "do_eval需要验证数据；请设置val_size>0或eval_dataset",
+            *both("rules.do_eval_data"),
         )
     if spec.eval_strategy != "no" and not has_val and not spec.eval_dataset:
         err(
             "eval_strategy",
-            f"eval_strategy {spec.eval_strategy} needs validation data; set val_size > 0 or "
-            "an eval_dataset, or set eval_strategy to no",
-            f"eval_strategy为{spec.eval_strategy}时需要验证数据；请设置val_size>0或eval_dataset，或设为no",
+            *both("rules.eval_strategy_data", eval_strategy=spec.eval_strategy),
         )
     if spec.do_predict and stage == "sft" and not spec.predict_with_generate:
         warn(
             "predict_with_generate",
-            "do_predict with sft saves predictions only with predict_with_generate; turn it on",
-            "sft阶段做预测需开启predict_with_generate才会保存预测结果；请开启",
+            *both("rules.predict_with_generate"),
         )
 
 
@@ -530,10 +492,7 @@ def _rule_hardware(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> N
     if spec.nnodes != 1 and not multi_node:
         err(
             "nnodes",
-            f"nnodes {spec.nnodes} needs the Slurm runner backend (`tunequeue runner start --backend "
-            "slurm`); the local runner uses one machine, so set nnodes to 1",
-            f"nnodes为{spec.nnodes}时需使用Slurm调度后端（`tunequeue runner start --backend slurm`）；"
-            "本地调度器只用一台机器，请把nnodes设为1",
+            *both("rules.nnodes_slurm", nnodes=spec.nnodes),
         )
     if host_gpus is not None:
         if spec.compute_type in ("bf16", "pure_bf16"):
@@ -546,28 +505,22 @@ def _rule_hardware(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emit) -> N
                 cap = ".".join(str(x) for x in old[0])
                 err(
                     "compute_type",
-                    f"{spec.compute_type} needs compute capability ≥ 8.0, but a GPU here has "
-                    f"{cap}; use fp16 or auto",
-                    f"{spec.compute_type}需要算力≥8.0，但此处有GPU算力为{cap}；请改用fp16或auto",
+                    *both("rules.compute_capability", compute_type=spec.compute_type, cap=cap),
                 )
         if host_gpus and spec.gpu_count > len(host_gpus):
             err(
                 "gpu_count",
-                f"gpu_count {spec.gpu_count} is more than the {len(host_gpus)} GPU(s) on this "
-                f"machine; lower gpu_count",
-                f"gpu_count为{spec.gpu_count}，超过本机的{len(host_gpus)}张GPU；请调低",
+                *both("rules.gpu_count_host", available=len(host_gpus), gpu_count=spec.gpu_count),
             )
         if not host_gpus and not spec.allow_cpu:
             err(
                 "allow_cpu",
-                "this machine has no GPU and allow_cpu is off; turn allow_cpu on or run on a GPU machine",
-                "本机没有GPU且allow_cpu已关闭；请开启allow_cpu或在GPU机器上运行",
+                *both("rules.no_gpu"),
             )
     if spec.booster == "flashattn2" and spec.compute_type == "fp32":
         err(
             "booster",
-            "FlashAttention-2 needs fp16 or bf16; change compute_type or booster",
-            "FlashAttention-2需要fp16或bf16；请修改compute_type或booster",
+            *both("rules.flashattn_precision"),
         )
 
 
@@ -579,15 +532,12 @@ def _rule_context_and_neftune(spec: TaskSpec, ctx: RuleContext, err: Emit, warn:
     if isinstance(max_pos, int) and spec.cutoff_len > max_pos and spec.rope_scaling is None:
         warn(
             "cutoff_len",
-            f"cutoff_len {spec.cutoff_len} is above the model's {max_pos} positions; lower it "
-            "or set rope_scaling",
-            f"cutoff_len {spec.cutoff_len}超过模型的{max_pos}个位置；请调低或设置rope_scaling",
+            *both("rules.cutoff_len_positions", cutoff_len=spec.cutoff_len, max_pos=max_pos),
         )
     if spec.neftune_noise_alpha is not None and stage != "sft":
         warn(
             "neftune_noise_alpha",
-            f"NEFTune applies to sft only and has no effect with stage {stage}; clear neftune_noise_alpha",
-            f"NEFTune仅用于sft，在{stage}阶段无效；请清空neftune_noise_alpha",
+            *both("rules.neftune_stage", stage=stage),
         )
 
 
@@ -596,9 +546,7 @@ def _rule_export_quantization(spec: TaskSpec, ctx: RuleContext, err: Emit, warn:
     if spec.export_quantization_bit is not None and not spec.export_quantization_dataset:
         err(
             "export_quantization_dataset",
-            "export_quantization_bit needs export_quantization_dataset "
-            "(GPTQ calibration data); set it or clear the bits",
-            "export_quantization_bit需要export_quantization_dataset（GPTQ校准数据）；请设置或清空位数",
+            *both("rules.export_quantization_dataset"),
         )
 
 
@@ -611,9 +559,7 @@ def _rule_effective_batch(spec: TaskSpec, ctx: RuleContext, err: Emit, warn: Emi
         if not low <= eff <= high:
             warn(
                 "per_device_train_batch_size",
-                f"effective batch {eff} (batch × accumulation × GPUs) is outside "
-                f"the recommended {low}–{high}; allowed",
-                f"有效批大小{eff}（批大小×累积×GPU数）不在推荐的{low}–{high}内；仍可使用",
+                *both("rules.effective_batch", eff=eff, low=low, high=high),
             )
 
 
@@ -673,19 +619,15 @@ def _recommended_warnings(spec: TaskSpec, present: set[str]) -> list[Problem]:
             problems.append(
                 Problem(
                     key,
-                    f"{key} {_shown(value)} is outside the recommended {shown_range}; allowed",
-                    f"{key} {_shown(value)}不在推荐范围{shown_range}内；仍可使用",
+                    *both("rules.learning_rate_range", key=key, value=_shown(value), shown_range=shown_range),
                 )
             )
             continue
         if info.rec is None or info.in_recommended(value):
             continue
-        rec_en, rec_zh = info.recommendation("en"), info.recommendation("zh")
         problems.append(
             Problem(
-                key,
-                f"{key} {_shown(value)} is outside the recommended {rec_en}; allowed",
-                f"{key} {_shown(value)}不在推荐范围{rec_zh}内；仍可使用",
+                key, *both("rules.outside_recommended", key=key, value=_shown(value), rec=info.recommendation)
             )
         )
     return problems
@@ -707,8 +649,7 @@ def step_warnings(spec: TaskSpec, total: int) -> list[Problem]:
             problems.append(
                 Problem(
                     key,
-                    f"{key} {value} reaches the run's {total} total steps; lower it",
-                    f"{key} {value}已达到本次训练的总步数{total}；请调低",
+                    *both("rules.step_setting_total", key=key, value=value, total=total),
                 )
             )
     return problems
@@ -728,9 +669,7 @@ def _missing_dataset(task: TaskSpec | Mapping[str, Any]) -> Problem | None:
         return None
     return Problem(
         "dataset",
-        "dataset is required unless the task only exports (do_train false, export_dir set); "
-        "set it to names in dataset_info.json",
-        "除仅导出的任务（do_train为false且设置export_dir）外都必须填写dataset；请填写dataset_info.json中的名称",
+        *both("rules.dataset_required"),
     )
 
 
@@ -764,26 +703,19 @@ def check_task(
     for key in list(data):
         if key == "extra":
             if not isinstance(data[key], Mapping):
-                errors.append(
-                    Problem("extra", "extra must be a mapping of keys to values", "extra须为键值映射")
-                )
+                errors.append(Problem("extra", *both("rules.extra_mapping")))
                 del data[key]
             continue
         if key not in KEYS:
             near = closest_key(key)
-            hint_en = (
-                f"; did you mean '{near}'?" if near else "; remove it (`tunequeue params` lists every key)"
-            )
-            hint_zh = f"；是否想用'{near}'？" if near else "；请删除（`tunequeue params`列出全部参数）"
-            errors.append(Problem(key, f"unknown key '{key}'{hint_en}", f"未知参数'{key}'{hint_zh}"))
+            hint = "rules.unknown_key_near" if near else "rules.unknown_key_remove"
+            errors.append(Problem(key, *both("rules.unknown_key", key=key, hint=piece(hint, near=near))))
             del data[key]
     if data.get("optim") == "adamw_hf":
         warnings.append(
             Problem(
                 "optim",
-                "optim adamw_hf no longer exists in Transformers; it runs the same "
-                "AdamW as adamw_torch, which is used instead",
-                "Transformers已移除adamw_hf；它与adamw_torch是同一AdamW算法，已改用adamw_torch",
+                *both("rules.adamw_hf"),
             )
         )
     present = {k for k in data if k in KEYS}

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunequeue.core.errors import UserError
+from tunequeue.core.i18n import both, piece, text
 from tunequeue.core.rules import (
     Problem,
     ValidationReport,
@@ -128,8 +129,7 @@ def value_problems(data: Mapping[str, Any]) -> list[Problem]:
             problems.append(
                 _problem(
                     key,
-                    f"{key} must be a number, not {str(value).lower()}; write e.g. {key}: 1",
-                    f"{key}须为数字，不能是{str(value).lower()}；例如写{key}: 1",
+                    *both("validate.number_not_bool", shown=str(value).lower(), key=key),
                 )
             )
             continue
@@ -139,8 +139,7 @@ def value_problems(data: Mapping[str, Any]) -> list[Problem]:
             problems.append(
                 _problem(
                     key,
-                    f"{key} {short(value)} is beyond any real run; use at most {limit}",
-                    f"{key} {short(value)}超出实际可行范围；请不超过{limit}",
+                    *both("validate.beyond_run", key=key, value=short(value), limit=limit),
                 )
             )
             continue
@@ -149,8 +148,7 @@ def value_problems(data: Mapping[str, Any]) -> list[Problem]:
                 problems.append(
                     _problem(
                         key,
-                        f"{where} is {leaf}, which cannot train; write a finite number",
-                        f"{where}为{leaf}，无法训练；请写有限的数字",
+                        *both("validate.not_finite", where=where, leaf=leaf),
                     )
                 )
                 break
@@ -158,8 +156,7 @@ def value_problems(data: Mapping[str, Any]) -> list[Problem]:
                 problems.append(
                     _problem(
                         key,
-                        f"{where} {short(leaf)} is beyond any real range; use a whole number up to {MAX_INT}",
-                        f"{where} {short(leaf)}超出合理范围；请用不超过{MAX_INT}的整数",
+                        *both("validate.beyond_range", where=where, leaf=short(leaf), MAX_INT=MAX_INT),
                     )
                 )
                 break
@@ -171,9 +168,7 @@ def value_problems(data: Mapping[str, Any]) -> list[Problem]:
         problems.append(
             _problem(
                 "dataset",
-                f"dataset {short(dataset)} names no dataset; write names from dataset_info.json, "
-                "comma separated",
-                f"dataset {short(dataset)}没有数据集名称；请填写dataset_info.json中的名称，用逗号分隔",
+                *both("validate.no_dataset_names", dataset=short(dataset)),
             )
         )
     return problems
@@ -197,8 +192,7 @@ def _missing(*modules: str) -> bool:
 def _needs_package(key: str, what: str, pip: str, instead: str) -> Problem:
     return _problem(
         key,
-        f"{what} needs the '{pip}' package, which is not installed; pip install {pip} or {instead}",
-        f"{what}需要'{pip}'包，当前未安装；请pip install {pip}或{instead}",
+        *both("validate.needs_package", what=what, pip=pip, instead=instead),
     )
 
 
@@ -211,13 +205,15 @@ def launch_problems(spec: TaskSpec) -> list[Problem]:
         names = engine_template_names()
         if spec.template not in names:
             near = difflib.get_close_matches(spec.template, names, n=1, cutoff=0.0)
-            hint = f"use '{near[0]}'" if near else "set template to auto"
+            hint = "validate.template_near" if near else "validate.template_auto"
             problems.append(
                 _problem(
                     "template",
-                    f"template {short(spec.template)} is unknown; {hint} "
-                    "(`tunequeue params template` lists them)",
-                    f"未知模板{short(spec.template)}；请用'{near[0] if near else 'auto'}'",
+                    *both(
+                        "validate.template_unknown",
+                        template=short(spec.template),
+                        hint=piece(hint, near=near[0] if near else ""),
+                    ),
                 )
             )
     if spec.quantization_bit is not None:
@@ -252,9 +248,7 @@ def launch_problems(spec: TaskSpec) -> list[Problem]:
         problems.append(
             _problem(
                 "export_quantization_bit",
-                "export_quantization_bit (GPTQ) needs the 'optimum' and 'gptqmodel' packages; "
-                "pip install optimum gptqmodel or clear export_quantization_bit",
-                "export_quantization_bit（GPTQ）需要optimum和gptqmodel包；请安装或清空export_quantization_bit",
+                *both("validate.gptq_packages"),
             )
         )
     trackers = ["tensorboard", "wandb", "mlflow"] if spec.report_to == "all" else [spec.report_to]
@@ -266,10 +260,7 @@ def launch_problems(spec: TaskSpec) -> list[Problem]:
         problems.append(
             _problem(
                 "pref_loss",
-                "pref_loss kto_pair is not available in the installed TRL; "
-                "use stage kto with a kto_tag dataset, "
-                "or pref_loss sigmoid",
-                "已安装的TRL不提供pref_loss kto_pair；请改用kto阶段（数据集含kto_tag）或pref_loss sigmoid",
+                *both("validate.kto_pair"),
             )
         )
     return problems
@@ -465,7 +456,7 @@ def steps_line(checked: Preflight, *, on_gpu: bool, lang: str = "en") -> str | N
         return None
     from tunequeue.core.estimate import estimate_train_seconds, format_duration
 
-    where = ("GPU" if on_gpu else "CPU") if lang == "en" else ("GPU上" if on_gpu else "CPU上")
+    where = text("validate.on_gpu" if on_gpu else "validate.on_cpu", lang)
     duration = ""
     if checked.model_config is not None:
         try:
@@ -475,11 +466,11 @@ def steps_line(checked: Preflight, *, on_gpu: bool, lang: str = "en") -> str | N
         except UserError:
             seconds = None
         if seconds is not None:
-            duration = (
-                f", about {format_duration(seconds)} on {where}"
-                if lang == "en"
-                else (f"，{where}约{format_duration(seconds)}")
-            )
-    if lang == "en":
-        return f"total steps: {checked.total_steps} ({checked.num_examples} training examples){duration}"
-    return f"总步数：{checked.total_steps}（{checked.num_examples}条训练样本）{duration}"
+            duration = text("validate.steps_duration", lang, duration=format_duration(seconds), where=where)
+    return text(
+        "validate.steps_line",
+        lang,
+        steps=checked.total_steps,
+        examples=checked.num_examples,
+        duration=duration,
+    )

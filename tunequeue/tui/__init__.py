@@ -6,5 +6,8 @@
 - `data` — what the screens show, read from the queue and run files; `cluster` — Slurm jobs' details;
   `reasons` — why a job waits; `polling` — background reads of the queue; `formatting`; `messages`.
 - `sidecar` — the client of `tunequeue.train.sidecar` (dataset previews and chat).
-- `text` — the TUI's strings, in English and Chinese.
+- `text` — the TUI's lookup of texts in the catalog ``tunequeue/locales/en.yaml`` and ``zh.yaml``;
+  `keys` — keys typed in a burst keep their order and field.
+
+A new text is a new key in both catalog files, never a table in a module.
 """

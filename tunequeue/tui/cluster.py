@@ -23,19 +23,6 @@ from tunequeue.tui.text import tr
 _PENDING_REASON = re.compile(r"^Slurm (?P<state>[A-Z_]+)(?: \((?P<reason>.*)\))?$")
 _RUNNING_REASON = re.compile(r"^Slurm job (?P<id>\S+) (?P<state>[A-Z_]+) on (?P<nodes>\S+)")
 
-STRINGS: dict[str, dict[str, str]] = {
-    "cluster.job": {"en": "Slurm job {id}", "zh": "Slurm作业 {id}"},
-    "cluster.pending": {"en": "pending: {reason}", "zh": "排队中：{reason}"},
-    "cluster.nodes": {"en": "nodes {nodes}", "zh": "节点 {nodes}"},
-    "cluster.exit": {"en": "exit {status}", "zh": "退出状态 {status}"},
-    "cluster.gpu_note": {
-        "en": "GPU panes show NVML data of this machine's GPUs only. This job runs on the Slurm "
-        "cluster{where}: no GPU data here.",
-        "zh": "GPU面板只显示本机GPU的NVML数据。此任务在Slurm集群上运行{where}，这里没有它的GPU数据。",
-    },
-    "cluster.gpu_note_where": {"en": " ({nodes})", "zh": "（{nodes}）"},
-}
-
 
 @dataclass
 class ClusterInfo:
@@ -62,9 +49,8 @@ class ClusterInfo:
 
 
 def text(key: str, lang: str, **fmt: Any) -> str:
-    """The `lang` text of one of this module's keys."""
-    entry = STRINGS[key]
-    return tr(key, lang, default=entry.get(lang) or entry["en"], **fmt)
+    """The `lang` text of one of this module's keys (``cluster.*`` in the catalog)."""
+    return tr(key, lang, **fmt)
 
 
 def read_cluster_info(job: Any) -> ClusterInfo | None:

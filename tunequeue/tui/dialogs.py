@@ -14,17 +14,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-_WORDS = {
-    "yes": ("Yes", "确定"),
-    "no": ("No", "取消"),
-    "ok": ("OK", "确定"),
-    "cancel": ("Cancel", "取消"),
-}
+from tunequeue.core import i18n
 
 
 def _word(key: str, lang: str) -> str:
-    en, zh = _WORDS[key]
-    return zh if lang == "zh" else en
+    return i18n.text(f"dialog.{key}", lang)
 
 
 def _app_lang(screen: ModalScreen) -> str:

@@ -21,6 +21,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tunequeue.core import i18n
 from tunequeue.core.errors import UserError
 from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
@@ -30,67 +31,10 @@ from tunequeue.tui.widgets.fields import FieldEditor, field_help, format_value, 
 EDIT_GROUPS = ("hyper", "lora", "other")
 ALL_NAMESPACES = "*"
 
-_STRINGS: dict[str, tuple[str, str]] = {
-    "title": ("Presets: namespaces and their parameter groups", "参数组：命名空间与其参数组"),
-    "namespaces": ("Namespaces", "命名空间"),
-    "all": ("(all)", "（全部）"),
-    "col.name": ("Preset", "参数组"),
-    "col.stage": ("Stage", "阶段"),
-    "col.method": ("Method", "方法"),
-    "col.kind": ("Kind", "类型"),
-    "col.description": ("Description", "说明"),
-    "builtin": ("built-in", "内置"),
-    "user": ("user", "用户"),
-    "empty": ("No presets here; press n to create one.", "这里没有参数组；按 n 新建。"),
-    "details.none": ("Select a preset to see its values.", "选择一个参数组以查看其取值。"),
-    "details.readonly": (
-        "Built-in, read-only: copy it (c) to change it.",
-        "内置参数组，只读：按 c 复制后再修改。",
-    ),
-    "details.updated": ("updated {time}", "更新于 {time}"),
-    "refuse.edit": (
-        "{ref} is a built-in preset and cannot be edited; copy it (c) and edit the copy.",
-        "{ref} 是内置参数组，不能编辑；请按 c 复制后编辑副本。",
-    ),
-    "refuse.delete": (
-        "{ref} is a built-in preset and cannot be deleted.",
-        "{ref} 是内置参数组，不能删除。",
-    ),
-    "prompt.new": ("New preset (namespace/name):", "新参数组（命名空间/名称）："),
-    "prompt.copy": ("Copy {ref} to (namespace/name):", "将 {ref} 复制为（命名空间/名称）："),
-    "confirm.delete": (
-        "Delete preset {ref}? This cannot be undone.",
-        "删除参数组 {ref}？此操作不可撤销。",
-    ),
-    "done.created": ("Preset {ref} created.", "已创建参数组 {ref}。"),
-    "done.saved": ("Preset {ref} saved.", "已保存参数组 {ref}。"),
-    "done.copied": ("Copied to {ref}.", "已复制为 {ref}。"),
-    "done.deleted": ("Preset {ref} deleted.", "已删除参数组 {ref}。"),
-    "none_selected": ("Select a preset first.", "请先选择一个参数组。"),
-    "bind.new": ("New", "新建"),
-    "bind.edit": ("Edit", "编辑"),
-    "bind.copy": ("Copy", "复制"),
-    "bind.delete": ("Delete", "删除"),
-    "bind.back": ("Back", "返回"),
-    "bind.save": ("Save", "保存"),
-    "bind.cancel": ("Cancel", "取消"),
-    "edit.title_new": ("New preset {ref}", "新建参数组 {ref}"),
-    "edit.title": ("Edit preset {ref}", "编辑参数组 {ref}"),
-    "edit.header": ("Preset", "参数组"),
-    "edit.description": ("description", "说明"),
-    "edit.blocked": ("Fix the marked fields first: {keys}", "请先修正标出的字段：{keys}"),
-    "edit.help": (
-        "Only hyperparameters belong to a preset; ^s saves, Esc cancels.",
-        "参数组只保存超参数；^s 保存，Esc 取消。",
-    ),
-}
-
 
 def presets_text(key: str, lang: str, **fmt: Any) -> str:
     """One of the presets screens' strings in ``lang``."""
-    en, zh = _STRINGS[key]
-    text = zh if lang == "zh" else en
-    return text.format(**fmt) if fmt else text
+    return i18n.text(f"presets.{key}", lang, **fmt)
 
 
 def _short_time(stamp: str) -> str:

@@ -40,6 +40,7 @@ from textual.widgets import (
     Static,
 )
 
+from tunequeue.core import i18n
 from tunequeue.core import spec as task_spec
 from tunequeue.core.errors import UserError
 from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt
@@ -56,99 +57,10 @@ ADVANCED_GROUPS = tuple(gid for gid, *_rest in task_spec.GROUPS if gid not in ta
 ALWAYS_ADVANCED = ("dataset", "output", "eval", "export")
 PREFERENCE_STAGES = ("rm", "ppo", "dpo", "kto")
 
-_STRINGS: dict[str, tuple[str, str]] = {
-    "title.new": ("New task", "新建任务"),
-    "title.edit": ("Edit job {id}", "编辑任务 {id}"),
-    "title.clone": ("New task (copy of job {id})", "新建任务（复制任务 {id}）"),
-    "step.basic": ("Basic info", "基本信息"),
-    "step.task": ("Task config", "任务配置"),
-    "step.hyper": ("Hyperparameters", "超参数配置"),
-    "step.lora": ("LoRA settings", "LoRA参数配置"),
-    "step.other": ("Other settings", "其他参数配置"),
-    "step.review": ("Review", "确认"),
-    "short.basic": ("Basic", "基本"),
-    "short.task": ("Task", "任务"),
-    "short.hyper": ("Hyper", "超参"),
-    "short.lora": ("LoRA", "LoRA"),
-    "short.other": ("Other", "其他"),
-    "short.review": ("Review", "确认"),
-    "back": ("Back", "上一步"),
-    "next": ("Next", "下一步"),
-    "submit": ("Submit", "提交"),
-    "save_changes": ("Save changes", "保存修改"),
-    "save_preset": ("Save as preset", "存为参数组"),
-    "save_yaml": ("Save YAML", "保存YAML"),
-    "preview": ("Preview data", "预览数据"),
-    "preset": ("Start from preset:", "从参数组开始："),
-    "preset.none": ("(no preset)", "（不使用参数组）"),
-    "preset.applied": ("Preset {ref} applied.", "已应用参数组 {ref}。"),
-    "preset.unavailable": ("Presets are not available: {error}", "参数组不可用：{error}"),
-    "advanced": (
-        "Advanced: quantization (LoRA only) · RoPE scaling · booster",
-        "高级配置：量化（仅LoRA）· RoPE插值 · 加速方式",
-    ),
-    "advanced.area": (
-        "Advanced settings (Enter on a title opens it; shown for {ft} / {stage})",
-        "高级设置（在标题上按Enter展开；按 {ft} / {stage} 显示）",
-    ),
-    "advanced.section": (
-        "Enter opens or closes this section. Keys: {keys}",
-        "按Enter展开或收起本节。参数：{keys}",
-    ),
-    "lora.hidden": (
-        "LoRA rows are hidden: finetuning_type is {ft}. Choose lora in step 1 to set them.",
-        "当前微调方法为 {ft}，已隐藏LoRA参数；在第1步选择lora即可设置。",
-    ),
-    "blocked": ("Fix the marked fields first: {keys}", "请先修正标出的字段：{keys}"),
-    "review.errors": ("Errors (fix before submitting)", "错误（提交前须修正）"),
-    "review.warnings": ("Warnings", "警告"),
-    "review.no_warnings": ("No warnings.", "没有警告。"),
-    "review.yaml": ("Task YAML", "任务YAML"),
-    "review.estimate": ("VRAM estimate", "显存估算"),
-    "review.per_gpu": ("{gib:.1f} GiB per GPU", "每张GPU约 {gib:.1f} GiB"),
-    "review.fits": ("Fits on GPUs: {gpus}", "可放入的GPU：{gpus}"),
-    "review.fits_none": ("Fits on no GPU of this machine right now.", "当前本机没有放得下的GPU。"),
-    "review.no_gpus": ("GPUs: {error}", "GPU：{error}"),
-    "review.simulated": (" (simulated)", "（模拟）"),
-    "review.no_estimate": ("No estimate: {error}", "无法估算：{error}"),
-    "submitted": ("Job {id} queued.", "任务 {id} 已加入队列。"),
-    "updated": ("Job {id} updated.", "任务 {id} 已更新。"),
-    "prompt.preset": ("Save as preset (namespace/name):", "保存为参数组（命名空间/名称）："),
-    "prompt.yaml": ("Save task YAML to file:", "将任务YAML保存到文件："),
-    "saved.preset": ("Preset {ref} saved.", "参数组 {ref} 已保存。"),
-    "saved.yaml": ("Saved {path}.", "已保存 {path}。"),
-    "preview.loading": ("Rendering the first example…", "正在渲染第一条样本…"),
-    "preview.failed": ("Cannot preview the data: {error}", "无法预览数据：{error}"),
-    "preview.title": (
-        "First example of {dataset} with template {template}:",
-        "{dataset} 的第一条样本（模板 {template}）：",
-    ),
-    "preview.need": (
-        "Fill model_name_or_path and dataset to preview.",
-        "请先填写 model_name_or_path 和 dataset 再预览。",
-    ),
-    "help.start": (
-        "Tab moves between fields; the focused field is explained here.",
-        "Tab 在字段间移动；此处解释当前字段。",
-    ),
-    "help.review": (
-        "Submit (^s) queues the task; Save as preset keeps its hyperparameters; Save YAML writes a file "
-        "for `tunequeue submit`. ^p goes back to change a step.",
-        "提交（^s）将任务加入队列；存为参数组保存其超参数；保存YAML写出文件供 `tunequeue submit` 使用。"
-        "按 ^p 返回修改。",
-    ),
-    "bind.next": ("Next", "下一步"),
-    "bind.back": ("Back", "上一步"),
-    "bind.cancel": ("Cancel", "取消"),
-    "bind.preview": ("Preview", "预览"),
-}
-
 
 def wizard_text(key: str, lang: str, **fmt: Any) -> str:
     """One of the wizard's strings in ``lang``."""
-    en, zh = _STRINGS[key]
-    text = zh if lang == "zh" else en
-    return text.format(**fmt) if fmt else text
+    return i18n.text(f"wizard.{key}", lang, **fmt)
 
 
 def _is_lora_only(key: str) -> bool:
@@ -486,8 +398,8 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         return wizard_text(key, self.lang, **fmt)
 
     def binding_description(self, binding: Any, lang: str) -> str:
-        """Footer texts of the wizard's own keys come from the wizard's table."""
-        if f"bind.{binding.action}" in _STRINGS:
+        """Footer texts of the wizard's own keys come from its ``wizard.bind.*`` texts."""
+        if i18n.has_text(f"wizard.bind.{binding.action}"):
             return wizard_text(f"bind.{binding.action}", lang)
         return super().binding_description(binding, lang)
 

@@ -22,37 +22,13 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
+from tunequeue.core import i18n
 from tunequeue.tui.text import localize_bindings
-
-_WORDS = {
-    "rec": ("rec", "推荐"),
-    "bounds": ("Allowed", "取值范围"),
-    "recommended": ("Recommended", "推荐"),
-    "default": ("default", "默认"),
-    "required": ("required", "必填"),
-    "none": ("(none)", "（无）"),
-    "empty_ok": ("Leave empty for none.", "留空表示不设置。"),
-    "need_value": ("Enter a value; this field is required.", "请填写该字段，它是必填项。"),
-    "need_int": ("Enter a whole number, e.g. 8; got {text!r}.", "请输入整数，例如 8；当前为 {text!r}。"),
-    "need_number": (
-        "Enter a number, e.g. 0.0001; got {text!r}.",
-        "请输入数字，例如 0.0001；当前为 {text!r}。",
-    ),
-    "out_of_bounds": ("Must be {bounds}; got {value}.", "取值须为 {bounds}；当前为 {value}。"),
-    "bad_pattern": (
-        "Use lowercase letters, digits and '-', starting and ending with a letter or digit.",
-        "只能用小写字母、数字和“-”，且以字母或数字开头和结尾。",
-    ),
-    "too_long": ("At most {n} characters.", "最多 {n} 个字符。"),
-    "not_recommended": ("Outside the recommended {rec}; allowed.", "超出推荐值 {rec}，仍可使用。"),
-}
 
 
 def word(key: str, lang: str, **fmt: Any) -> str:
     """One of this module's UI strings in ``lang``."""
-    en, zh = _WORDS[key]
-    text = zh if lang == "zh" else en
-    return text.format(**fmt) if fmt else text
+    return i18n.text(f"field.{key}", lang, **fmt)
 
 
 def field_label(info: Any, lang: str) -> str:
@@ -148,8 +124,8 @@ def field_help(info: Any, lang: str) -> str:
     recommendation = info.recommendation(lang)
     if recommendation:
         lines.append(f"{word('recommended', lang)}: {recommendation}")
-    for choice, texts in (info.choices_help or {}).items():
-        lines.append(f"  {choice} — {texts[1] if lang == 'zh' else texts[0]}")
+    for choice in info.choices_help or {}:
+        lines.append(f"  {choice} — {info.choice_help(choice, lang)}")
     if info.nullable and info.kind not in ("bool",):
         lines.append(word("empty_ok", lang))
     return "\n".join(lines)

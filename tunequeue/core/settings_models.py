@@ -83,37 +83,29 @@ class SettingsFile(BaseModel):
     queue: QueueBlock = Field(default_factory=QueueBlock)
 
 
-class RunnerEnv(BaseSettings, RunnerBlock):
+class _EnvironmentFirst(BaseSettings):
+    """Settings read from ``TUNEQUEUE_*`` environment variables first, then from the file's values."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables first, then the file's values; no .env or secrets files."""
+        return (env_settings, init_settings)
+
+
+class RunnerEnv(_EnvironmentFirst, RunnerBlock):
     """The runner block with ``TUNEQUEUE_<KEY>`` environment variables winning over the file."""
 
     model_config = SettingsConfigDict(env_prefix="TUNEQUEUE_", extra="forbid")
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Environment variables first, then the file's values; no .env or secrets files."""
-        return (env_settings, init_settings)
 
-
-class QueueEnv(BaseSettings, QueueBlock):
+class QueueEnv(_EnvironmentFirst, QueueBlock):
     """The queue block with ``TUNEQUEUE_DB_<KEY>`` environment variables winning over the file."""
 
     model_config = SettingsConfigDict(env_prefix="TUNEQUEUE_DB_", extra="forbid")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Environment variables first, then the file's values; no .env or secrets files."""
-        return (env_settings, init_settings)

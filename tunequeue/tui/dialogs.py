@@ -7,6 +7,7 @@ Each dialog is a ``ModalScreen[T]``; push it with ``app.push_screen(dialog, call
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -159,3 +160,16 @@ class TextPrompt(ModalScreen["str | None"]):
     def action_cancel(self) -> None:
         """Dismiss with None."""
         self.dismiss(None)
+
+
+def leave_unless_changed(screen: Any, changed: bool, message: str) -> None:
+    """Dismiss ``screen`` at once when nothing was changed; otherwise ask ``message`` first."""
+    if not changed:
+        screen.dismiss(None)
+        return
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            screen.dismiss(None)
+
+    screen.app.push_screen(ConfirmDialog(message), answered)

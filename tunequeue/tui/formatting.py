@@ -82,17 +82,6 @@ def format_gib(mib: Any) -> str:
     return f"{float(mib) / 1024:.1f}"
 
 
-def format_gpus(job: Any) -> str:
-    """Assigned GPU indices of a job, or what it asked for while it waits (``2?``, ``cpu``)."""
-    if job.assigned_gpus:
-        return ",".join(str(index) for index in job.assigned_gpus)
-    if job.requested_gpus == 0:
-        return "cpu"
-    if job.is_active or job.is_final:
-        return "cpu" if job.started_at else "-"
-    return f"{job.requested_gpus}?"
-
-
 def job_times(job: Any, latest: dict | None, now: float) -> str:
     """``elapsed/ETA`` for the queue table; finished jobs show their run time only."""
     start = job.started_at

@@ -23,7 +23,7 @@ from textual.widgets.option_list import Option
 
 from tunequeue.core import i18n
 from tunequeue.core.errors import UserError
-from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt
+from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt, leave_unless_changed
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
 from tunequeue.tui.text import TranslatedBindings, tr
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, format_value, params_of_group
@@ -523,12 +523,5 @@ class PresetEditScreen(OrderedKeys, _PresetTexts, Screen["str | None"]):
 
     def action_cancel(self) -> None:
         """Leave without saving; when something was changed, ask first."""
-        if self._start_state is None or self.form_state() == self._start_state:
-            self.dismiss(None)
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.dismiss(None)
-
-        self.app.push_screen(ConfirmDialog(tr("form.discard", self.lang)), answered)
+        changed = self._start_state is not None and self.form_state() != self._start_state
+        leave_unless_changed(self, changed, tr("form.discard", self.lang))

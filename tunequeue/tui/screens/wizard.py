@@ -43,7 +43,7 @@ from textual.widgets import (
 from tunequeue.core import i18n
 from tunequeue.core import spec as task_spec
 from tunequeue.core.errors import UserError
-from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt
+from tunequeue.tui.dialogs import TextPrompt, leave_unless_changed
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
 from tunequeue.tui.text import TranslatedBindings, tr
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, params_of_group, word
@@ -541,15 +541,8 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
 
     def action_cancel(self) -> None:
         """Leave; when something was changed, ask first."""
-        if self._snapshot is None or self.collect() == self._snapshot:
-            self.dismiss(None)
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.dismiss(None)
-
-        self.app.push_screen(ConfirmDialog(tr("form.discard", self.lang)), answered)
+        changed = self._snapshot is not None and self.collect() != self._snapshot
+        leave_unless_changed(self, changed, tr("form.discard", self.lang))
 
     @on(Button.Pressed, "#next")
     def _next_pressed(self) -> None:

@@ -192,7 +192,8 @@ def suggest_template(config: Mapping[str, Any], directory: Path | None = None) -
     vocab = config.get("vocab_size")
     if vocab is None and isinstance(text_config, Mapping):
         vocab = text_config.get("vocab_size")
-    named = _TEMPLATE_BY_VOCAB.get(model_type, {}).get(vocab) or TEMPLATE_BY_MODEL_TYPE.get(model_type)
+    by_vocab = _TEMPLATE_BY_VOCAB.get(model_type, {}).get(vocab) if isinstance(vocab, int) else None
+    named = by_vocab or TEMPLATE_BY_MODEL_TYPE.get(model_type)
     if named:
         return named
     if directory is not None and has_chat_template(directory):

@@ -7,7 +7,6 @@ the same code can be exercised against a module of the same shape on machines wi
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 from tunequeue.gpus.devices import COMPUTE, COMPUTE_GRAPHICS, GRAPHICS, Gpu, GpuProcess, GpuSnapshot
@@ -116,17 +115,19 @@ def read_device(nvml: Any, index: int) -> Gpu:
     )
 
 
-def read_nvml(nvml: ModuleType | Any | None = None) -> GpuSnapshot:
-    """Read every GPU through NVML; on failure an empty snapshot whose ``error`` says why."""
+def read_nvml(nvml: Any = None) -> GpuSnapshot:
+    """Read every GPU through NVML (``nvml``: the pynvml module, or one shaped like it); on failure an
+    empty snapshot whose ``error`` says why."""
     if nvml is None:
         try:
-            import pynvml as nvml
+            import pynvml
         except ImportError:
             return GpuSnapshot(
                 gpus=[],
                 simulated=False,
                 error=f"nvidia-ml-py is not installed (pip install nvidia-ml-py); {SIMULATE_HINT}",
             )
+        nvml = pynvml
     try:
         nvml.nvmlInit()
     except nvml.NVMLError as error:

@@ -151,9 +151,7 @@ def test_hub_models_resolve_through_the_local_cache(tmp_path, monkeypatch):
     from tunequeue.core.models import model_problems, resolve_model_path
 
     cache = tmp_path / "hub"
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))  # read once at import
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))  # read at each lookup, not once at import
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     errors, warnings, _ = model_problems("some-org/not-cached")

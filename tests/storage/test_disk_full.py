@@ -42,10 +42,11 @@ def small_disk(tmp_path):
 
 
 def _fill(directory: Path, leave: int = 0) -> Path:
-    """Fill the filesystem of ``directory`` until only about ``leave`` bytes are free."""
+    """Fill the filesystem of ``directory`` until only about ``leave`` bytes are free (appending to the
+    filler, so a second call tops it up after something else freed space)."""
     filler = directory / "filler"
     free = shutil.disk_usage(directory).free
-    with open(filler, "wb") as handle:
+    with open(filler, "ab") as handle:
         remaining = max(free - leave, 0)
         block = b"\0" * (1024 * 1024)
         try:
@@ -78,6 +79,7 @@ def test_every_command_says_the_disk_is_full_and_reads_still_work(full_home, sma
         home.cli("runner", "stop", check=True)
     _fill(small_disk)
     for args in (["submit", str(task), "--name", "other"], ["db", "backup"], ["rm", str(job_id), "--yes"]):
+        _fill(small_disk)  # the stopped runner's last writes (WAL checkpoint) may have freed a little
         one_line_error(home.cli(*args), "disk holding", "is full")
     assert (home.path / "runs" / f"{job_id}-small" / "train.log").exists()  # the failed rm removed nothing
     one_line_error(home.cli("runner", "start"), "is full", "the runner cannot start")

@@ -13,12 +13,13 @@ Only JSON and the safetensors header are read; no weights are loaded and no mode
 from __future__ import annotations
 
 import json
-import os
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tunequeue.core.models import hub_cache_dir
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_SAFETENSORS_HEADER = 64 * 1024 * 1024
@@ -96,19 +97,6 @@ def format_params(count: int) -> str:
             value = count / size
             return f"{value:.1f}{suffix}" if value < 10 else f"{value:.0f}{suffix}"
     return str(count)
-
-
-def hub_cache_dir() -> Path:
-    """The Hugging Face hub cache folder, as huggingface_hub finds it (without importing it)."""
-    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    hf_home = os.environ.get("HF_HOME")
-    if hf_home:
-        return Path(hf_home).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "huggingface" / "hub"
 
 
 def read_json_object(path: Path, limit: int = MAX_CONFIG_BYTES) -> dict[str, Any] | None:

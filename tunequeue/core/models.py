@@ -70,6 +70,20 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~", ".\\")) or name in (".", "..") or name.count("/") > 1
 
 
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache folder, as huggingface_hub finds it (without importing it), read
+    each time so that a changed environment counts."""
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    hf_home = os.environ.get("HF_HOME")
+    if hf_home:
+        return Path(hf_home).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "huggingface" / "hub"
+
+
 def cached_snapshot(repo_id: str) -> Path | None:
     """The local snapshot directory of hub model ``repo_id`` when its config.json is cached, else None."""
     try:
@@ -77,7 +91,7 @@ def cached_snapshot(repo_id: str) -> Path | None:
     except ImportError:
         return None
     try:
-        found = try_to_load_from_cache(repo_id, "config.json")
+        found = try_to_load_from_cache(repo_id, "config.json", cache_dir=hub_cache_dir())
     except (ValueError, OSError):
         return None
     return Path(found).parent if isinstance(found, str) else None

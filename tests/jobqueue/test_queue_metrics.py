@@ -144,3 +144,17 @@ def test_deleting_a_job_keeps_gpu_history_without_the_job(db, job):
     assert len(remaining) == 1 and remaining[0]["job_id"] is None
     assert metrics.get_metrics(db, job.id) == []
     assert metrics.get_ingest_offset(db, job.id, 1) == 0
+
+
+@pytest.mark.parametrize(("key", "index"), [("loss", "metrics_job_loss"), ("eval_loss", "metrics_job_eval_loss")])
+def test_the_last_logged_loss_is_found_through_its_own_index(db, job, key, index):
+    """A run that never logs an eval loss must not make the queue table walk all its rows each second."""
+    metrics.add_metrics(db, job.id, 1, [log_line(step, total=500, loss=1.0) for step in range(1, 501)])
+    plan = db.conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT {key} FROM metrics WHERE job_id = ? AND attempt = ? "
+        f"AND {key} IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        (job.id, 1),
+    ).fetchall()
+    assert any(index in row[-1] for row in plan)
+    assert metrics.latest_metrics(db, [job.id])[job.id]["eval_loss"] is None
+    assert metrics.latest_metrics(db, [job.id])[job.id]["loss"] == 1.0

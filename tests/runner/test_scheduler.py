@@ -652,6 +652,7 @@ def test_scheduler_is_pure():
         ("allow_cpu: 'no'\n", False),
         ("", True),
         ("[unbalanced", True),
+        ("stage: sft\nextra:\n  allow_cpu: false\n", True),  # only the top-level key counts
     ],
 )
 def test_task_allows_cpu(task, allowed):

@@ -144,6 +144,12 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    [
+        # The queue table shows each job's last loss and eval loss: without these, a job that never
+        # logged an eval loss makes that lookup walk all its rows on every refresh.
+        "CREATE INDEX metrics_job_loss ON metrics (job_id, attempt, seq) WHERE loss IS NOT NULL",
+        "CREATE INDEX metrics_job_eval_loss ON metrics (job_id, attempt, seq) WHERE eval_loss IS NOT NULL",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

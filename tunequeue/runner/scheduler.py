@@ -39,6 +39,7 @@ Rules, in the order they apply:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -108,9 +109,19 @@ class _Reservation:
 
 def task_allows_cpu(job: Job) -> bool:
     """Whether the job's task may run on CPU when there is no GPU (``allow_cpu``, default true)."""
+    text = job.task_yaml or ""
+    # Stored tasks are written by `dump_task_yaml`, which spells every key plainly: without the key
+    # the default holds, and parsing thousands of queued tasks each tick would cost seconds.
+    if "allow_cpu" not in text:
+        return True
+    return _yaml_allows_cpu(text)
+
+
+@functools.lru_cache(maxsize=16384)
+def _yaml_allows_cpu(task_yaml: str) -> bool:
     from tunequeue.core.task_files import stored_task_values
 
-    value = stored_task_values(job.task_yaml).get("allow_cpu", True)
+    value = stored_task_values(task_yaml).get("allow_cpu", True)
     return value is not False and str(value).lower() not in ("false", "no", "0")
 
 

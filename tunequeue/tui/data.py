@@ -10,6 +10,7 @@ SQLite connection, and turns the returned snapshot into widgets on the main thre
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,13 +49,20 @@ class GpuSummary:
 
 @dataclass
 class QueueData:
-    """Everything the queue screen shows at one moment."""
+    """Everything the queue screen shows at one moment.
+
+    `jobs` is one page: the newest `limit` jobs in the chosen states, newest first; `total` counts
+    all jobs in those states. `waiting_and_active` holds every queued, held and active job (the
+    scheduler plans them all to say why one waits), whether or not it is on the page.
+    """
 
     jobs: list[Any]
     metrics: dict[int, dict]
     runner: RunnerInfo
     gpus: GpuSummary
     cluster: dict[int, ClusterInfo] = field(default_factory=dict)
+    total: int = 0
+    waiting_and_active: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -134,15 +142,49 @@ def _latest_samples(db: Any, now: float) -> list[dict]:
     return sorted(latest.values(), key=lambda row: row["gpu_index"])
 
 
-def load_queue(db: Any, now: float) -> QueueData:
-    """Jobs (newest first), their latest metrics, the runner and a GPU summary."""
+WAITING_AND_ACTIVE = ("queued", "held", "starting", "running", "cancelling")
+
+
+def load_queue_page(
+    db: Any, now: float, states: Iterable[str] | None = None, limit: int | None = None
+) -> QueueData:
+    """A page of jobs (newest first, only `states` when given, at most `limit`), their latest
+    metrics, the runner and a GPU summary; `waiting_and_active` holds only those on the page."""
     from tunequeue.jobqueue import jobs, metrics
 
-    all_jobs = jobs.list_jobs(db)
-    all_jobs.sort(key=lambda job: job.id, reverse=True)
-    latest = metrics.latest_metrics(db, [job.id for job in all_jobs]) if all_jobs else {}
-    cluster = {job.id: info for job in all_jobs if (info := read_cluster_info(job)) is not None}
-    return QueueData(all_jobs, latest, runner_info(), gpu_summary(db, now), cluster)
+    wanted = None if states is None else list(states)
+    page = jobs.list_jobs(db, states=wanted, limit=limit, order="-id")
+    total = len(page)
+    if limit is not None and len(page) >= limit:
+        counts = jobs.counts_by_state(db)
+        total = sum(count for state, count in counts.items() if wanted is None or state in wanted)
+    latest = metrics.latest_metrics(db, [job.id for job in page]) if page else {}
+    cluster = {job.id: info for job in page if (info := read_cluster_info(job)) is not None}
+    waiting_and_active = [job for job in page if job.state in WAITING_AND_ACTIVE]
+    return QueueData(
+        page, latest, runner_info(), gpu_summary(db, now), cluster, total, waiting_and_active
+    )
+
+
+def add_waiting_and_active(db: Any, data: QueueData, states: Iterable[str] | None = None) -> QueueData:
+    """Complete `data.waiting_and_active` with the waiting and active jobs not on the page."""
+    from tunequeue.jobqueue import jobs
+
+    covers_all = set(WAITING_AND_ACTIVE) <= set(WAITING_AND_ACTIVE if states is None else states)
+    if covers_all and data.total == len(data.jobs):
+        return data  # the page holds all of them already
+    on_page = {job.id: job for job in data.jobs}
+    data.waiting_and_active = [
+        on_page.get(job.id, job) for job in jobs.list_jobs(db, states=WAITING_AND_ACTIVE, order="-id")
+    ]
+    return data
+
+
+def load_queue(
+    db: Any, now: float, states: Iterable[str] | None = None, limit: int | None = None
+) -> QueueData:
+    """`load_queue_page` with every waiting and active job (for the scheduler's reasons)."""
+    return add_waiting_and_active(db, load_queue_page(db, now, states, limit), states)
 
 
 def read_log_tail(path: Path, offset: int) -> LogChunk:

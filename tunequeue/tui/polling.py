@@ -5,10 +5,16 @@ SQLite connection and its result comes back as `PollingScreen.Loaded` (a failure
 a read never starts while the previous one runs. `run_action(change)` runs `change(db)` in a thread
 worker too; the text it returns, or the error it raised, is shown as a notification and the screen
 reads again. Subclasses implement `refresh_data`, `show_data` and `show_load_error`.
+
+Timers call `poll`, which rests after a slow read: when a read took t seconds, the next timed read
+waits at least `REST_FACTOR` × t, so a home with thousands of jobs cannot keep the CPU (and the
+keyboard) busy with reads. Reads asked for directly (after an action, on returning to the screen) do
+not wait.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +23,8 @@ from textual.message import Message
 from textual.screen import Screen
 
 from tunequeue.tui.text import TranslatedBindings
+
+REST_FACTOR = 3.0
 
 
 def with_db(use: Callable[[Any], Any]) -> Any:
@@ -34,11 +42,12 @@ class PollingScreen(TranslatedBindings, Screen):
     """A screen fed by background reads of the queue database, with job actions run off the UI thread."""
 
     class Loaded(Message):
-        """A fresh read."""
+        """A fresh read; `final` is False for a first part a read shows before it goes on."""
 
-        def __init__(self, data: Any) -> None:
+        def __init__(self, data: Any, final: bool = True) -> None:
             super().__init__()
             self.data = data
+            self.final = final
 
     class LoadFailed(Message):
         """The database could not be read this time (e.g. locked for longer than the timeout)."""
@@ -58,6 +67,8 @@ class PollingScreen(TranslatedBindings, Screen):
     def __init__(self) -> None:
         super().__init__()
         self._loading = False
+        self._read_seconds = 0.0
+        self._rest_until = 0.0
 
     @property
     def lang(self) -> str:
@@ -78,6 +89,15 @@ class PollingScreen(TranslatedBindings, Screen):
 
     # ---- reading ---------------------------------------------------------------------------
 
+    def poll(self) -> None:
+        """A timer tick: read again unless the last read was slow and its rest is not over."""
+        if time.monotonic() >= self._rest_until:
+            self.refresh_data()
+
+    def publish(self, data: Any) -> None:
+        """Called inside a read (any thread): show `data` now while the read goes on."""
+        self.post_message(self.Loaded(data, final=False))
+
     def start_read(self, read: Callable[[Any], Any]) -> None:
         """Run `read(db)` in a thread worker unless the previous read still runs."""
         if self._loading:
@@ -87,17 +107,27 @@ class PollingScreen(TranslatedBindings, Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="screen-read")
     def _read_in_thread(self, read: Callable[[Any], Any]) -> None:
+        started = time.monotonic()
         try:
             data = with_db(read)
         except Exception as error:  # noqa: BLE001 - shown on screen; the next tick retries
             self.post_message(self.LoadFailed(str(error)))
             return
+        finally:
+            self._read_seconds = time.monotonic() - started
         self.post_message(self.Loaded(data))
 
     def on_polling_screen_loaded(self, message: Loaded) -> None:
         """Show a fresh read."""
+        if not message.final:
+            self.show_data(message.data)
+            return
         self._loading = False
+        started = time.monotonic()
         self.show_data(message.data)
+        # showing it costs the UI thread too: rest for both
+        spent = self._read_seconds + time.monotonic() - started
+        self._rest_until = time.monotonic() + REST_FACTOR * spent
 
     def on_polling_screen_load_failed(self, message: LoadFailed) -> None:
         """Report a failed read; the next tick tries again."""

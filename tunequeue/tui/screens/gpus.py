@@ -225,7 +225,7 @@ class GpusScreen(PollingScreen):
         self._setup_columns()
         self.refresh_data()
         self.set_interval(
-            max(GPU_REFRESH_SECONDS, getattr(self.app, "refresh_seconds", 1.0)), self.refresh_data
+            max(GPU_REFRESH_SECONDS, getattr(self.app, "refresh_seconds", 1.0)), self.poll
         )
         self.query_one("#gpus-processes", DataTable).focus()
 

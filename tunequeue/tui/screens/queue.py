@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from tunequeue.tui.cluster import cluster_line
-from tunequeue.tui.data import GpuSummary, QueueData, RunnerInfo, load_queue
+from tunequeue.tui.data import GpuSummary, QueueData, RunnerInfo, add_waiting_and_active, load_queue_page
 from tunequeue.tui.formatting import (
     STATE_STYLES,
     format_duration,
@@ -54,6 +54,7 @@ WIDE_COLUMNS: tuple[tuple[int, str, int | None], ...] = (
     (140, "submitted", 11),
     (152, "attempt", 4),
 )
+PAGE_ROWS = 500  # rows read and shown at first; moving past the last one shows the next page
 NAME_WIDTH = (12, 32)  # the name column's least and most width
 REASON_MIN_WIDTH = 18
 CELL_PADDING = 2  # DataTable pads every cell by one column on each side
@@ -111,10 +112,14 @@ class QueueScreen(PollingScreen):
     def __init__(self) -> None:
         super().__init__()
         self.filter_name = "all"
+        self.page_rows = PAGE_ROWS
         self.data: QueueData | None = None
         self.reasons: dict[int, WaitReason] = {}
         self._row_keys: list[str] = []
         self._columns: list[tuple[str, int]] = []
+        # per row key: the cells shown and the signature they were built from (see _fill_table)
+        self._cells: dict[str, list[Any]] = {}
+        self._signatures: dict[str, tuple] = {}
 
     def compose(self) -> ComposeResult:
         """Status line, job table, detail line of the selected job, footer."""
@@ -129,7 +134,7 @@ class QueueScreen(PollingScreen):
         self._setup_columns()
         localize_bindings(self, self.lang)
         self.refresh_data()
-        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.refresh_data)
+        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.poll)
 
     def on_screen_resume(self) -> None:
         """Coming back from another screen: show the latest state at once."""
@@ -140,6 +145,8 @@ class QueueScreen(PollingScreen):
         selected = self.selected_job_id()
         table.clear(columns=True)
         self._row_keys = []
+        self._cells.clear()
+        self._signatures.clear()
         self._columns = table_columns(self.size.width or self.app.size.width)
         for column, width in self._columns:
             table.add_column(tr(f"queue.col.{column}", self.lang), key=column, width=width)
@@ -155,11 +162,14 @@ class QueueScreen(PollingScreen):
 
     def refresh_data(self) -> None:
         """Start a background read of the queue unless the previous one still runs."""
-        now = self.app.clock()
+        now, states, limit = self.app.clock(), FILTERS[self.filter_name], self.page_rows
 
         def read(db: Any) -> tuple[QueueData, dict[int, WaitReason]]:
-            data = load_queue(db, now)
-            return data, wait_reasons(db, data.jobs, data.runner.running, now)
+            data = load_queue_page(db, now, states, limit)
+            if not self._row_keys:  # the first rows at once; why jobs wait follows
+                self.publish((data, {}))
+            add_waiting_and_active(db, data, states)
+            return data, wait_reasons(db, data.waiting_and_active, data.runner.running, now)
 
         self.start_read(read)
 
@@ -208,6 +218,10 @@ class QueueScreen(PollingScreen):
         if self.filter_name != "all":
             text.append(" · ")
             text.append(tr("queue.filter", lang, name=tr(f"queue.filter.{self.filter_name}", lang)))
+        assert self.data is not None
+        if self.data.total > len(self.data.jobs):
+            text.append(" · ")
+            text.append(tr("queue.page", lang, shown=len(self.data.jobs), total=self.data.total), style="dim")
         return text
 
     def _visible_jobs(self) -> list[Any]:
@@ -256,22 +270,65 @@ class QueueScreen(PollingScreen):
     def _row(self, job: Any) -> list[Any]:
         return [self._cell(job, column) for column, _width in self._columns]
 
+    def _signature(self, job: Any) -> tuple:
+        """Everything a job's row depends on: a row whose signature is unchanged is not rebuilt."""
+        assert self.data is not None
+        now = self.app.clock()
+        ticking = int(now) if job.is_active else None  # elapsed/ETA move while it runs
+        submitted = (
+            format_duration(now - job.submitted_at)
+            if any(column == "submitted" for column, _width in self._columns)
+            else None
+        )
+        return (
+            job.state, job.name, tuple(job.assigned_gpus), job.requested_gpus, job.started_at,
+            job.finished_at, job.priority, job.attempt, job.reason, self.reasons.get(job.id),
+            self.data.metrics.get(job.id), ticking, submitted,
+        )
+
     def _fill_table(self, jobs: list[Any], selected: int | None = None) -> None:
+        """Bring the table to `jobs`, touching only rows that appeared, left or changed.
+
+        A home can hold thousands of jobs: rebuilding or updating every cell each second would keep
+        the UI thread busy, so each row remembers its signature and cells.
+        """
         table = self.query_one("#jobs", DataTable)
         keys = [str(job.id) for job in jobs]
-        if keys == self._row_keys:
-            for job in jobs:
-                for (column, _width), value in zip(self._columns, self._row(job), strict=True):
-                    table.update_cell(str(job.id), column, value)
-            return
         if selected is None:
             selected = self.selected_job_id()
-        table.clear()
+        if keys != self._row_keys:
+            self._reshape(table, jobs, keys)
+            if selected is not None and str(selected) in keys:
+                table.move_cursor(row=table.get_row_index(str(selected)), animate=False)
         for job in jobs:
-            table.add_row(*self._row(job), key=str(job.id))
+            key = str(job.id)
+            signature = self._signature(job)
+            if self._signatures.get(key) == signature:
+                continue
+            row = self._row(job)
+            before = self._cells.get(key)
+            for index, (column, _width) in enumerate(self._columns):
+                if before is None or not _same_cell(before[index], row[index]):
+                    table.update_cell(key, column, row[index])
+            self._cells[key], self._signatures[key] = row, signature
+
+    def _reshape(self, table: DataTable, jobs: list[Any], keys: list[str]) -> None:
+        """Remove rows of jobs no longer shown, add rows of new ones, and keep newest first."""
+        wanted = set(keys)
+        for key in [key for key in self._row_keys if key not in wanted]:
+            table.remove_row(key)
+            self._cells.pop(key, None)
+            self._signatures.pop(key, None)
+        shown = set(self._row_keys)
+        added = [job for job in jobs if str(job.id) not in shown]
+        for job in added:
+            key, row = str(job.id), self._row(job)
+            table.add_row(*row, key=key)
+            self._cells[key], self._signatures[key] = row, self._signature(job)
+        if added and [row.key.value for row in table.ordered_rows] != keys:
+            # new jobs were added at the bottom; the table lists newest (highest id) first
+            table.sort("id", key=lambda cell: int(cell.plain), reverse=True)
         self._row_keys = keys
-        if selected is not None and str(selected) in keys:
-            table.move_cursor(row=keys.index(str(selected)), animate=False)
 
     def _render_detail(self) -> None:
         detail = self.query_one("#job-detail", Static)
@@ -300,6 +357,12 @@ class QueueScreen(PollingScreen):
     @on(DataTable.RowHighlighted, "#jobs")
     def _on_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._render_detail()
+        table = self.query_one("#jobs", DataTable)
+        data = self.data
+        at_end = table.row_count > 0 and event.cursor_row >= table.row_count - 1
+        if at_end and data is not None and data.total > len(data.jobs) and len(data.jobs) >= self.page_rows:
+            self.page_rows += PAGE_ROWS
+            self.refresh_data()
 
     @on(DataTable.RowSelected, "#jobs")
     def _on_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -353,7 +416,9 @@ class QueueScreen(PollingScreen):
         """Show the next group of states: all → active → waiting → finished → failed."""
         names = list(FILTERS)
         self.filter_name = names[(names.index(self.filter_name) + 1) % len(names)]
-        self._render_all()
+        self.page_rows = PAGE_ROWS
+        self._render_all()  # at once from what was read; the next read brings the rest of the page
+        self.refresh_data()
 
     def action_cancel_job(self) -> None:
         """Ask, then cancel the selected job (a running one is stopped by the runner)."""
@@ -524,3 +589,10 @@ class QueueScreen(PollingScreen):
                 self.run_action(change)
 
         self.app.push_screen(ConfirmDialog(question), answered)
+
+
+def _same_cell(before: Any, after: Any) -> bool:
+    """Whether two cell values draw the same (rich `Text` equality ignores the base style)."""
+    if isinstance(before, Text) and isinstance(after, Text):
+        return before == after and before.style == after.style and before.justify == after.justify
+    return type(before) is type(after) and before == after

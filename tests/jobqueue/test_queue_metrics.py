@@ -146,7 +146,9 @@ def test_deleting_a_job_keeps_gpu_history_without_the_job(db, job):
     assert metrics.get_ingest_offset(db, job.id, 1) == 0
 
 
-@pytest.mark.parametrize(("key", "index"), [("loss", "metrics_job_loss"), ("eval_loss", "metrics_job_eval_loss")])
+@pytest.mark.parametrize(
+    ("key", "index"), [("loss", "metrics_job_loss"), ("eval_loss", "metrics_job_eval_loss")]
+)
 def test_the_last_logged_loss_is_found_through_its_own_index(db, job, key, index):
     """A run that never logs an eval loss must not make the queue table walk all its rows each second."""
     metrics.add_metrics(db, job.id, 1, [log_line(step, total=500, loss=1.0) for step in range(1, 501)])

@@ -64,7 +64,8 @@ async def test_a_refresh_touches_only_the_row_that_changed(populated_home, app_f
     original = DataTable.update_cell
 
     def spy(self, row_key, column_key, value, **kwargs):
-        touched.append((str(getattr(row_key, "value", row_key)), str(getattr(column_key, "value", column_key))))
+        row, column = (str(getattr(key, "value", key)) for key in (row_key, column_key))
+        touched.append((row, column))
         return original(self, row_key, column_key, value, **kwargs)
 
     monkeypatch.setattr(DataTable, "update_cell", spy)

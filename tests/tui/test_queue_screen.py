@@ -281,3 +281,28 @@ async def test_question_mark_lists_the_screens_keys_first(populated_home, app_fa
         assert text.index("Moving around") > text.index("Quit")
         await pilot.press("question_mark")
         await wait_for_screen(pilot, QueueScreen)
+
+
+async def test_keys_typed_right_after_n_reach_the_wizard_not_the_table(populated_home, app_factory):
+    """`n` and the keys after it in one burst: `c` and `d` would cancel or delete on the queue; they must
+    land in the wizard's first field instead."""
+    from textual.widgets import Input
+    from tq_tui_testkit import burst
+
+    from tunequeue.tui.screens.wizard import WizardScreen
+
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await _select(pilot, populated_home.queued)
+        burst(pilot, "n", "c", "d", "tab", "e", "f")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, WizardScreen) and app.screen.ready and not app.screen.keys_held,
+            what="the wizard",
+        )
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.query_one("#edit-namespace", Input).value.endswith("ef"))
+        assert screen.query_one("#edit-task_name", Input).value == "cd"
+        assert not any(isinstance(each, ConfirmDialog) for each in app.screen_stack)
+        assert _job(populated_home.queued).state == "queued"

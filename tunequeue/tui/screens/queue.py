@@ -90,22 +90,24 @@ class QueueScreen(PollingScreen):
     QueueScreen.empty #jobs { height: auto; }
     """
 
+    # Keys that open a screen or a question act when they arrive (priority), so keys typed right after
+    # them in one burst reach the new screen instead of this table.
     BINDINGS = [
-        Binding("n", "new_task", "New"),
+        Binding("n", "new_task", "New", priority=True),
         Binding("enter", "open_job", "Open", priority=True),
-        Binding("c", "cancel_job", "Cancel"),
+        Binding("c", "cancel_job", "Cancel", priority=True),
         Binding("r", "retry_job", "Retry"),
-        Binding("d", "delete_job", "Delete"),
+        Binding("d", "delete_job", "Delete", priority=True),
         Binding("h", "toggle_hold", "Hold", show=False),
         Binding("plus,equals_sign", "priority_up", "Prio+", show=False, key_display="+"),
         Binding("minus", "priority_down", "Prio-", show=False, key_display="-"),
-        Binding("e", "edit_job", "Edit", show=False),
-        Binding("k", "clone_job", "Clone", show=False),
+        Binding("e", "edit_job", "Edit", show=False, priority=True),
+        Binding("k", "clone_job", "Clone", show=False, priority=True),
         Binding("f", "cycle_filter", "Filter", show=False),
         Binding("s", "start_runner", "Start runner", show=False),
-        Binding("g", "gpus", "GPUs"),
-        Binding("p", "presets", "Presets"),
-        Binding("question_mark", "app.show_help", "Keys", key_display="?"),
+        Binding("g", "gpus", "GPUs", priority=True),
+        Binding("p", "presets", "Presets", priority=True),
+        Binding("question_mark", "app.show_help", "Keys", key_display="?", priority=True),
         Binding("q", "quit", "Quit"),
     ]
 

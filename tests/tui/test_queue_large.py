@@ -45,13 +45,34 @@ async def test_a_long_queue_shows_a_page_and_the_next_one_at_the_end(tq_home, ap
         table = app.screen.query_one("#jobs")
         assert _row_keys(app) == [str(job_id) for job_id in sorted(ids, reverse=True)[:5]]
         assert "5 of 12 shown" in _status(app)
-        table.move_cursor(row=4)
+        await pilot.press("end")
         await wait_until(pilot, lambda: table.row_count == 10, what="the second page")
         assert _row_keys(app) == [str(job_id) for job_id in sorted(ids, reverse=True)[:10]]
         assert app.screen.selected_job_id() == sorted(ids, reverse=True)[4]
-        table.move_cursor(row=9)
+        await pilot.press("end")
         await wait_until(pilot, lambda: table.row_count == 12, what="the last page")
         await wait_until(pilot, lambda: " of " not in _status(app), what="no page note once all are shown")
+        await pilot.press("home")
+        await wait_until(pilot, lambda: app.screen.selected_job_id() == max(ids), what="back to the newest")
+
+
+async def test_the_id_column_grows_with_the_ids(tq_home, app_factory):
+    from tunequeue.jobqueue.db import open_db
+
+    db = open_db()
+    try:
+        db.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', 123455)")
+        db.conn.commit()
+    finally:
+        db.conn.close()
+    (job_id,) = _submit(1)
+    assert job_id == 123456
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await wait_until(pilot, lambda: _row_keys(app) == ["123456"], what="the job")
+        table = app.screen.query_one("#jobs")
+        assert table.ordered_columns[0].width == len("123456")
 
 
 async def test_a_refresh_touches_only_the_row_that_changed(populated_home, app_factory, monkeypatch):

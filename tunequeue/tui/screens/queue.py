@@ -61,9 +61,9 @@ CELL_PADDING = 2  # DataTable pads every cell by one column on each side
 SCROLLBAR = 2
 
 
-def table_columns(width: int) -> list[tuple[str, int]]:
-    """The columns (key, width) shown in a terminal `width` columns wide."""
-    fixed = dict(COLUMN_WIDTHS)
+def table_columns(width: int, id_width: int = COLUMN_WIDTHS["id"]) -> list[tuple[str, int]]:
+    """The columns (key, width) shown in a terminal `width` columns wide, ids up to `id_width` digits."""
+    fixed = dict(COLUMN_WIDTHS, id=max(COLUMN_WIDTHS["id"], id_width))
     extra = [key for least, key, _width in WIDE_COLUMNS if width >= least]
     fixed.update({key: size for _least, key, size in WIDE_COLUMNS if size is not None})
     # the reason, free text, goes last where it may run long
@@ -82,7 +82,7 @@ class QueueScreen(PollingScreen):
     """Jobs of this home, newest first, with the runner and GPU status above them."""
 
     DEFAULT_CSS = """
-    QueueScreen #queue-status { height: 1; padding: 0 1; background: $boost; }
+    QueueScreen #queue-status { height: auto; max-height: 2; padding: 0 1; background: $boost; }
     QueueScreen #jobs { height: 1fr; }
     QueueScreen #job-detail { height: 2; padding: 0 1; color: $text-muted; }
     QueueScreen #empty { height: auto; padding: 1 2; color: $text-muted; display: none; }
@@ -108,6 +108,8 @@ class QueueScreen(PollingScreen):
         Binding("g", "gpus", "GPUs", priority=True),
         Binding("p", "presets", "Presets", priority=True),
         Binding("question_mark", "app.show_help", "Keys", key_display="?", priority=True),
+        Binding("home", "first_row", "First", show=False, priority=True),
+        Binding("end", "last_row", "Last", show=False, priority=True),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -149,7 +151,7 @@ class QueueScreen(PollingScreen):
         self._row_keys = []
         self._cells.clear()
         self._signatures.clear()
-        self._columns = table_columns(self.size.width or self.app.size.width)
+        self._columns = table_columns(self.size.width or self.app.size.width, self._id_width())
         for column, width in self._columns:
             table.add_column(tr(f"queue.col.{column}", self.lang), key=column, width=width)
         if self.data is not None:
@@ -157,8 +159,12 @@ class QueueScreen(PollingScreen):
 
     def on_resize(self) -> None:
         """Choose the columns that fit the new width."""
-        if table_columns(self.size.width) != self._columns:
+        if table_columns(self.size.width, self._id_width()) != self._columns:
             self._setup_columns()
+
+    def _id_width(self) -> int:
+        """Digits of the highest job id read (the id column grows with it)."""
+        return len(str(self.data.jobs[0].id)) if self.data is not None and self.data.jobs else 0
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -178,6 +184,8 @@ class QueueScreen(PollingScreen):
     def show_data(self, data: tuple[QueueData, dict[int, WaitReason]]) -> None:
         """Show a fresh read (the queue and why each waiting job waits)."""
         self.data, self.reasons = data
+        if dict(self._columns).get("id", 0) < self._id_width():
+            self._setup_columns()
         self._render_all()
 
     def show_load_error(self, error: str) -> None:
@@ -413,6 +421,14 @@ class QueueScreen(PollingScreen):
         from tunequeue.tui.screens.dashboard import DashboardScreen
 
         self.app.push_screen(DashboardScreen(job.id))
+
+    def action_first_row(self) -> None:
+        """Put the cursor on the newest job."""
+        self.query_one("#jobs", DataTable).action_scroll_top()
+
+    def action_last_row(self) -> None:
+        """Put the cursor on the oldest job shown (which shows the next page, if any)."""
+        self.query_one("#jobs", DataTable).action_scroll_bottom()
 
     def action_cycle_filter(self) -> None:
         """Show the next group of states: all → active → waiting → finished → failed."""

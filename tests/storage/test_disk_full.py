@@ -8,7 +8,6 @@ classification is exercised with /dev/full, a device whose every write fails wit
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from tq_cli_testkit import wait_for
-from tq_storage_testkit import one_line_error
+from tq_storage_testkit import fill_disk, mounted_small_disk, one_line_error
 
 from tunequeue.core import disk_full
 
@@ -26,35 +25,8 @@ HOG = Path(__file__).with_name("disk_hog_train.py")
 @pytest.fixture
 def small_disk(tmp_path):
     """A 20 MB tmpfs mounted for this test (skipped, saying why, where mounting is not possible)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a 20 MB tmpfs needs root; the /dev/full tests cover the non-root case")
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=20m,mode=700", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def _fill(directory: Path, leave: int = 0) -> Path:
-    """Fill the filesystem of ``directory`` until only about ``leave`` bytes are free (appending to the
-    filler, so a second call tops it up after something else freed space)."""
-    filler = directory / "filler"
-    free = shutil.disk_usage(directory).free
-    with open(filler, "ab") as handle:
-        remaining = max(free - leave, 0)
-        block = b"\0" * (1024 * 1024)
-        try:
-            while remaining > 0:
-                remaining -= handle.write(block[: min(len(block), remaining)])
-        except OSError:
-            pass
-    return filler
+    with mounted_small_disk(tmp_path) as mount_point:
+        yield mount_point
 
 
 @pytest.fixture
@@ -77,9 +49,9 @@ def test_every_command_says_the_disk_is_full_and_reads_still_work(full_home, sma
         wait_for(lambda: home.job(job_id).state.value == "succeeded", timeout=60, what="job done")
     finally:
         home.cli("runner", "stop", check=True)
-    _fill(small_disk)
+    fill_disk(small_disk)
     for args in (["submit", str(task), "--name", "other"], ["db", "backup"], ["rm", str(job_id), "--yes"]):
-        _fill(small_disk)  # the stopped runner's last writes (WAL checkpoint) may have freed a little
+        fill_disk(small_disk)  # the stopped runner's last writes (WAL checkpoint) may have freed a little
         one_line_error(home.cli(*args), "disk holding", "is full")
     assert (home.path / "runs" / f"{job_id}-small" / "train.log").exists()  # the failed rm removed nothing
     one_line_error(home.cli("runner", "start"), "is full", "the runner cannot start")
@@ -101,7 +73,7 @@ def test_a_trainer_that_dies_of_enospc_fails_at_once_and_retry_resumes(full_home
     try:
         run_dir = home.path / "runs" / f"{job_id}-hog"
         wait_for(lambda: (run_dir / "checkpoint-2" / "state.json").exists(), timeout=60, what="checkpoint")
-        filler = _fill(small_disk, leave=256 * 1024)
+        filler = fill_disk(small_disk, leave=256 * 1024)
         failed = wait_for(
             lambda: (j := home.job(job_id)).state.value == "failed" and j, timeout=60, what="failed job"
         )
@@ -228,7 +200,7 @@ def test_real_training_on_a_full_disk_fails_as_disk_full_and_resumes_from_a_comp
     try:
         run_dir = home.path / "runs" / f"{job_id}-real-full"
         wait_for(lambda: (run_dir / "checkpoint-2" / "trainer_state.json").exists(), timeout=240, what="ckpt")
-        filler = _fill(small_disk, leave=150 * 1024)
+        filler = fill_disk(small_disk, leave=150 * 1024)
         failed = wait_for(
             lambda: (j := home.job(job_id)).state.value == "failed" and j, timeout=240, what="failed job"
         )

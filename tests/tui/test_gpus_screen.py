@@ -12,10 +12,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from tq_tui_testkit import run_before_settled, settle
+from tq_tui_testkit import run_before_settled, settle, wait_until
 
 from tunequeue.gpus import processes
 from tunequeue.tui.dialogs import ConfirmDialog
@@ -113,16 +112,6 @@ def our_process(gpus_home):
         leader.stdout.close()
 
 
-async def until(pilot, predicate, what: str, timeout: float = 30.0) -> None:
-    """Let the app work until `predicate()` holds (reads run in threads); fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.05)
-
-
 def _rows(screen) -> dict[str, list[str]]:
     table = screen.query_one("#gpus-processes")
     return {row.key.value: [str(cell) for cell in table.get_row(row.key)] for row in table.ordered_rows}
@@ -139,12 +128,32 @@ def _card(screen, index: int) -> dict[str, str]:
 async def _open_gpus(app, pilot) -> GpusScreen:
     await settle(pilot)
     await pilot.press("g")
-    await until(
-        pilot, lambda: isinstance(app.screen, GpusScreen) and app.screen.view is not None, "first read"
+    await wait_until(
+        pilot, lambda: isinstance(app.screen, GpusScreen) and app.screen.view is not None, what="first read"
     )
     screen = app.screen
-    await until(pilot, lambda: bool(screen.query(GpuCard)) and _card(screen, 0)["util"] != "", "cards filled")
+    await wait_until(
+        pilot, lambda: bool(screen.query(GpuCard)) and _card(screen, 0)["util"] != "", what="cards filled"
+    )
     return screen
+
+
+async def _on_our_process(app, pilot, member_pid: int) -> tuple[GpusScreen, str]:
+    """Open the GPUs screen, wait until our job's process (on GPU 1) is listed and put the cursor on its
+    row; return the screen and the row's key."""
+    screen = await _open_gpus(app, pilot)
+    key = f"1:{member_pid}"
+    await wait_until(pilot, lambda: key in _rows(screen), what="our process listed")
+    screen.query_one("#gpus-processes").move_cursor(row=list(_rows(screen)).index(key))
+    await pilot.pause()
+    return screen, key
+
+
+async def _open_gpus_settled(pilot) -> None:
+    """`snap_compare` hook: open the GPUs screen from the queue once both showed their data."""
+    await run_before_settled(pilot)
+    await pilot.press("g")
+    await run_before_settled(pilot)
 
 
 async def test_cards_host_and_foreign_processes_with_user_and_command(gpus_home, app_factory):
@@ -206,26 +215,22 @@ async def test_cancel_our_job_from_its_process_row(gpus_home, our_process, app_f
 
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await _open_gpus(app, pilot)
-        key = f"1:{our_process}"
-        await until(pilot, lambda: key in _rows(screen), "our process listed")
+        screen, key = await _on_our_process(app, pilot, our_process)
         row = _rows(screen)[key]
         assert row[2:6] == ["trainer", "C", "6800M", f"{gpus_home.running} sft-live"]
         assert list(_rows(screen))[1] == key  # 6800 MiB: after alice's 30000, before Xorg
+        assert screen.query_one("#gpus-processes").cursor_row == 1
         assert "2 other process(es)" in _card(screen, 2)["title"]
-        table = screen.query_one("#gpus-processes")
-        table.move_cursor(row=1)
-        await pilot.pause()
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "confirmation")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirmation")
         assert f"job {gpus_home.running}" in app.screen.question.lower()
         await pilot.press("n")
         await settle(pilot)
         assert state() == "running"
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "confirmation")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirmation")
         await pilot.press("y")
-        await until(pilot, lambda: state() == "cancelling", "the job to be cancelling")
+        await wait_until(pilot, lambda: state() == "cancelling", what="the job to be cancelling")
         assert app.screen is screen
 
 
@@ -234,16 +239,12 @@ async def test_enter_on_our_process_opens_the_job_dashboard(gpus_home, our_proce
 
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await _open_gpus(app, pilot)
-        key = f"1:{our_process}"
-        await until(pilot, lambda: key in _rows(screen), "our process listed")
-        screen.query_one("#gpus-processes").move_cursor(row=list(_rows(screen)).index(key))
-        await pilot.pause()
+        screen, _key = await _on_our_process(app, pilot, our_process)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+        await wait_until(pilot, lambda: isinstance(app.screen, DashboardScreen), what="the dashboard")
         assert app.screen.job_id == gpus_home.running
         await pilot.press("escape")
-        await until(pilot, lambda: app.screen is screen, "back on the GPUs screen")
+        await wait_until(pilot, lambda: app.screen is screen, what="back on the GPUs screen")
 
 
 async def test_chinese_labels(gpus_home, app_factory):
@@ -263,18 +264,8 @@ def fixed_host(monkeypatch):
 
 
 def test_gpus_screen_en(gpus_home, fixed_host, app_factory, snap_compare):
-    async def open_gpus(pilot):
-        await run_before_settled(pilot)
-        await pilot.press("g")
-        await run_before_settled(pilot)
-
-    assert snap_compare(app_factory(), terminal_size=(80, 24), run_before=open_gpus)
+    assert snap_compare(app_factory(), terminal_size=(80, 24), run_before=_open_gpus_settled)
 
 
 def test_gpus_screen_wide(gpus_home, fixed_host, app_factory, snap_compare):
-    async def open_gpus(pilot):
-        await run_before_settled(pilot)
-        await pilot.press("g")
-        await run_before_settled(pilot)
-
-    assert snap_compare(app_factory(), terminal_size=(160, 48), run_before=open_gpus)
+    assert snap_compare(app_factory(), terminal_size=(160, 48), run_before=_open_gpus_settled)

@@ -5,9 +5,13 @@ and typing into the row itself still works."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from textual.widgets import Input, OptionList, Static
+from tq_tui_testkit import wait_for_screen, wait_until
 
 from tunequeue.tui.app import make_app
 from tunequeue.tui.screens.wizard import WizardScreen
@@ -15,11 +19,6 @@ from tunequeue.tui.widgets.pickers import PickerScreen, merge_dataset
 
 SIZE = (100, 30)
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 @pytest.fixture
@@ -43,14 +42,23 @@ def model_root(tq_home, tmp_path, monkeypatch):
     return model
 
 
-async def _open_wizard(pilot) -> WizardScreen:
-    await pilot.press("n")
-    await pilot.pause()
-    assert isinstance(pilot.app.screen, WizardScreen)
-    return pilot.app.screen
+@asynccontextmanager
+async def _wizard(lang: str = "en") -> AsyncIterator[tuple[Any, WizardScreen]]:
+    """Run the app with the wizard opened by its key; yield (pilot, wizard) once the wizard takes keys."""
+    app = make_app(lang=lang)
+    async with app.run_test(size=SIZE) as pilot:
+
+        def taking_keys() -> WizardScreen | None:
+            screen = app.screen
+            taking = isinstance(screen, WizardScreen) and screen.ready and not screen.keys_held
+            return screen if taking else None
+
+        await pilot.press("n")
+        yield pilot, await wait_until(pilot, taking_keys, what="the wizard to open")
 
 
 async def _focus(pilot, key: str) -> Input:
+    """Tab to the editor of ``key``, as a user would, and return it."""
     for _ in range(40):
         focused = pilot.app.focused
         if focused is not None and focused.id == f"edit-{key}":
@@ -60,20 +68,23 @@ async def _focus(pilot, key: str) -> Input:
 
 
 async def _open_picker(pilot, key: str = "f2") -> PickerScreen:
+    """Press the picker key on the focused row; return the picker once its list is read."""
     await pilot.press(key)
-    await pilot.pause()
-    picker = pilot.app.screen
-    assert isinstance(picker, PickerScreen)
-    await _until(pilot, lambda: picker.items is not None)
+    picker = await wait_for_screen(pilot, PickerScreen)
+    await wait_until(pilot, lambda: picker.items is not None, what="the picker's list")
     return picker
 
 
-async def _until(pilot, condition, what: str = "condition") -> None:
-    for _ in range(400):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+async def _picker_on(pilot, key: str, open_key: str = "f2") -> tuple[Input, PickerScreen]:
+    """Tab to the row of ``key`` and open its picker with ``open_key``; return (row, picker)."""
+    row = await _focus(pilot, key)
+    return row, await _open_picker(pilot, open_key)
+
+
+async def _close(pilot, picker: PickerScreen, *keys: str) -> None:
+    """Press ``keys`` (a filter, then Enter or Esc) and wait until the picker has closed."""
+    await pilot.press(*keys)
+    await wait_until(pilot, lambda: pilot.app.screen is not picker, what="the picker to close")
 
 
 def _status(picker: PickerScreen) -> str:
@@ -81,11 +92,8 @@ def _status(picker: PickerScreen) -> str:
 
 
 async def test_model_picker_lists_roots_filters_and_fills_the_row(model_root):
-    app = make_app(lang="en")
-    async with app.run_test(size=SIZE) as pilot:
-        await _open_wizard(pilot)
-        row = await _focus(pilot, "model_name_or_path")
-        picker = await _open_picker(pilot)
+    async with _wizard() as (pilot, _screen):
+        row, picker = await _picker_on(pilot, "model_name_or_path")
         values = [item.value for item in picker.shown]
         assert values == ["tunequeue/tiny-llama", str(model_root)]
         detail = picker.shown[1].detail
@@ -93,13 +101,12 @@ async def test_model_picker_lists_roots_filters_and_fills_the_row(model_root):
         assert _status(picker) == "2 of 2"
 
         await pilot.press(*"qwen2")
-        await _until(pilot, lambda: len(picker.shown) == 1, "the filter")
+        await wait_until(pilot, lambda: len(picker.shown) == 1, what="the filter")
         assert picker.query_one("#picker-list", OptionList).option_count == 1
-        await pilot.press("enter")
-        await pilot.pause()
-        assert not isinstance(app.screen, PickerScreen)
+        await _close(pilot, picker, "enter")
+        assert not isinstance(pilot.app.screen, PickerScreen)
         assert row.value == str(model_root)
-        assert app.focused is row
+        assert pilot.app.focused is row
 
         # typing into the row still works after a pick
         await pilot.press("end", *(["backspace"] * len(row.value)), *"tunequeue/tiny-llama")
@@ -107,67 +114,52 @@ async def test_model_picker_lists_roots_filters_and_fills_the_row(model_root):
 
 
 async def test_template_picker_puts_the_suggestion_first_and_esc_cancels(model_root):
-    app = make_app(lang="en")
-    async with app.run_test(size=SIZE) as pilot:
-        await _open_wizard(pilot)
+    async with _wizard() as (pilot, _screen):
         model_row = await _focus(pilot, "model_name_or_path")
         await pilot.press(*str(model_root))
-        template_row = await _focus(pilot, "template")
-        picker = await _open_picker(pilot, "ctrl+o")
+        template_row, picker = await _picker_on(pilot, "template", "ctrl+o")
         assert picker.shown[0].value == "qwen" and "suggested" in picker.shown[0].detail
         assert model_row.value == str(model_root)
-        await pilot.press("escape")
-        await pilot.pause()
-        assert not isinstance(app.screen, PickerScreen) and template_row.value == ""
+        await _close(pilot, picker, "escape")
+        assert not isinstance(pilot.app.screen, PickerScreen) and template_row.value == ""
 
         picker = await _open_picker(pilot)
-        await pilot.press("down", "enter")
-        await pilot.pause()
+        await _close(pilot, picker, "down", "enter")
         assert template_row.value == picker.shown[1].value != "qwen"
 
 
 async def test_dataset_picker_shows_format_and_rows_and_adds_comma_separated(tq_home):
-    app = make_app(lang="en")
-    async with app.run_test(size=SIZE) as pilot:
-        await _open_wizard(pilot)
-        row = await _focus(pilot, "dataset")
-        picker = await _open_picker(pilot)
+    async with _wizard() as (pilot, _screen):
+        row, picker = await _picker_on(pilot, "dataset")
         first = picker.shown[0]
         assert first.value == "demo_alpaca" and first.detail.startswith("alpaca · 120 rows")
-        await pilot.press(*"pairwise", "enter")
-        await pilot.pause()
+        await _close(pilot, picker, *"pairwise", "enter")
         assert row.value == "demo_pairwise"
 
         picker = await _open_picker(pilot)
         assert picker.shown[[i.value for i in picker.shown].index("demo_pairwise")].title.startswith("✓")
-        await pilot.press(*"demo_kto", "enter")
-        await pilot.pause()
+        await _close(pilot, picker, *"demo_kto", "enter")
         assert row.value == "demo_pairwise,demo_kto"
 
 
 async def test_picker_key_does_nothing_on_other_rows_and_speaks_chinese(tq_home):
-    app = make_app(lang="zh")
-    async with app.run_test(size=SIZE) as pilot:
-        await _open_wizard(pilot)
+    async with _wizard("zh") as (pilot, _screen):
         await _focus(pilot, "task_name")
         await pilot.press("f2")
         await pilot.pause()
-        assert isinstance(app.screen, WizardScreen)
-        await _focus(pilot, "dataset")
-        picker = await _open_picker(pilot)
+        assert isinstance(pilot.app.screen, WizardScreen)
+        _row, picker = await _picker_on(pilot, "dataset")
         assert "行" in picker.shown[0].detail
         await pilot.press(*"zzz-nothing")
-        await _until(pilot, lambda: not picker.shown, "an empty filter result")
+        await wait_until(pilot, lambda: not picker.shown, what="an empty filter result")
         assert "没有匹配项" in _status(picker)
         await pilot.press("enter")  # nothing highlighted: the picker stays open
         await pilot.pause()
-        assert app.screen is picker
+        assert pilot.app.screen is picker
 
 
 async def test_dataset_picker_reports_a_missing_dataset_info(tq_home, tmp_path):
-    app = make_app(lang="en")
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await _open_wizard(pilot)
+    async with _wizard() as (pilot, screen):
         editor = screen.query_one("#field-dataset")
         screen.query_one("#field-dataset_dir").write(str(tmp_path))
         editor.editor.focus()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from textual.widgets import Input
+from tq_storage_testkit import fill_disk, mounted_small_disk
 from tq_tui_testkit import wait_until
 
 from tunequeue.core.paths import DATA_DIR
@@ -541,3 +542,26 @@ async def test_advanced_values_from_the_start_fill_rows_and_a_bad_one_opens_its_
         task = yaml.safe_load(str(screen.query_one("#review-yaml").render()).split("\n", 1)[1])
         assert task["ppo_epochs"] == 2 and task["reward_model"] == "/models/rm"
         assert task["export_dir"] == "/tmp/exported"
+
+
+async def test_a_full_disk_refuses_the_submit_in_one_line_and_queues_nothing(home, tmp_path, monkeypatch):
+    with mounted_small_disk(tmp_path) as disk:
+        root = disk / "home"
+        root.mkdir(mode=0o700)
+        monkeypatch.setenv("TUNEQUEUE_HOME", str(root))
+        app = make_app(lang="en")
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_wizard(pilot)
+            await fill_basic(pilot, "on-a-full-disk")
+            for _ in range(5):
+                await next_page(pilot)
+            filler = fill_disk(disk)
+            await submit(pilot, screen)
+            assert app.screen is screen
+            status = screen.query_one("#wizard-status")
+            text = str(status.render())
+            assert status.has_class("-error")
+            assert text.startswith(f"the disk holding {root} is full"), text
+            assert "a new job cannot start; free some space and try again" in text
+        filler.unlink()
+        assert queued_jobs() == []

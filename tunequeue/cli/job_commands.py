@@ -158,10 +158,7 @@ def submit_file(
         submission.check_gpus(gpus)
     submission.check_priority(priority)
     submission.check_after(after or ())
-    from tunequeue.core import paths
-    from tunequeue.core.disk_full import require_free_space
-
-    require_free_space(paths.home(), "a new job")
+    submission.check_free_space()  # before the task's dataset is registered: a refusal leaves nothing
     combos = parse_sweep(sweep) if sweep is not None else [{}]
     dataset_home = task_dataset_home(path)
     with _removed_on_error(dataset_home):

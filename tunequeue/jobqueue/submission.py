@@ -5,12 +5,18 @@ task YAML (`tunequeue.core.task_files.dump_task_yaml`), name, namespace, kind (t
 export), requested GPUs (``gpu_count``: GPUs per node, as the Slurm backend reads it), VRAM (the
 estimate when the task may share a GPU and no amount is given), ``allow_share`` and the preset it
 came from. `submit_task` queues it and `update_task` replaces a waiting job's task with it; `submit`,
-``--sweep``, the wizard (new and edit), ``retry`` and the demo all go through here.
+``--sweep``, the wizard (new and edit) and the demo all go through here.
+
+Both refuse at once on a full disk (`check_free_space`: one line, nothing written), and a storage fault
+met while writing (the disk filled meanwhile, a locked or damaged queue) is raised as its one-line
+`UserError`, so every caller reports it as it reports a bad value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +86,25 @@ def check_after(after: Iterable[Any]) -> list[int]:
     return ids
 
 
+def check_free_space(what: str = "a new job") -> None:
+    """Refuse in one line when the disk holding the home is (nearly) full: ``what`` cannot start."""
+    from tunequeue.core import paths
+    from tunequeue.core.disk_full import require_free_space
+
+    require_free_space(paths.home(), what)
+
+
+@contextmanager
+def _storage_faults_in_one_line(db: Database) -> Iterator[None]:
+    """Raise a storage fault met in the block (disk filled meanwhile, locked, damaged) as its `UserError`."""
+    from tunequeue.jobqueue.db import as_user_error
+
+    try:
+        yield
+    except (sqlite3.Error, OSError) as err:
+        raise as_user_error(err, db.path) or err from None
+
+
 def job_columns(
     spec: TaskSpec,
     *,
@@ -123,41 +148,48 @@ def submit_task(
     hold: bool = False,
     group_id: str | None = None,
 ) -> Job:
-    """Queue a checked task as a new job (see `job_columns`) and return it."""
+    """Queue a checked task as a new job (see `job_columns`) and return it; refused on a full disk."""
     from tunequeue.jobqueue import jobs
 
+    check_free_space()
     columns = job_columns(spec, gpus=gpus, vram_gib=vram_gib, allow_share=allow_share, preset_ref=preset_ref)
-    return jobs.submit(
-        db,
-        task_yaml=columns.task_yaml,
-        name=columns.name,
-        namespace=columns.namespace,
-        kind=columns.kind,
-        gpus=columns.gpus,
-        vram_gib=columns.vram_gib,
-        allow_share=columns.allow_share,
-        priority=check_priority(priority),
-        after=check_after(after),
-        hold=hold,
-        preset_ref=columns.preset_ref,
-        group_id=group_id,
-    )
+    with _storage_faults_in_one_line(db):
+        return jobs.submit(
+            db,
+            task_yaml=columns.task_yaml,
+            name=columns.name,
+            namespace=columns.namespace,
+            kind=columns.kind,
+            gpus=columns.gpus,
+            vram_gib=columns.vram_gib,
+            allow_share=columns.allow_share,
+            priority=check_priority(priority),
+            after=check_after(after),
+            hold=hold,
+            preset_ref=columns.preset_ref,
+            group_id=group_id,
+        )
 
 
 def update_task(db: Database, job_id: int, spec: TaskSpec, *, preset_ref: str | None = None) -> Job:
-    """Replace the task of a waiting job with a checked one; every derived column follows it."""
+    """Replace the task of a waiting job with a checked one; every derived column follows it.
+
+    Refused on a full disk, like a new job.
+    """
     from tunequeue.jobqueue import jobs
 
+    check_free_space(f"the edited job {job_id}")
     columns = job_columns(spec, preset_ref=preset_ref)
-    return jobs.update_task(
-        db,
-        job_id,
-        columns.task_yaml,
-        name=columns.name,
-        namespace=columns.namespace,
-        gpus=columns.gpus,
-        vram_gib=columns.vram_gib,
-        allow_share=columns.allow_share,
-        kind=columns.kind,
-        preset_ref=columns.preset_ref,
-    )
+    with _storage_faults_in_one_line(db):
+        return jobs.update_task(
+            db,
+            job_id,
+            columns.task_yaml,
+            name=columns.name,
+            namespace=columns.namespace,
+            gpus=columns.gpus,
+            vram_gib=columns.vram_gib,
+            allow_share=columns.allow_share,
+            kind=columns.kind,
+            preset_ref=columns.preset_ref,
+        )

@@ -184,7 +184,8 @@ def _load_file(path: Path, namespace: str, builtin: bool) -> Preset:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
-        raise UserError(f"preset file {path} cannot be read ({err}); fix or delete it.") from None
+        detail = " ".join(str(err).split())  # YAML errors span several lines; the message is one
+        raise UserError(f"preset file {path} cannot be read ({detail}); fix or delete it.") from None
     if not isinstance(raw, Mapping) or not isinstance(raw.get("values", {}), Mapping):
         raise UserError(f"preset file {path} is not a preset mapping; fix or delete it.")
     return Preset(
@@ -265,21 +266,58 @@ def _refuse_builtin(preset: Preset, action: str) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def list_presets(namespace: str | None = None) -> list[Preset]:
-    """Built-in and user presets, sorted by namespace then name; only ``namespace`` when given."""
+def list_presets(namespace: str | None = None, *, problems: list[str] | None = None) -> list[Preset]:
+    """Built-in and user presets, sorted by namespace then name; only ``namespace`` when given.
+
+    A user preset that cannot be read raises its one-line UserError; with a ``problems`` list it is
+    skipped instead and that line appended, so a caller can show every preset that could be read. Only
+    with ``problems`` is a file where the user presets folder should be reported (otherwise it just
+    holds no presets).
+    """
     if namespace is not None:
         check_name(namespace, "namespace")
     found: dict[tuple[str, str], Preset] = {}
     for preset in _builtins().values():
         found[(preset.namespace, preset.name)] = preset
-    root = _user_dir()
-    if root.is_dir():
-        for folder in sorted(p for p in root.iterdir() if p.is_dir() and NAME_RE.match(p.name)):
-            for path in sorted(folder.glob("*.yaml")):
-                if NAME_RE.match(path.stem):
-                    found.setdefault((folder.name, path.stem), _load_file(path, folder.name, builtin=False))
+    for preset in _user_presets(problems):
+        found.setdefault((preset.namespace, preset.name), preset)
     presets = [p for key, p in sorted(found.items()) if namespace is None or key[0] == namespace]
     return presets
+
+
+def _user_presets(problems: list[str] | None) -> Iterator[Preset]:
+    """The user presets on disk; what cannot be read raises, or goes to ``problems`` when given."""
+    root = _user_dir()
+
+    def problem(message: str) -> None:
+        if problems is None:
+            raise UserError(message)
+        problems.append(message)
+
+    if not root.is_dir():
+        if problems is not None and root.exists():
+            problems.append(f"user presets folder {root} exists but is not a directory; move it away.")
+        return
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir() and NAME_RE.match(p.name))
+    except OSError as err:
+        problem(f"user presets folder {root} cannot be read ({err}); fix its permissions.")
+        return
+    for folder in folders:
+        try:
+            files = sorted(folder.glob("*.yaml"))
+        except OSError as err:
+            problem(f"preset folder {folder} cannot be read ({err}); fix its permissions.")
+            continue
+        for path in files:
+            if not NAME_RE.match(path.stem):
+                continue
+            try:
+                preset = _load_file(path, folder.name, builtin=False)
+            except UserError as err:
+                problem(err.message)
+                continue
+            yield preset
 
 
 def namespaces() -> list[str]:

@@ -5,13 +5,19 @@ presets are marked and read-only: editing or deleting one is refused with a mess
 copying it. Create and edit open `PresetEditScreen`, which generates the same field editors as the
 wizard for the hyperparameter groups only (hyperparameters, LoRA settings, other settings), plus the
 preset's stage, fine-tuning method and description.
+
+The manager never reads or writes preset files on the UI thread: `reload` reads them in a thread
+worker that answers with `PresetsScreen.Loaded` (the newest read wins), and copy and delete run in a
+worker that answers with `PresetsScreen.Changed` before the list is read again. Files that cannot be
+read are left out of the list and named, one line, in the status line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -107,12 +113,37 @@ class PresetsScreen(_PresetTexts, Screen[None]):
         Binding("escape", "back", "Back"),
     ]
 
+    class Loaded(Message):
+        """A read of the presets: what could be read, what could not, or why nothing could."""
+
+        def __init__(
+            self, generation: int, presets: list[Any], problems: list[str], error: str = ""
+        ) -> None:
+            super().__init__()
+            self.generation = generation
+            self.presets = presets
+            self.problems = problems
+            self.error = error
+
+    class Changed(Message):
+        """A copy or delete finished: the text for the status line, and the preset to select."""
+
+        def __init__(self, text: str, *, error: bool = False, select: str | None = None) -> None:
+            super().__init__()
+            self.text = text
+            self.error = error
+            self.select = select
+
     def __init__(self) -> None:
         """An empty manager; it reads the presets when mounted."""
         super().__init__()
         self.lang = "en"
         self.namespace = ALL_NAMESPACES
         self.presets: list[Any] = []
+        self._generation = 0  # of the newest read asked for; older answers are dropped
+        self._select: str | None = None
+        self._quiet = False
+        self._problem_shown = False
 
     def compose(self) -> ComposeResult:
         """Title, namespaces list, presets table, details and status line."""
@@ -151,12 +182,51 @@ class PresetsScreen(_PresetTexts, Screen[None]):
         self.render_language()
         self.reload()
 
-    def reload(self, select: str | None = None) -> None:
-        """Re-read presets and namespaces; keep (or move to ``select``) the cursor."""
+    def reload(self, select: str | None = None, *, quiet: bool = False) -> None:
+        """Read presets and namespaces again in the background; then keep (or move to ``select``) the cursor.
+
+        With ``quiet`` the status line keeps what it says (the result of an action) even when some
+        preset cannot be read.
+        """
+        self._generation += 1
+        self._select = select
+        self._quiet = quiet
+        self._read(self._generation)
+
+    @work(thread=True, exit_on_error=False, group="presets-read")
+    def _read(self, generation: int) -> None:
         from tunequeue.core import presets as presets_api
 
+        problems: list[str] = []
+        try:
+            found = presets_api.list_presets(problems=problems)
+        except Exception as error:  # noqa: BLE001 - shown in the status line; the list stays as it was
+            text = error.message if isinstance(error, UserError) else str(error)
+            self.post_message(self.Loaded(generation, [], [], error=" ".join(text.split())))
+            return
+        self.post_message(self.Loaded(generation, found, problems))
+
+    def on_presets_screen_loaded(self, message: Loaded) -> None:
+        """Show the newest read: namespaces, the table and the details; problems go to the status line."""
+        if message.generation != self._generation:
+            return
+        if message.error:
+            self.set_status(message.error, error=True)
+            self._problem_shown = True
+            return
+        self.show_presets(message.presets, self._select)
+        if message.problems and not self._quiet:
+            first = " ".join(message.problems[0].split())
+            more = len(message.problems) - 1
+            self.set_status(self.t("read_problems", first=first, more=more) if more else first, error=True)
+            self._problem_shown = True
+        elif self._problem_shown and not self._quiet:
+            self.set_status("")
+            self._problem_shown = False
+
+    def show_presets(self, all_presets: list[Any], select: str | None) -> None:
+        """Fill the namespaces list and the table; the cursor goes to ``select`` or stays on its preset."""
         current = select or (self.selected.ref if self.selected is not None else None)
-        all_presets = presets_api.list_presets()
         namespaces = sorted({p.namespace for p in all_presets})
         if self.namespace not in namespaces:
             self.namespace = ALL_NAMESPACES
@@ -220,6 +290,7 @@ class PresetsScreen(_PresetTexts, Screen[None]):
         status = self.query_one("#presets-status", Static)
         status.update(text)
         status.set_class(error, "-error")
+        self._problem_shown = False
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:
@@ -268,8 +339,33 @@ class PresetsScreen(_PresetTexts, Screen[None]):
 
     def _after_edit(self, ref: str | None) -> None:
         if ref:
-            self.reload(select=ref)
             self.set_status(self.t("done.saved", ref=ref))
+            self.reload(select=ref, quiet=True)
+
+    def run_change(self, change: Callable[[], tuple[str, str | None]]) -> None:
+        """Run ``change()`` (a file operation) in a thread worker; it returns (status text, ref to select).
+
+        Its text, or the one line of the error it raised, goes to the status line and the list is read
+        again.
+        """
+        self._change_in_thread(change)
+
+    @work(thread=True, exit_on_error=False, group="presets-change")
+    def _change_in_thread(self, change: Callable[[], tuple[str, str | None]]) -> None:
+        try:
+            text, select = change()
+        except UserError as error:
+            self.post_message(self.Changed(error.message, error=True))
+            return
+        except Exception as error:  # noqa: BLE001 - e.g. a full disk: say so in one line, keep running
+            self.post_message(self.Changed(" ".join(str(error).split()), error=True))
+            return
+        self.post_message(self.Changed(text, select=select))
+
+    def on_presets_screen_changed(self, message: Changed) -> None:
+        """Say how a copy or delete went and show its effect."""
+        self.set_status(message.text, error=message.error)
+        self.reload(select=message.select, quiet=True)
 
     def action_copy_preset(self) -> None:
         """Ask for the new namespace/name and copy the selected preset there."""
@@ -278,20 +374,18 @@ class PresetsScreen(_PresetTexts, Screen[None]):
             self.set_status(self.t("none_selected"), error=True)
             return
 
-        def named(ref: str | None) -> None:
-            if not ref:
-                return
+        lang = self.lang
+
+        def copy(target: str) -> tuple[str, str | None]:
             from tunequeue.core import presets as presets_api
 
-            try:
-                copy = presets_api.copy_preset(preset.ref, ref)
-            except UserError as exc:
-                self.set_status(str(exc), error=True)
-                return
-            self.reload(select=copy.ref)
-            self.set_status(self.t("done.copied", ref=copy.ref))
+            made = presets_api.copy_preset(preset.ref, target)
+            return presets_text("done.copied", lang, ref=made.ref), made.ref
 
-        lang = self.lang
+        def named(ref: str | None) -> None:
+            if ref:
+                self.run_change(lambda: copy(ref))
+
         self.app.push_screen(
             TextPrompt(
                 self.t("prompt.copy", ref=preset.ref),
@@ -313,18 +407,17 @@ class PresetsScreen(_PresetTexts, Screen[None]):
             self.notify(message, severity="warning")
             return
 
-        def confirmed(yes: bool | None) -> None:
-            if not yes:
-                return
+        lang = self.lang
+
+        def delete() -> tuple[str, str | None]:
             from tunequeue.core import presets as presets_api
 
-            try:
-                presets_api.delete_preset(preset.ref)
-            except UserError as exc:
-                self.set_status(str(exc), error=True)
-                return
-            self.reload()
-            self.set_status(self.t("done.deleted", ref=preset.ref))
+            presets_api.delete_preset(preset.ref)
+            return presets_text("done.deleted", lang, ref=preset.ref), None
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_change(delete)
 
         self.app.push_screen(ConfirmDialog(self.t("confirm.delete", ref=preset.ref)), confirmed)
 

@@ -1,13 +1,19 @@
 """Pilot tests of the presets manager: create with the generated editors, copy, delete with a
-confirmation (answered no, then yes), and built-ins refused."""
+confirmation (answered no, then yes), built-ins refused, and presets that cannot be read.
+
+The manager reads and writes preset files in thread workers, so every step waits for what it needs
+(`wait_until`) instead of assuming one pause is enough.
+"""
 
 from __future__ import annotations
 
 import pytest
 import yaml
+from tq_tui_testkit import settle, wait_for_screen, wait_until
 
 from tunequeue.core import paths
 from tunequeue.tui.app import make_app
+from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt
 from tunequeue.tui.screens.presets import PresetEditScreen, PresetsScreen
 from tunequeue.tui.widgets.fields import FieldEditor
 
@@ -25,20 +31,29 @@ def preset_file(ref: str):
     return paths.user_presets_dir() / namespace / f"{name}.yaml"
 
 
+def status_of(screen: PresetsScreen) -> str:
+    return str(screen.query_one("#presets-status").render())
+
+
+def refs_of(screen: PresetsScreen) -> list[str]:
+    return [p.ref for p in screen.presets]
+
+
 async def open_presets(pilot) -> PresetsScreen:
+    """Open the manager from the queue and wait until it shows what it read."""
     await pilot.press("p")
-    await pilot.pause()
-    screen = pilot.app.screen
-    assert isinstance(screen, PresetsScreen)
+    screen = await wait_for_screen(pilot, PresetsScreen)
+    await wait_until(pilot, lambda: not screen.read_pending and screen.presets, what="the presets list")
     return screen
 
 
 async def select_row(pilot, screen: PresetsScreen, ref: str) -> None:
     """Move the table cursor to ``ref`` with the arrow keys."""
-    refs = [p.ref for p in screen.presets]
-    await pilot.press("home", *(["down"] * refs.index(ref)))
-    await pilot.pause()
-    assert screen.selected.ref == ref
+    await wait_until(pilot, lambda: not screen.read_pending and ref in refs_of(screen), what=f"{ref} listed")
+    await pilot.press("home", *(["down"] * refs_of(screen).index(ref)))
+    await wait_until(
+        pilot, lambda: screen.selected is not None and screen.selected.ref == ref, what=f"{ref} selected"
+    )
 
 
 async def test_create_copy_and_delete_change_the_files(tq_home):
@@ -49,11 +64,9 @@ async def test_create_copy_and_delete_change_the_files(tq_home):
 
         # create: name it, set two values with the keyboard, save
         await pilot.press("n")
-        await pilot.pause()
+        await wait_for_screen(pilot, TextPrompt)
         await pilot.press("ctrl+u", *"team/fast-lora", "enter")
-        await pilot.pause()
-        editor = app.screen
-        assert isinstance(editor, PresetEditScreen)
+        editor = await wait_for_screen(pilot, PresetEditScreen)
         for key, text in (("learning_rate", "0.0003"), ("lora_rank", "32")):
             for _ in range(60):
                 if app.focused is not None and app.focused.id == f"edit-{key}":
@@ -63,35 +76,48 @@ async def test_create_copy_and_delete_change_the_files(tq_home):
         await pilot.pause()
         assert editor.query_one("#field-lora_rank", FieldEditor).warning  # 32 is above the recommended 4–16
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert app.screen is screen
+        await wait_until(pilot, lambda: app.screen is screen, what="the editor closed")
         created = yaml.safe_load(preset_file("team/fast-lora").read_text())
         assert created["values"] == {"learning_rate": 0.0003, "lora_rank": 32}
         assert (created["stage"], created["finetuning_type"]) == ("sft", "lora")
-        assert "team/fast-lora" in [p.ref for p in screen.presets]
+        await wait_until(pilot, lambda: "team/fast-lora" in refs_of(screen), what="team/fast-lora listed")
+        await wait_until(pilot, lambda: screen.selected.ref == "team/fast-lora", what="the new one selected")
+        assert status_of(screen) == "Preset team/fast-lora saved."
 
-        # copy: accept the suggested name
+        # copy: accept the suggested name; the copy is listed and selected
         await select_row(pilot, screen, "team/fast-lora")
         await pilot.press("c")
-        await pilot.pause()
+        await wait_for_screen(pilot, TextPrompt)
         await pilot.press("enter")
-        await pilot.pause()
-        assert preset_file("team/fast-lora-copy").is_file()
+        await wait_until(pilot, lambda: preset_file("team/fast-lora-copy").is_file(), what="the copy's file")
+        await wait_until(
+            pilot,
+            lambda: not screen.read_pending and screen.selected.ref == "team/fast-lora-copy",
+            what="the copy listed and selected",
+        )
+        assert status_of(screen) == "Copied to team/fast-lora-copy."
 
         # delete: "no" keeps the file, "yes" removes it
         await select_row(pilot, screen, "team/fast-lora-copy")
         await pilot.press("d")
-        await pilot.pause()
+        await wait_for_screen(pilot, ConfirmDialog)
         await pilot.press("n")
-        await pilot.pause()
+        await wait_until(pilot, lambda: app.screen is screen, what="the question closed")
+        await settle(pilot)  # a delete, had one started, would have finished here
         assert preset_file("team/fast-lora-copy").is_file()
+        assert status_of(screen) == "Copied to team/fast-lora-copy."
         await pilot.press("d")
-        await pilot.pause()
+        await wait_for_screen(pilot, ConfirmDialog)
         await pilot.press("y")
-        await pilot.pause()
-        assert not preset_file("team/fast-lora-copy").exists()
+        await wait_until(pilot, lambda: not preset_file("team/fast-lora-copy").exists(), what="file deleted")
+        await wait_until(
+            pilot,
+            lambda: not screen.read_pending and "team/fast-lora-copy" not in refs_of(screen),
+            what="the deleted preset gone from the list",
+        )
         assert preset_file("team/fast-lora").is_file()
-        assert "team/fast-lora-copy" not in [p.ref for p in screen.presets]
+        assert "team/fast-lora" in refs_of(screen)
+        assert status_of(screen) == "Preset team/fast-lora-copy deleted."
 
 
 async def test_builtins_are_marked_and_refused(tq_home):
@@ -101,13 +127,11 @@ async def test_builtins_are_marked_and_refused(tq_home):
         await select_row(pilot, screen, "default/sft-lora")
         assert "read-only" in str(screen.query_one("#details-text").render())
         await pilot.press("e")
-        await pilot.pause()
+        await wait_until(pilot, lambda: "cannot be edited" in status_of(screen), what="edit refused")
         assert app.screen is screen
-        assert "cannot be edited" in str(screen.query_one("#presets-status").render())
         await pilot.press("d")
-        await pilot.pause()
+        await wait_until(pilot, lambda: "cannot be deleted" in status_of(screen), what="delete refused")
         assert app.screen is screen
-        assert "cannot be deleted" in str(screen.query_one("#presets-status").render())
 
 
 async def test_edit_keeps_values_of_groups_the_form_does_not_show(tq_home):
@@ -119,13 +143,67 @@ async def test_edit_keeps_values_of_groups_the_form_does_not_show(tq_home):
         screen = await open_presets(pilot)
         await select_row(pilot, screen, "team/my-dpo")
         await pilot.press("e")
-        await pilot.pause()
-        editor = app.screen
-        assert isinstance(editor, PresetEditScreen)
+        editor = await wait_for_screen(pilot, PresetEditScreen)
         editor.query_one("#field-num_train_epochs", FieldEditor).write(1.0)
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert app.screen is screen
+        await wait_until(pilot, lambda: app.screen is screen, what="the editor closed")
+        await wait_until(pilot, lambda: not screen.read_pending, what="the list read again")
+        assert status_of(screen) == "Preset team/my-dpo saved."
     saved = presets.get_preset("team/my-dpo")
     assert saved.values["num_train_epochs"] == 1.0
     assert saved.values["pref_beta"] == 0.1 and saved.values["pref_loss"] == "sigmoid"
+
+
+BUILTINS = [f"default/{name}" for name in ("dpo-lora", "kto-lora", "sft-full", "sft-lora", "sft-qlora")]
+
+
+async def test_a_file_where_the_user_presets_folder_should_be(tq_home):
+    """The built-ins are listed and the status line says what is wrong; a copy is refused in one line."""
+    paths.user_presets_dir().write_text("not a folder\n")
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_presets(pilot)
+        assert refs_of(screen) == BUILTINS
+        status = status_of(screen)
+        assert status == (
+            f"user presets folder {paths.user_presets_dir()} exists but is not a directory; move it away."
+        )
+        assert screen.query_one("#presets-status").has_class("-error")
+
+        await select_row(pilot, screen, "default/sft-lora")
+        await pilot.press("c")
+        await wait_for_screen(pilot, TextPrompt)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "try again" in status_of(screen), what="the copy refused")
+        await wait_until(pilot, lambda: not screen.read_pending, what="the list read again")
+        assert status_of(screen) == (
+            f"{paths.user_presets_dir()} exists but is not a directory; move it away and try again"
+        )
+        assert app.screen is screen
+        assert refs_of(screen) == BUILTINS
+        assert paths.user_presets_dir().read_text() == "not a folder\n"
+
+
+async def test_unreadable_preset_files_are_left_out_and_named(tq_home):
+    """Readable presets are listed; the first broken file is named in one line, with how many more."""
+    from tunequeue.core import presets
+
+    presets.copy_preset("default/sft-lora", "team/good")
+    preset_file("team/bad").write_text("values: [not closed\n")
+    preset_file("team/worse").write_text("- a list, not a preset\n")
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_presets(pilot)
+        assert refs_of(screen) == [*BUILTINS, "team/good"]
+        status = status_of(screen)
+        assert status.startswith(f"preset file {preset_file('team/bad')} cannot be read (")
+        assert status.endswith("; fix or delete it. (and 1 more)")
+        assert "\n" not in status
+
+        # once the files are fixed, the next read clears the line
+        preset_file("team/bad").unlink()
+        preset_file("team/worse").unlink()
+        screen.reload()
+        await wait_until(pilot, lambda: not screen.read_pending, what="the list read again")
+        assert status_of(screen) == ""
+        assert refs_of(screen) == [*BUILTINS, "team/good"]

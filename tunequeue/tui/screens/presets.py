@@ -141,6 +141,7 @@ class PresetsScreen(_PresetTexts, Screen[None]):
         self.namespace = ALL_NAMESPACES
         self.presets: list[Any] = []
         self._generation = 0  # of the newest read asked for; older answers are dropped
+        self._shown_generation = 0
         self._select: str | None = None
         self._quiet = False
         self._problem_shown = False
@@ -186,12 +187,19 @@ class PresetsScreen(_PresetTexts, Screen[None]):
         """Read presets and namespaces again in the background; then keep (or move to ``select``) the cursor.
 
         With ``quiet`` the status line keeps what it says (the result of an action) even when some
-        preset cannot be read.
+        preset cannot be read. A read asked for while another is pending replaces it and keeps its
+        ``select`` and ``quiet``.
         """
+        pending = self.read_pending
+        self._select = select or (self._select if pending else None)
+        self._quiet = quiet or (self._quiet and pending)
         self._generation += 1
-        self._select = select
-        self._quiet = quiet
         self._read(self._generation)
+
+    @property
+    def read_pending(self) -> bool:
+        """True from the moment a read is asked for until its answer is shown."""
+        return self._shown_generation != self._generation
 
     @work(thread=True, exit_on_error=False, group="presets-read")
     def _read(self, generation: int) -> None:
@@ -210,6 +218,7 @@ class PresetsScreen(_PresetTexts, Screen[None]):
         """Show the newest read: namespaces, the table and the details; problems go to the status line."""
         if message.generation != self._generation:
             return
+        self._shown_generation = message.generation
         if message.error:
             self.set_status(message.error, error=True)
             self._problem_shown = True

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -247,19 +248,25 @@ class PresetsScreen(_PresetTexts, Screen[None]):
         options.highlighted = ([ALL_NAMESPACES, *namespaces]).index(self.namespace)
         self.presets = [p for p in all_presets if self.namespace in (ALL_NAMESPACES, p.namespace)]
 
-        table = self.query_one("#preset-table", DataTable)
-        table.clear(columns=True)
-        table.add_column(self.t("col.name"), key="ref")
-        table.add_column(self.t("col.stage"), key="stage")
-        table.add_column(self.t("col.method"), key="method")
-        table.add_column(self.t("col.kind"), key="kind")
-        table.add_column(self.t("col.description"), key="description")
+        rows: list[list[Text]] = []
         for preset in self.presets:
             kind = ("🔒 " + self.t("builtin")) if preset.builtin else self.t("user")
             description = preset.description
             if len(description) > 40:
                 description = description[:39] + "…"
-            table.add_row(preset.ref, preset.stage, preset.finetuning_type, kind, description, key=preset.ref)
+            cells = (preset.ref, preset.stage, preset.finetuning_type, kind, description)
+            # plain Text: a description may hold brackets that are not markup
+            rows.append([Text(cell, no_wrap=True, end="") for cell in cells])
+        table = self.query_one("#preset-table", DataTable)
+        table.clear(columns=True)
+        # Each column as wide as its widest cell, given here: a width the table measures itself is
+        # only applied when it next idles, and rows drawn before that keep the headers' widths.
+        for index, key in enumerate(("ref", "stage", "method", "kind", "description")):
+            label = self.t(f"col.{'name' if key == 'ref' else key}")
+            width = max([Text.from_markup(label).cell_len, *(row[index].cell_len for row in rows)])
+            table.add_column(label, key=key, width=width)
+        for preset, row in zip(self.presets, rows, strict=True):
+            table.add_row(*row, key=preset.ref)
         refs = [p.ref for p in self.presets]
         if current in refs:
             table.move_cursor(row=refs.index(current))

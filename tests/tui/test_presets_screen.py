@@ -207,3 +207,18 @@ async def test_unreadable_preset_files_are_left_out_and_named(tq_home):
         await wait_until(pilot, lambda: not screen.read_pending, what="the list read again")
         assert status_of(screen) == ""
         assert refs_of(screen) == [*BUILTINS, "team/good"]
+
+
+async def test_a_description_with_brackets_is_shown_as_typed(tq_home):
+    """Descriptions are user text, not markup: brackets are shown, never parsed (or fatal)."""
+    from tunequeue.core import presets
+
+    presets.create_preset("team/marked", description="[/odd] keep [b]this[/b] as typed")
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_presets(pilot)
+        await select_row(pilot, screen, "team/marked")
+        table = screen.query_one("#preset-table")
+        assert str(table.get_row("team/marked")[4]) == "[/odd] keep [b]this[/b] as typed"
+        await pilot.pause()
+        assert app.screen is screen

@@ -155,3 +155,41 @@ def test_broken_user_file_is_reported(home):
     (folder / "bad.yaml").write_text("values: [1, 2\n")
     with pytest.raises(UserError, match="fix or delete it"):
         presets.list_presets()
+    with pytest.raises(UserError) as caught:
+        presets.list_presets()
+    assert "\n" not in str(caught.value)  # the YAML error's several lines, joined into one
+
+
+def test_problems_collects_what_cannot_be_read_and_lists_the_rest(home):
+    presets.copy_preset("default/sft-lora", "team/good")
+    (home / "presets" / "team" / "bad.yaml").write_text("values: [1, 2\n")
+    problems: list[str] = []
+    refs = [p.ref for p in presets.list_presets(problems=problems)]
+    assert "team/good" in refs and "team/bad" not in refs and "default/sft-lora" in refs
+    assert len(problems) == 1
+    assert problems[0].startswith(f"preset file {home / 'presets' / 'team' / 'bad.yaml'} cannot be read (")
+    assert problems[0].endswith("; fix or delete it.") and "\n" not in problems[0]
+
+
+def test_a_file_where_the_user_presets_folder_should_be(home):
+    home.mkdir()
+    (home / "presets").write_text("x\n")
+    builtins = [p.ref for p in presets.list_presets()]  # without `problems`: just no user presets
+    assert "default/sft-lora" in builtins and all(p.builtin for p in presets.list_presets())
+    problems: list[str] = []
+    assert [p.ref for p in presets.list_presets(problems=problems)] == builtins
+    assert problems == [
+        f"user presets folder {home / 'presets'} exists but is not a directory; move it away."
+    ]
+    assert not presets.preset_exists("team/any")
+    with pytest.raises(UserError, match="is not a directory; move it away and try again"):
+        presets.copy_preset("default/sft-lora", "team/any")
+
+
+def test_preset_exists_reads_no_file(home):
+    assert presets.preset_exists("default/sft-lora") and presets.preset_exists("sft-qlora")
+    assert not presets.preset_exists("team/mine") and not presets.preset_exists("default/mine")
+    presets.copy_preset("default/sft-lora", "team/mine")
+    (home / "presets" / "team" / "broken.yaml").write_text("values: [1, 2\n")
+    assert presets.preset_exists("team/mine")
+    assert presets.preset_exists("team/broken")  # taken, even though it cannot be read

@@ -222,3 +222,29 @@ async def test_a_description_with_brackets_is_shown_as_typed(tq_home):
         assert str(table.get_row("team/marked")[4]) == "[/odd] keep [b]this[/b] as typed"
         await pilot.pause()
         assert app.screen is screen
+
+
+async def test_the_copy_prompt_refuses_a_taken_name(tq_home):
+    """The name is checked as it is typed: built-in and user names are taken, a free one is accepted."""
+    from tunequeue.core import presets
+
+    presets.copy_preset("default/sft-lora", "team/mine")
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_presets(pilot)
+        await select_row(pilot, screen, "default/sft-lora")
+        await pilot.press("c")
+        prompt = await wait_for_screen(pilot, TextPrompt)
+        error = prompt.query_one("#prompt-error")
+        for taken in ("default/sft-qlora", "team/mine"):
+            await pilot.press("ctrl+u", *taken)
+            message = f"Preset {taken} already exists."
+            await wait_until(pilot, lambda m=message: m in str(error.render()), what=message)
+            assert prompt.query_one("#ok").disabled
+        await pilot.press("ctrl+u", *"team/yours")
+        await wait_until(pilot, lambda: not prompt.query_one("#ok").disabled, what="a free name accepted")
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: not screen.read_pending and screen.selected.ref == "team/yours", what="the copy"
+        )
+        assert presets.get_preset("team/yours").values == presets.get_preset("default/sft-lora").values

@@ -325,6 +325,14 @@ def namespaces() -> list[str]:
     return sorted({DEFAULT_NAMESPACE} | {p.namespace for p in list_presets()})
 
 
+def preset_exists(ref: str | tuple[str, str]) -> bool:
+    """Whether a built-in or user preset named ``ref`` exists, without reading any preset file."""
+    namespace, name = parse_ref(ref)
+    if namespace == DEFAULT_NAMESPACE and (_builtin_dir() / f"{name}.yaml").is_file():
+        return True
+    return _user_path(namespace, name).is_file()
+
+
 def get_preset(ref: str | tuple[str, str] | Preset) -> Preset:
     """The preset named by ``ref`` (``ns/name``, ``name`` in default, or ``(ns, name)``)."""
     namespace, name = parse_ref(ref)

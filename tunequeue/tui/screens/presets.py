@@ -71,11 +71,7 @@ def preset_ref_problem(text: str, lang: str, *, new: bool = True) -> str | None:
         return tr("preset.bad_ref", lang)
     if "/" not in text:
         return tr("preset.bad_ref", lang)
-    if new:
-        try:
-            presets_api.get_preset((namespace, name))
-        except UserError:
-            return None
+    if new and presets_api.preset_exists((namespace, name)):  # checked per keystroke: no file is read
         return tr("preset.exists", lang, ref=f"{namespace}/{name}")
     return None
 

@@ -144,6 +144,8 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    # v2: the dashboard reads a job's new metric rows by seq (seq > the last one it saw).
+    ["CREATE INDEX metrics_job_seq ON metrics (job_id, seq)"],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

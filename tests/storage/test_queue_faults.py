@@ -233,6 +233,7 @@ def test_a_migration_is_preceded_by_a_backup(home, monkeypatch):
     import sqlite3
 
     copy = sqlite3.connect(before[0])
-    assert copy.execute("SELECT max(version) FROM schema_version").fetchone()[0] == queue_db.SCHEMA_VERSION - 1
+    version = copy.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+    assert version == queue_db.SCHEMA_VERSION - 1
     assert copy.execute("SELECT name FROM jobs").fetchall() == [("old-schema",)]
     copy.close()

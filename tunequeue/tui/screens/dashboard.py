@@ -32,6 +32,7 @@ from tunequeue.tui.formatting import (
     state_of,
 )
 from tunequeue.tui.messages import LanguageChanged
+from tunequeue.tui.metric_history import MetricHistory, MetricSummary
 from tunequeue.tui.polling import PollingScreen
 from tunequeue.tui.reasons import WaitReason, parse_reason, sentence
 from tunequeue.tui.text import localize_bindings, state_label, tr
@@ -81,6 +82,7 @@ class DashboardScreen(PollingScreen):
         self.data: DashboardData | None = None
         self._log_offset = 0
         self._pane_indices: list[int] = []
+        self._history = MetricHistory(job_id)
 
     def compose(self) -> ComposeResult:
         """Header, progress, stats, message, chart + GPU panes, log tail, footer."""
@@ -109,9 +111,13 @@ class DashboardScreen(PollingScreen):
     # ---- reading ---------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
-        """Start a background read of the job unless the previous one still runs."""
-        log_offset, now, job_id = self._log_offset, self.app.clock(), self.job_id
-        self.start_read(lambda db: load_dashboard(db, job_id, log_offset, now))
+        """Start a background read of the job unless the previous one still runs.
+
+        The metric history belongs to the read: it is only touched inside `load_dashboard`, and reads
+        never overlap; the screen gets an immutable summary of it.
+        """
+        log_offset, now, job_id, history = self._log_offset, self.app.clock(), self.job_id, self._history
+        self.start_read(lambda db: load_dashboard(db, job_id, log_offset, now, history))
 
     def show_data(self, data: DashboardData) -> None:
         """Show a fresh read."""
@@ -137,12 +143,11 @@ class DashboardScreen(PollingScreen):
             return
         state = state_of(job)
         self.query_one("#dash-header", Static).update(self._header_text(job, state, data.cluster))
-        latest = data.metrics[-1] if data.metrics else None
-        self._render_progress(job, state, latest)
+        self._render_progress(job, state, data.metrics.latest)
         self.query_one("#dash-stats", Static).update(self._stats_text(data.metrics))
         self._show_message(self._with_cluster_line(self._message_text(job, state, data), data.cluster))
         chart = self.query_one(LossChart)
-        chart.show_metrics(data.metrics)
+        chart.show_series(data.metrics.chart)
         self.query_one("#chart-legend", Static).update(chart.legend())
         self._render_gpus(data.gpus, data.cluster)
         if new_log is not None:
@@ -168,7 +173,7 @@ class DashboardScreen(PollingScreen):
         bar = self.query_one("#dash-progress", ProgressBar)
         times = self.query_one("#dash-times", Static)
         total = (latest or {}).get("total_steps")
-        step = (latest or {}).get("current_steps", (latest or {}).get("step"))
+        step = (latest or {}).get("step")
         if state == "succeeded" and total:
             step = total
         if total:
@@ -191,24 +196,20 @@ class DashboardScreen(PollingScreen):
             parts.append(tr("dash.elapsed", lang, elapsed=format_duration(elapsed)))
         times.update(" · ".join(parts))
 
-    def _stats_text(self, rows: list[dict]) -> str:
+    def _stats_text(self, metrics: MetricSummary) -> str:
         lang = self.lang
-        if not rows:
+        if metrics.latest is None:
             return tr("dash.no_metrics", lang)
-        last_loss = next((row for row in reversed(rows) if row.get("loss") is not None), {})
-        last_eval = next((row for row in reversed(rows) if row.get("eval_loss") is not None), {})
-        last_lr = next((row for row in reversed(rows) if row.get("lr") is not None), {})
-        last_tp = next((row for row in reversed(rows) if row.get("throughput") is not None), {})
-        latest = rows[-1]
-        throughput = last_tp.get("throughput")
+        last = metrics.last
+        throughput = last.get("throughput")
         return tr(
             "dash.stats",
             lang,
-            loss=format_number(last_loss.get("loss")),
-            eval_loss=format_number(last_eval.get("eval_loss")),
-            lr=format_lr(last_lr.get("lr")),
+            loss=format_number(last.get("loss")),
+            eval_loss=format_number(last.get("eval_loss")),
+            lr=format_lr(last.get("lr")),
             throughput=tr("dash.throughput", lang, value="-" if throughput is None else f"{throughput:.0f}"),
-            epoch=format_number(latest.get("epoch"), 3),
+            epoch=format_number(metrics.latest.get("epoch"), 3),
         )
 
     def _message_text(self, job: Any, state: str, data: DashboardData) -> Text | None:

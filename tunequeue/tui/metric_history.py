@@ -25,9 +25,11 @@ not to the whole run. Plain Python, no Textual: the dashboard calls `update` fro
 from __future__ import annotations
 
 import math
+import operator
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 from tunequeue.tui.formatting import ema
@@ -204,36 +206,66 @@ class MetricHistory:
     # ---- adding rows -----------------------------------------------------------------------
 
     def add_rows(self, rows: list[tuple]) -> None:
-        """Add rows ``(seq, step, attempt, loss, eval_loss, lr, throughput)`` in seq order."""
-        steps, attempts = self.steps, self.attempts
-        loss_values, eval_values = self.values["loss"], self.values["eval_loss"]
-        lr_values, tp_values = self.values["lr"], self.values["throughput"]
-        last_index = self._last_index
-        for seq, step, attempt, loss, eval_loss, lr, throughput in rows:
-            self.last_seq = seq
-            count = len(steps)
-            if not count or step > steps[-1]:
-                steps.append(step)
-                attempts.append(attempt)
-                loss_values.append(_NAN if loss is None else loss)
-                eval_values.append(_NAN if eval_loss is None else eval_loss)
-                lr_values.append(_NAN if lr is None else lr)
-                tp_values.append(_NAN if throughput is None else throughput)
-                if loss is not None:
-                    last_index["loss"] = count
-                    self._bucket_add(self._loss_buckets, step, loss)
-                if eval_loss is not None:
-                    last_index["eval_loss"] = count
-                    self._bucket_add(self._eval_buckets, step, eval_loss)
-                if lr is not None:
-                    last_index["lr"] = count
-                if throughput is not None:
-                    last_index["throughput"] = count
-            else:
-                self._place(step, attempt, (loss, eval_loss, lr, throughput))
-            self._chart = None
+        """Add rows ``(seq, step, attempt, loss, eval_loss, lr, throughput)`` in seq order.
+
+        A run of rows with rising steps beyond the newest one (how a training run logs) is appended
+        column by column at once; any other row is merged, replaces a step or is inserted on its own.
+        """
+        if not rows:
+            return
+        seqs, steps, attempts, *values = zip(*rows, strict=True)
+        self._chart = None
         self._latest_dirty = True
-        self._fit_buckets()
+        self._fit_buckets(min(steps), max(steps))
+        count, start = len(rows), 0
+        rising = list(map(operator.lt, steps, steps[1:]))  # rising[i]: row i + 1 is beyond row i
+        while start < count:
+            while start < count and self.steps and steps[start] <= self.steps[-1]:
+                self._place(steps[start], attempts[start], tuple(column[start] for column in values))
+                start += 1
+            try:
+                end = rising.index(False, start) + 1
+            except ValueError:
+                end = count
+            if start < count:
+                self._append(steps[start:end], attempts[start:end], [column[start:end] for column in values])
+            start = end
+        self.last_seq = seqs[-1]
+
+    def _append(self, steps: tuple, attempts: tuple, values: list[tuple]) -> None:
+        """Append entries with rising steps, all beyond the newest one."""
+        base = len(self.steps)
+        self.steps.extend(steps)
+        self.attempts.extend(attempts)
+        for name, column in zip(_FIELDS, values, strict=True):
+            self.values[name].extend([_NAN if value is None else value for value in column])
+            for offset in range(len(column) - 1, -1, -1):
+                if column[offset] is not None:
+                    self._last_index[name] = base + offset
+                    break
+            buckets = self._buckets_of.get(name)
+            if buckets is not None:
+                self._bucket_extend(buckets, steps, column)
+
+    def _bucket_extend(self, buckets: _Buckets, steps: tuple, values: tuple) -> None:
+        """Add rising `steps` and their `values` (None: not logged) to `buckets`, a bucket at a time."""
+        width, count, start = self._width, len(steps), 0
+        while start < count:
+            bucket = steps[start] // width
+            end = bisect_left(steps, (bucket + 1) * width, start, count)
+            present = [value is not None for value in values[start:end]]
+            number = sum(present)
+            if number:
+                total = sum(compress(values[start:end], present))
+                step_sum = sum(compress(steps[start:end], present))
+                entry = buckets.sums.get(bucket)
+                if entry is None:
+                    buckets.sums[bucket] = [total, number, step_sum]
+                else:
+                    entry[0] += total
+                    entry[1] += number
+                    entry[2] += step_sum
+            start = end
 
     def _place(self, step: int, attempt: int, new: tuple) -> None:
         """A row for a step at or before the newest one: merge, replace or insert it."""
@@ -279,11 +311,10 @@ class MetricHistory:
     def _bucket_add(self, buckets: _Buckets, step: int, value: float) -> None:
         buckets.add(step // self._width, step, value, 1)
 
-    def _fit_buckets(self) -> None:
-        """Widen the buckets until the steps span at most `max_points` of them."""
-        if not self.steps:
-            return
-        first, last = self.steps[0], self.steps[-1]
+    def _fit_buckets(self, low: int, high: int) -> None:
+        """Widen the buckets until the steps, with `low`..`high` added, span at most `max_points`."""
+        first = min(self.steps[0], low) if self.steps else low
+        last = max(self.steps[-1], high) if self.steps else high
         factor = 1
         while last // (self._width * factor) - first // (self._width * factor) >= self.max_points:
             factor *= 2

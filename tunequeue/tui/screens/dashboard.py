@@ -1,12 +1,17 @@
 """A job's dashboard: progress, loss chart, learning rate and throughput, GPU panes and train.log.
 
-Once a second a thread worker reads the job, its metrics and GPU samples with its own SQLite
+Once a second a thread worker reads the job, its new metric rows and GPU samples with its own SQLite
 connection and the new lines of train.log, and posts `DashboardScreen.Loaded`; a read never starts
-while the previous one runs. A failed job shows its exit code, reason and log tail; a finished job its
-whole history and where the result was saved. A job on a Slurm cluster shows its Slurm job id, state
-or pending reason, node list and exit status; its GPUs are not this machine's, so instead of GPU
-panes (NVML data of local GPUs) a note says so. `a` opens a chat with what a succeeded training job
-produced (`tunequeue.tui.screens.chat`).
+while the previous one runs. The metrics go into the screen's `MetricHistory`
+(`tunequeue.tui.metric_history`), which only that read touches: each read adds the rows stored
+since the previous one, and the UI thread gets a small summary with a chart of at most a few hundred
+points, so a run with a million metric rows costs a poll no more than a short one.
+
+A failed job shows its exit code, reason and log tail; a finished job its whole history and where the
+result was saved. A job on a Slurm cluster shows its Slurm job id, state or pending reason, node list
+and exit status; its GPUs are not this machine's, so instead of GPU panes (NVML data of local GPUs) a
+note says so. `a` opens a chat with what a succeeded training job produced
+(`tunequeue.tui.screens.chat`); whether there is one is checked on disk in a thread worker.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Footer, ProgressBar, Static
 
 from tunequeue.tui.cluster import ClusterInfo, cluster_line, gpu_note
@@ -76,9 +83,20 @@ class DashboardScreen(PollingScreen):
         Binding("q", "quit", "Quit"),
     ]
 
+    class ChatChecked(Message):
+        """The answer of the chat check: None when the job has something to chat with, else the text
+        key of why not (or, with `error`, the error that stopped the check)."""
+
+        def __init__(self, problem: str | None, error: bool = False) -> None:
+            super().__init__()
+            self.problem = problem
+            self.error = error
+
     def __init__(self, job_id: int) -> None:
         super().__init__()
         self.job_id = job_id
+        self._chat_checking = False
+        self._chat_wanted = False
         self.data: DashboardData | None = None
         self._log_offset = 0
         self._pane_indices: list[int] = []
@@ -305,14 +323,46 @@ class DashboardScreen(PollingScreen):
         self.app.push_screen(JobScreen(self.job_id))
 
     def action_chat(self) -> None:
-        """Chat with the adapter or model a succeeded training job produced; else say why not."""
-        from tunequeue.tui.screens.chat import ChatScreen, chat_target
+        """Chat with the adapter or model a succeeded training job produced; else say why not.
 
-        target = chat_target(self.data.job if self.data else None)
-        if isinstance(target, str):
-            self.notify(tr(target, self.lang), severity="warning")
+        What the job produced is checked on disk in a thread worker (a slow or network file system
+        must not freeze the screen); `ChatChecked` brings the answer back.
+        """
+        if self._chat_checking:
             return
-        self.app.push_screen(ChatScreen(self.job_id))
+        self._chat_checking = self._chat_wanted = True
+        self._check_chat(self.data.job if self.data else None)
+
+    def on_screen_suspend(self) -> None:
+        """Another screen came on top: an answer of the chat check that arrives later opens nothing."""
+        self._chat_wanted = False
+
+    @work(thread=True, exit_on_error=False, group="chat-check")
+    def _check_chat(self, job: Any) -> None:
+        from tunequeue.tui.screens.chat import chat_target
+
+        try:
+            target = chat_target(job)
+        except Exception as error:  # noqa: BLE001 - e.g. a run dir that may not be read: say so
+            self.post_message(self.ChatChecked(str(error), error=True))
+            return
+        self.post_message(self.ChatChecked(target if isinstance(target, str) else None))
+
+    def on_dashboard_screen_chat_checked(self, message: ChatChecked) -> None:
+        """Open the chat, or say why there is none; nothing when the user has left this screen meanwhile
+        (the answer may only be handled once the user is back)."""
+        wanted = self._chat_wanted and self.app.screen is self
+        self._chat_checking = self._chat_wanted = False
+        if not wanted:
+            return
+        if message.error:
+            self.notify(message.problem or "", severity="error")
+        elif message.problem is not None:
+            self.notify(tr(message.problem, self.lang), severity="warning")
+        else:
+            from tunequeue.tui.screens.chat import ChatScreen
+
+            self.app.push_screen(ChatScreen(self.job_id))
 
     def action_cancel_job(self) -> None:
         """Ask, then cancel this job."""

@@ -112,7 +112,8 @@ async def test_chat_on_a_job_without_adapter_or_model_is_refused(populated_home,
 async def test_chat_check_answered_after_leaving_the_dashboard_opens_nothing_then_a_opens_it(
     populated_home, app_factory, monkeypatch
 ):
-    """The check finds an adapter, but the user opened the task screen meanwhile: no chat opens."""
+    """The check finds an adapter, but the user opened the task screen meanwhile: no chat opens, not
+    even when the user is back before the answer; `a` answered on the dashboard opens it."""
     import threading
     from pathlib import Path
 
@@ -137,6 +138,7 @@ async def test_chat_check_answered_after_leaving_the_dashboard_opens_nothing_the
     app = app_factory(open_job=populated_home.succeeded)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        # the answer comes while the task screen is on top
         await pilot.press("a")
         await pilot.press("a")  # a second press while the check runs starts no second check
         await pilot.press("t")
@@ -148,10 +150,19 @@ async def test_chat_check_answered_after_leaving_the_dashboard_opens_nothing_the
         assert isinstance(app.screen, JobScreen) and not app._notifications
         await pilot.press("escape")
         await wait_for_screen(pilot, DashboardScreen)
+        # the answer comes after the user went to the task screen and back
+        release.clear()
+        await pilot.press("a")
+        await pilot.press("t")
+        await wait_for_screen(pilot, JobScreen)
+        await pilot.press("escape")
+        await wait_for_screen(pilot, DashboardScreen)
+        release.set()
+        await wait_until(pilot, lambda: len(answers) == 2, what="the second answer")
         await settle(pilot)
         assert isinstance(app.screen, DashboardScreen) and not app._notifications
-        # the check is over: `a` checks again and, the adapter being there, opens the chat
+        # `a` on the dashboard, answered there: the adapter being there, the chat opens
         await pilot.press("a")
         chat_screen = await wait_for_screen(pilot, ChatScreen)
-        assert len(answers) >= 2  # the chat screen itself checks once more when it loads
+        assert len(answers) >= 3  # the chat screen itself checks once more when it loads
         assert chat_screen.job_id == populated_home.succeeded

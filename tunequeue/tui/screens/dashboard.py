@@ -349,9 +349,9 @@ class DashboardScreen(PollingScreen):
         self.post_message(self.ChatChecked(target if isinstance(target, str) else None))
 
     def on_dashboard_screen_chat_checked(self, message: ChatChecked) -> None:
-        """Open the chat, or say why there is none; nothing when the user has left this screen meanwhile
-        (the answer may only be handled once the user is back)."""
-        wanted = self._chat_wanted and self.app.screen is self
+        """Open the chat, or say why there is none; nothing when another screen came on top meanwhile
+        (even if the user is back by now: a chat popping up late would surprise)."""
+        wanted = self._chat_wanted
         self._chat_checking = self._chat_wanted = False
         if not wanted:
             return

@@ -178,15 +178,16 @@ class MetricHistory:
             "SELECT 1 FROM metrics WHERE seq = ? AND job_id = ?", (self.last_seq, self.job_id)
         ).fetchone() is None:
             self.reset()
-        try:
-            cursor = conn.execute(_NEW_ROWS_SQL, (self.job_id, self.last_seq))
-            while rows := cursor.fetchmany(FETCH_ROWS):
+        # A database error between chunks leaves a consistent history (last_seq is the last row
+        # added): the next call goes on from there.
+        cursor = conn.execute(_NEW_ROWS_SQL, (self.job_id, self.last_seq))
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            try:
                 self.add_rows(rows)
-            self._refresh_latest(conn)
-        except BaseException:
-            # a half-applied read would leave the history inconsistent: the next read starts over
-            self.reset()
-            raise
+            except BaseException:
+                self.reset()  # a half-added chunk: start over rather than show a wrong history
+                raise
+        self._refresh_latest(conn)
         return self.summary()
 
     def _refresh_latest(self, conn: Any) -> None:

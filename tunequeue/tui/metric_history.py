@@ -151,7 +151,7 @@ class MetricHistory:
         """Forget everything read so far: the next `update` reads the job's rows from the start."""
         self.last_seq = 0
         self.steps = array("q")
-        self.attempts = array("q")
+        self.attempts = array("l")
         self.values: dict[str, array] = {name: array("d") for name in _FIELDS}
         self._last_index = dict.fromkeys(_FIELDS, -1)
         self._width = 1
@@ -343,7 +343,10 @@ class MetricHistory:
         return self._chart
 
     def _raw_series(self) -> ChartSeries:
-        steps, losses, eval_steps, eval_losses = [], [], [], []
+        steps: list[float] = []
+        eval_steps: list[float] = []
+        losses: list[float] = []
+        eval_losses: list[float] = []
         loss_values, eval_values = self.values["loss"], self.values["eval_loss"]
         for index, step in enumerate(self.steps):
             if not math.isnan(loss_values[index]):

@@ -151,7 +151,7 @@ class MetricHistory:
         """Forget everything read so far: the next `update` reads the job's rows from the start."""
         self.last_seq = 0
         self.steps = array("q")
-        self.attempts = array("l")
+        self.attempts = array("i")
         self.values: dict[str, array] = {name: array("d") for name in _FIELDS}
         self._last_index = dict.fromkeys(_FIELDS, -1)
         self._width = 1

@@ -55,10 +55,10 @@ class LossChart(PlotextPlot):
     def __init__(self, *, id: str | None = None, lang: str = "en") -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
         self.lang = lang
-        self.steps: list[int] = []
+        self.steps: list[float] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
-        self.eval_steps: list[int] = []
+        self.eval_steps: list[float] = []
         self.eval_losses: list[float] = []
         self.series = ChartSeries()
 

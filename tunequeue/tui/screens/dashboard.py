@@ -70,16 +70,18 @@ class DashboardScreen(PollingScreen):
     DashboardScreen #gpu-cluster-note.shown { display: block; }
     """
 
+    # Keys that open a screen or a question act when they arrive (priority), so keys typed right after
+    # them in one burst reach the new screen.
     BINDINGS = [
         Binding("escape,backspace", "back", "Back"),
-        Binding("c", "cancel_job", "Cancel"),
+        Binding("c", "cancel_job", "Cancel", priority=True),
         Binding("r", "retry_job", "Retry"),
-        Binding("t", "job_info", "Task"),
-        Binding("a", "chat", "Chat"),
-        Binding("g", "gpus", "GPUs", show=False),
+        Binding("t", "job_info", "Task", priority=True),
+        Binding("a", "chat", "Chat", priority=True),
+        Binding("g", "gpus", "GPUs", show=False, priority=True),
         Binding("w", "toggle_wrap", "Wrap", show=False),
         Binding("z", "toggle_fold", "All lines", show=False),
-        Binding("question_mark", "app.show_help", "Keys", key_display="?"),
+        Binding("question_mark", "app.show_help", "Keys", key_display="?", priority=True),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -124,7 +126,7 @@ class DashboardScreen(PollingScreen):
         localize_bindings(self, self.lang)
         self.query_one("#dash-header", Static).update(tr("dash.title", self.lang, id=self.job_id, name=""))
         self.refresh_data()
-        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.refresh_data)
+        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.poll)
 
     # ---- reading ---------------------------------------------------------------------------
 

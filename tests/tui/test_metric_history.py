@@ -212,3 +212,35 @@ def test_deleted_job_or_vanished_rows_start_the_history_over(db, job):
 def test_new_rows_are_found_through_the_job_seq_index(db):
     plan = " ".join(str(row) for row in db.conn.execute("EXPLAIN QUERY PLAN " + _NEW_ROWS_SQL, (1, 0)))
     assert "metrics_job_seq" in plan and "TEMP B-TREE" not in plan
+
+
+def test_a_long_first_read_shows_what_it_has_so_far(db, job, monkeypatch):
+    """A first read of many rows hands out growing summaries, then the whole one; the log lines read
+    with it reach the screen once."""
+    from tunequeue.tui import metric_history
+
+    monkeypatch.setattr(metric_history, "FETCH_ROWS", 100)
+    metrics.add_metrics(db, job.id, 1, [line(s, total=1000, loss=1.0) for s in range(1, 1001)])
+    run_dir = jobs.get(db, job.id).run_dir
+    from pathlib import Path
+
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    (Path(run_dir) / "train.log").write_text("first line\nsecond line\n")
+    shown = []
+
+    def publish(data):
+        shown.append(data)
+
+    history = MetricHistory(job.id)
+    monkeypatch.setattr(metric_history, "PROGRESS_SECONDS", 0.0)
+    final = load_dashboard(db, job.id, 0, 0.0, history, publish)
+    progress = [data.metrics.latest["step"] for data in shown]
+    assert progress and progress == sorted(progress) and progress[0] < 1000
+    assert final.metrics.latest["step"] == 1000
+    lines = [line for data in [*shown, final] for line in data.log.lines]
+    assert lines == ["first line", "second line"]
+    assert final.log.offset == len("first line\nsecond line\n")
+    # a later read with nothing new hands out nothing along the way
+    shown.clear()
+    load_dashboard(db, job.id, final.log.offset, 0.0, history, publish)
+    assert shown == []

@@ -10,7 +10,7 @@ SQLite connection, and turns the returned snapshot into widgets on the main thre
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,13 +262,19 @@ def gpu_histories(db: Any, job: Any, now: float) -> list[GpuHistory]:
 
 
 def load_dashboard(
-    db: Any, job_id: int, log_offset: int, now: float, history: MetricHistory | None = None
+    db: Any,
+    job_id: int,
+    log_offset: int,
+    now: float,
+    history: MetricHistory | None = None,
+    publish: Callable[[DashboardData], None] | None = None,
 ) -> DashboardData:
     """The job, its metrics, its GPUs' recent samples and the new lines of its train.log.
 
     `history` is the dashboard's metric history of this job: only the rows stored since the last
     call are read into it. Without one, all rows are read into a fresh history. A deleted job
-    empties the history, so that a job read again later starts over.
+    empties the history, so that a job read again later starts over. While a long read of the
+    history goes on, `publish` gets what is read so far (the new log lines go with the first one).
     """
     from tunequeue.core.errors import UserError
     from tunequeue.jobqueue import jobs
@@ -280,8 +286,15 @@ def load_dashboard(
     except UserError:
         history.reset()
         return DashboardData(None, MetricSummary(), [], LogChunk([], 0))
-    summary = history.update(db)
     log = read_log_tail(Path(job.run_dir) / "train.log", log_offset) if job.run_dir else LogChunk([], 0)
-    return DashboardData(
-        job, summary, gpu_histories(db, job, now), log, output_dir_of(job), read_cluster_info(job)
-    )
+    gpus, output_dir, cluster = gpu_histories(db, job, now), output_dir_of(job), read_cluster_info(job)
+    progress = None
+    if publish is not None:
+
+        def progress(summary: MetricSummary) -> None:
+            nonlocal log
+            publish(DashboardData(job, summary, gpus, log, output_dir, cluster))
+            log = LogChunk([], log.offset, missing=log.missing)  # those lines are shown now
+
+    summary = history.update(db, progress)
+    return DashboardData(job, summary, gpus, log, output_dir, cluster)

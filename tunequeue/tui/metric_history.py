@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import math
 import operator
+import time
 from array import array
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
@@ -37,6 +39,7 @@ from typing import Any
 from tunequeue.tui.formatting import ema
 
 CHART_POINTS = 800
+PROGRESS_SECONDS = 0.5  # how often a long first read shows what it has so far
 FETCH_ROWS = 20_000  # rows fetched from SQLite at a time: a first read of 1M rows never holds them all
 
 _NAN = float("nan")
@@ -170,12 +173,20 @@ class MetricHistory:
 
     # ---- reading ---------------------------------------------------------------------------
 
-    def update(self, db: Any) -> MetricSummary:
+    def update(
+        self,
+        db: Any,
+        progress: Callable[[MetricSummary], None] | None = None,
+        progress_seconds: float | None = None,
+    ) -> MetricSummary:
         """Read the rows stored since the last call and return the summary of the whole history.
 
-        If the row seen last has vanished (job deleted, rows removed), start over first.
+        If the row seen last has vanished (job deleted, rows removed), start over first. A long read
+        (the first one of a long run) hands `progress` the summary so far every `progress_seconds`.
         """
         conn = db.conn
+        every = PROGRESS_SECONDS if progress_seconds is None else progress_seconds
+        shown = time.monotonic()
         if self.last_seq and conn.execute(
             "SELECT 1 FROM metrics WHERE seq = ? AND job_id = ?", (self.last_seq, self.job_id)
         ).fetchone() is None:
@@ -189,6 +200,11 @@ class MetricHistory:
             except BaseException:
                 self.reset()  # a half-added chunk: start over rather than show a wrong history
                 raise
+            more = len(rows) == FETCH_ROWS
+            if progress is not None and more and time.monotonic() - shown >= every:
+                self._refresh_latest(conn)
+                progress(self.summary())
+                shown = time.monotonic()
         self._refresh_latest(conn)
         return self.summary()
 

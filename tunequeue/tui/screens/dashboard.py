@@ -137,7 +137,7 @@ class DashboardScreen(PollingScreen):
         never overlap; the screen gets an immutable summary of it.
         """
         log_offset, now, job_id, history = self._log_offset, self.app.clock(), self.job_id, self._history
-        self.start_read(lambda db: load_dashboard(db, job_id, log_offset, now, history))
+        self.start_read(lambda db: load_dashboard(db, job_id, log_offset, now, history, self.publish))
 
     def show_data(self, data: DashboardData) -> None:
         """Show a fresh read."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tq_tui_testkit import finished_model_job, settle
+from tq_tui_testkit import finished_model_job, settle, wait_for_screen, wait_until
 
 from tunequeue.tui.screens.chat import UI_MAX_NEW_TOKENS, ChatScreen, chat_target
 from tunequeue.tui.screens.dashboard import DashboardScreen
@@ -35,9 +35,7 @@ async def test_chat_with_a_trained_adapter_streams_a_reply(tq_home, app_factory)
         assert target.max_new_tokens == UI_MAX_NEW_TOKENS and target.do_sample is False
         assert target.template == "qwen"
         await pilot.press("a")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ChatScreen)
+        screen = await wait_for_screen(pilot, ChatScreen)
         assert screen.transcript_lines()[0] == "loading model…"
         assert await _wait_for(pilot, lambda: screen.ready, 300), screen.transcript_lines()
         client = screen.client
@@ -73,25 +71,98 @@ async def test_chat_with_a_trained_adapter_streams_a_reply(tq_home, app_factory)
         assert await _wait_for(pilot, lambda: client.process.poll() is not None)
 
 
+def _notices(app) -> list[str]:
+    return [note.message for note in app._notifications]
+
+
 async def test_chat_on_a_failed_job_is_refused_with_a_notice(populated_home, app_factory):
     app = app_factory(open_job=populated_home.failed)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("a")
-        await pilot.pause()
+        notes = await wait_until(pilot, lambda: _notices(app), what="a notice")
         assert isinstance(app.screen, DashboardScreen)
-        assert [note.message for note in app._notifications] == [
-            "Chat needs a job that finished successfully."
-        ]
+        assert notes == ["Chat needs a job that finished successfully."]
 
 
-async def test_chat_on_a_job_without_adapter_or_model_is_refused(populated_home, app_factory):
+async def test_chat_on_a_job_without_adapter_or_model_is_refused(populated_home, app_factory, monkeypatch):
+    import threading
+
+    from tunequeue.tui.screens import chat
+
+    threads = []
+    real_chat_target = chat.chat_target
+
+    def recording_chat_target(job):
+        threads.append(threading.current_thread())
+        return real_chat_target(job)
+
+    monkeypatch.setattr(chat, "chat_target", recording_chat_target)
     app = app_factory(open_job=populated_home.succeeded)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("a")
-        await pilot.pause()
+        notes = await wait_until(pilot, lambda: _notices(app), what="a notice")
         assert isinstance(app.screen, DashboardScreen)
-        assert [note.message for note in app._notifications] == [
-            "This job's result holds no adapter or model to chat with."
-        ]
+        assert notes == ["This job's result holds no adapter or model to chat with."]
+        # the files were looked at in a worker thread, not on the UI thread
+        assert threads and threads[0] is not threading.main_thread()
+
+
+async def test_chat_check_answered_after_leaving_the_dashboard_opens_nothing_then_a_opens_it(
+    populated_home, app_factory, monkeypatch
+):
+    """The check finds an adapter, but the user opened the task screen meanwhile: no chat opens, not
+    even when the user is back before the answer; `a` answered on the dashboard opens it."""
+    import threading
+    from pathlib import Path
+
+    from tunequeue.jobqueue import jobs
+    from tunequeue.jobqueue.db import open_db
+    from tunequeue.tui.screens import chat
+    from tunequeue.tui.screens.job import JobScreen
+
+    db = open_db()
+    run_dir = Path(jobs.get(db, populated_home.succeeded).run_dir)
+    db.conn.close()
+    (run_dir / "adapter_config.json").write_text("{}")
+    release, answers = threading.Event(), []
+    real_chat_target = chat.chat_target
+
+    def slow_chat_target(job):
+        assert release.wait(120), "the test never let the check finish"
+        answers.append(real_chat_target(job))
+        return answers[-1]
+
+    monkeypatch.setattr(chat, "chat_target", slow_chat_target)
+    app = app_factory(open_job=populated_home.succeeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        # the answer comes while the task screen is on top
+        await pilot.press("a")
+        await pilot.press("a")  # a second press while the check runs starts no second check
+        await pilot.press("t")
+        await wait_for_screen(pilot, JobScreen)
+        release.set()
+        await wait_until(pilot, lambda: answers, what="the check's answer")
+        await settle(pilot)
+        assert len(answers) == 1 and answers[0].adapter == str(run_dir)
+        assert isinstance(app.screen, JobScreen) and not app._notifications
+        await pilot.press("escape")
+        await wait_for_screen(pilot, DashboardScreen)
+        # the answer comes after the user went to the task screen and back
+        release.clear()
+        await pilot.press("a")
+        await pilot.press("t")
+        await wait_for_screen(pilot, JobScreen)
+        await pilot.press("escape")
+        await wait_for_screen(pilot, DashboardScreen)
+        release.set()
+        await wait_until(pilot, lambda: len(answers) == 2, what="the second answer")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen) and not app._notifications
+        # `a` on the dashboard, answered there: the adapter being there, the chat opens
+        await pilot.press("a")
+        chat_screen = await wait_for_screen(pilot, ChatScreen)
+        assert len(answers) >= 3  # the chat screen itself checks once more when it loads
+        assert chat_screen.job_id == populated_home.succeeded

@@ -257,3 +257,64 @@ async def test_task_screen_shows_yaml_and_history(populated_home, app_factory):
         assert "queued → starting" in events and "running → succeeded" in events
         await pilot.press("escape")
         await wait_for_screen(pilot, DashboardScreen)
+
+
+async def test_long_run_is_charted_in_buckets_and_followed_row_by_row(tq_home, app_factory, monkeypatch):
+    """A running job with 20,000 metric rows: the chart gets bucket means, polls without new rows redraw
+    nothing, and rows stored later reach progress, stats and chart."""
+    from tunequeue.jobqueue import jobs, metrics
+    from tunequeue.jobqueue.db import open_db
+    from tunequeue.tui.metric_history import CHART_POINTS
+
+    total = 30_000
+
+    def rows(first, last):
+        return [
+            {"current_steps": s, "total_steps": total, "loss": 4.0 / (1 + s / 1000),
+             "lr": 1e-4 * (1 - s / total), "epoch": s / total, "remaining_time": "0:10:00"}
+            for s in range(first, last + 1)
+        ]
+
+    db = open_db()
+    job = jobs.submit(db, task_yaml="task_name: long\nstage: sft\n", name="long", gpus=0)
+    jobs.claim(db, job.id, [], [])
+    jobs.mark_running(db, job.id, 999_020, 999_020, FIXED_NOW)
+    metrics.add_metrics(db, job.id, 1, rows(1, 20_000))
+    draws, reads = [], []
+    real_draw, real_show = LossChart._draw, DashboardScreen.show_data
+
+    def counted_draw(chart):
+        draws.append(len(chart.steps))
+        real_draw(chart)
+
+    def counted_show(screen, data):
+        reads.append(data.metrics.count)
+        real_show(screen, data)
+
+    monkeypatch.setattr(LossChart, "_draw", counted_draw)
+    monkeypatch.setattr(DashboardScreen, "show_data", counted_show)
+    app = app_factory(open_job=job.id, refresh_seconds=0.2)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await wait_for_screen(pilot, DashboardScreen)
+            chart = screen.query_one(LossChart)
+            await wait_until(pilot, lambda: reads and reads[-1] == 20_000, what="the first read")
+            await settle(pilot)
+            assert 0 < len(chart.steps) <= CHART_POINTS and chart.series.width > 1
+            assert len(chart.smoothed) == len(chart.losses) == len(chart.steps)
+            assert chart.steps[-1] > 19_900 and chart.losses[0] > chart.losses[-1]
+            bar = screen.query_one(ProgressBar)
+            assert (bar.total, bar.progress) == (total, 20_000)
+            assert f"loss {4.0 / 21:.4g}" in _text(screen, "#dash-stats")
+            # polls that find no new rows draw nothing again
+            drawn, polls = len(draws), len(reads)
+            await wait_until(pilot, lambda: len(reads) >= polls + 3, what="three more polls")
+            assert len(draws) == drawn
+            metrics.add_metrics(db, job.id, 1, rows(20_001, 20_500))
+            await wait_until(pilot, lambda: bar.progress == 20_500, what="the new rows")
+            await settle(pilot)
+            assert len(draws) > drawn and chart.steps[-1] > 20_400 and len(chart.steps) <= CHART_POINTS
+            assert f"loss {4.0 / 21.5:.4g}" in _text(screen, "#dash-stats")
+            assert reads[-1] == 20_500
+    finally:
+        db.conn.close()

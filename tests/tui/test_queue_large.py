@@ -7,7 +7,7 @@ The page size is lowered for these tests (`PAGE_ROWS`); the homes are real SQLit
 from __future__ import annotations
 
 import pytest
-from tq_tui_testkit import settle, wait_until
+from tq_tui_testkit import settle, wait_for_screen, wait_until
 
 from tunequeue.tui.screens import queue as queue_screen
 
@@ -138,3 +138,32 @@ async def test_timed_reads_rest_after_a_slow_read_and_direct_reads_do_not(tq_hom
         assert reads == []
         screen.refresh_data()
         assert len(reads) == 1
+
+
+async def test_a_covered_queue_does_not_read_while_its_dashboard_does(
+    populated_home, app_factory, monkeypatch
+):
+    from tunequeue.tui.screens.dashboard import DashboardScreen
+
+    dashboard_reads: list[int] = []
+    real_refresh = DashboardScreen.refresh_data
+
+    def counted_refresh(self):
+        dashboard_reads.append(self.job_id)
+        real_refresh(self)
+
+    monkeypatch.setattr(DashboardScreen, "refresh_data", counted_refresh)
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        queue = app.screen
+        queue_reads: list[object] = []
+        monkeypatch.setattr(queue, "start_read", queue_reads.append)
+        await pilot.press("enter")
+        await wait_for_screen(pilot, DashboardScreen)
+        queue_reads.clear()  # a tick may have come just before the dashboard opened
+        seen = len(dashboard_reads)
+        await wait_until(pilot, lambda: len(dashboard_reads) >= seen + 3, what="three timed dashboard reads")
+        assert queue_reads == []
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: queue_reads, what="a read once the queue is shown again")

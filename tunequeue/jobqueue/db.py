@@ -144,7 +144,10 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    # v2: indexes for the screens' reads of large runs.
     [
+        # The dashboard reads a job's new metric rows by seq (seq > the last one it saw).
+        "CREATE INDEX metrics_job_seq ON metrics (job_id, seq)",
         # The queue table shows each job's last loss and eval loss: without these, a job that never
         # logged an eval loss makes that lookup walk all its rows on every refresh.
         "CREATE INDEX metrics_job_loss ON metrics (job_id, attempt, seq) WHERE loss IS NOT NULL",

@@ -10,7 +10,7 @@ SQLite connection, and turns the returned snapshot into widgets on the main thre
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from tunequeue.tui.cluster import ClusterInfo, read_cluster_info
+from tunequeue.tui.metric_history import MetricHistory, MetricSummary
 
 GPU_HISTORY_SECONDS = 300.0
 RECENT_SAMPLE_SECONDS = 15.0
@@ -92,10 +93,14 @@ class GpuHistory:
 
 @dataclass
 class DashboardData:
-    """Everything a job's dashboard shows at one moment; `job` is None when it was deleted."""
+    """Everything a job's dashboard shows at one moment; `job` is None when it was deleted.
+
+    `metrics` is a snapshot of the dashboard's `MetricHistory` (newest entry, last logged values,
+    chart series), not the rows themselves.
+    """
 
     job: Any | None
-    metrics: list[dict]
+    metrics: MetricSummary
     gpus: list[GpuHistory]
     log: LogChunk
     output_dir: str | None = None
@@ -256,17 +261,40 @@ def gpu_histories(db: Any, job: Any, now: float) -> list[GpuHistory]:
     return [by_index[index] for index in sorted(by_index)]
 
 
-def load_dashboard(db: Any, job_id: int, log_offset: int, now: float) -> DashboardData:
-    """The job, all its metrics, its GPUs' recent samples and the new lines of its train.log."""
-    from tunequeue.core.errors import UserError
-    from tunequeue.jobqueue import jobs, metrics
+def load_dashboard(
+    db: Any,
+    job_id: int,
+    log_offset: int,
+    now: float,
+    history: MetricHistory | None = None,
+    publish: Callable[[DashboardData], None] | None = None,
+) -> DashboardData:
+    """The job, its metrics, its GPUs' recent samples and the new lines of its train.log.
 
+    `history` is the dashboard's metric history of this job: only the rows stored since the last
+    call are read into it. Without one, all rows are read into a fresh history. A deleted job
+    empties the history, so that a job read again later starts over. While a long read of the
+    history goes on, `publish` gets what is read so far (the new log lines go with the first one).
+    """
+    from tunequeue.core.errors import UserError
+    from tunequeue.jobqueue import jobs
+
+    if history is None:
+        history = MetricHistory(job_id)
     try:
         job = jobs.get(db, job_id)
     except UserError:
-        return DashboardData(None, [], [], LogChunk([], 0))
-    rows = metrics.get_metrics(db, job_id)
+        history.reset()
+        return DashboardData(None, MetricSummary(), [], LogChunk([], 0))
     log = read_log_tail(Path(job.run_dir) / "train.log", log_offset) if job.run_dir else LogChunk([], 0)
-    return DashboardData(
-        job, rows, gpu_histories(db, job, now), log, output_dir_of(job), read_cluster_info(job)
-    )
+    gpus, output_dir, cluster = gpu_histories(db, job, now), output_dir_of(job), read_cluster_info(job)
+    progress = None
+    if publish is not None:
+
+        def progress(summary: MetricSummary) -> None:
+            nonlocal log
+            publish(DashboardData(job, summary, gpus, log, output_dir, cluster))
+            log = LogChunk([], log.offset, missing=log.missing)  # those lines are shown now
+
+    summary = history.update(db, progress)
+    return DashboardData(job, summary, gpus, log, output_dir, cluster)

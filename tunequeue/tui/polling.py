@@ -6,10 +6,10 @@ a read never starts while the previous one runs. `run_action(change)` runs `chan
 worker too; the text it returns, or the error it raised, is shown as a notification and the screen
 reads again. Subclasses implement `refresh_data`, `show_data` and `show_load_error`.
 
-Timers call `poll`, which rests after a slow read: when a read took t seconds, the next timed read
-waits at least `REST_FACTOR` × t, so a home with thousands of jobs cannot keep the CPU (and the
-keyboard) busy with reads. Reads asked for directly (after an action, on returning to the screen) do
-not wait.
+Timers call `poll`, which reads only while the screen is on top (a covered screen reads again when
+shown) and rests after a slow read: when a read took t seconds, the next timed read waits at least
+`REST_FACTOR` × t, so a home with thousands of jobs cannot keep the CPU (and the keyboard) busy with
+reads. Reads asked for directly (after an action, on returning to the screen) do not wait.
 """
 
 from __future__ import annotations
@@ -90,8 +90,9 @@ class PollingScreen(TranslatedBindings, Screen):
     # ---- reading ---------------------------------------------------------------------------
 
     def poll(self) -> None:
-        """A timer tick: read again unless the last read was slow and its rest is not over."""
-        if time.monotonic() >= self._rest_until:
+        """A timer tick: read again, unless another screen covers this one (it reads again when
+        shown) or the last read was slow and its rest is not over."""
+        if self.app.screen is self and time.monotonic() >= self._rest_until:
             self.refresh_data()
 
     def publish(self, data: Any) -> None:

@@ -1,12 +1,17 @@
 """A job's dashboard: progress, loss chart, learning rate and throughput, GPU panes and train.log.
 
-Once a second a thread worker reads the job, its metrics and GPU samples with its own SQLite
+Once a second a thread worker reads the job, its new metric rows and GPU samples with its own SQLite
 connection and the new lines of train.log, and posts `DashboardScreen.Loaded`; a read never starts
-while the previous one runs. A failed job shows its exit code, reason and log tail; a finished job its
-whole history and where the result was saved. A job on a Slurm cluster shows its Slurm job id, state
-or pending reason, node list and exit status; its GPUs are not this machine's, so instead of GPU
-panes (NVML data of local GPUs) a note says so. `a` opens a chat with what a succeeded training job
-produced (`tunequeue.tui.screens.chat`).
+while the previous one runs. The metrics go into the screen's `MetricHistory`
+(`tunequeue.tui.metric_history`), which only that read touches: each read adds the rows stored
+since the previous one, and the UI thread gets a small summary with a chart of at most a few hundred
+points, so a run with a million metric rows costs a poll no more than a short one.
+
+A failed job shows its exit code, reason and log tail; a finished job its whole history and where the
+result was saved. A job on a Slurm cluster shows its Slurm job id, state or pending reason, node list
+and exit status; its GPUs are not this machine's, so instead of GPU panes (NVML data of local GPUs) a
+note says so. `a` opens a chat with what a succeeded training job produced
+(`tunequeue.tui.screens.chat`); whether there is one is checked on disk in a thread worker.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Footer, ProgressBar, Static
 
 from tunequeue.tui.cluster import ClusterInfo, cluster_line, gpu_note
@@ -32,6 +39,7 @@ from tunequeue.tui.formatting import (
     state_of,
 )
 from tunequeue.tui.messages import LanguageChanged
+from tunequeue.tui.metric_history import MetricHistory, MetricSummary
 from tunequeue.tui.polling import PollingScreen
 from tunequeue.tui.reasons import WaitReason, parse_reason, sentence
 from tunequeue.tui.text import localize_bindings, state_label, tr
@@ -62,25 +70,39 @@ class DashboardScreen(PollingScreen):
     DashboardScreen #gpu-cluster-note.shown { display: block; }
     """
 
+    # Keys that open a screen or a question act when they arrive (priority), so keys typed right after
+    # them in one burst reach the new screen.
     BINDINGS = [
         Binding("escape,backspace", "back", "Back"),
-        Binding("c", "cancel_job", "Cancel"),
+        Binding("c", "cancel_job", "Cancel", priority=True),
         Binding("r", "retry_job", "Retry"),
-        Binding("t", "job_info", "Task"),
-        Binding("a", "chat", "Chat"),
-        Binding("g", "gpus", "GPUs", show=False),
+        Binding("t", "job_info", "Task", priority=True),
+        Binding("a", "chat", "Chat", priority=True),
+        Binding("g", "gpus", "GPUs", show=False, priority=True),
         Binding("w", "toggle_wrap", "Wrap", show=False),
         Binding("z", "toggle_fold", "All lines", show=False),
-        Binding("question_mark", "app.show_help", "Keys", key_display="?"),
+        Binding("question_mark", "app.show_help", "Keys", key_display="?", priority=True),
         Binding("q", "quit", "Quit"),
     ]
+
+    class ChatChecked(Message):
+        """The answer of the chat check: None when the job has something to chat with, else the text
+        key of why not (or, with `error`, the error that stopped the check)."""
+
+        def __init__(self, problem: str | None, error: bool = False) -> None:
+            super().__init__()
+            self.problem = problem
+            self.error = error
 
     def __init__(self, job_id: int) -> None:
         super().__init__()
         self.job_id = job_id
+        self._chat_checking = False
+        self._chat_wanted = False
         self.data: DashboardData | None = None
         self._log_offset = 0
         self._pane_indices: list[int] = []
+        self._history = MetricHistory(job_id)
 
     def compose(self) -> ComposeResult:
         """Header, progress, stats, message, chart + GPU panes, log tail, footer."""
@@ -104,14 +126,18 @@ class DashboardScreen(PollingScreen):
         localize_bindings(self, self.lang)
         self.query_one("#dash-header", Static).update(tr("dash.title", self.lang, id=self.job_id, name=""))
         self.refresh_data()
-        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.refresh_data)
+        self.set_interval(getattr(self.app, "refresh_seconds", 1.0), self.poll)
 
     # ---- reading ---------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
-        """Start a background read of the job unless the previous one still runs."""
-        log_offset, now, job_id = self._log_offset, self.app.clock(), self.job_id
-        self.start_read(lambda db: load_dashboard(db, job_id, log_offset, now))
+        """Start a background read of the job unless the previous one still runs.
+
+        The metric history belongs to the read: it is only touched inside `load_dashboard`, and reads
+        never overlap; the screen gets an immutable summary of it.
+        """
+        log_offset, now, job_id, history = self._log_offset, self.app.clock(), self.job_id, self._history
+        self.start_read(lambda db: load_dashboard(db, job_id, log_offset, now, history, self.publish))
 
     def show_data(self, data: DashboardData) -> None:
         """Show a fresh read."""
@@ -137,12 +163,11 @@ class DashboardScreen(PollingScreen):
             return
         state = state_of(job)
         self.query_one("#dash-header", Static).update(self._header_text(job, state, data.cluster))
-        latest = data.metrics[-1] if data.metrics else None
-        self._render_progress(job, state, latest)
+        self._render_progress(job, state, data.metrics.latest)
         self.query_one("#dash-stats", Static).update(self._stats_text(data.metrics))
         self._show_message(self._with_cluster_line(self._message_text(job, state, data), data.cluster))
         chart = self.query_one(LossChart)
-        chart.show_metrics(data.metrics)
+        chart.show_series(data.metrics.chart)
         self.query_one("#chart-legend", Static).update(chart.legend())
         self._render_gpus(data.gpus, data.cluster)
         if new_log is not None:
@@ -168,7 +193,7 @@ class DashboardScreen(PollingScreen):
         bar = self.query_one("#dash-progress", ProgressBar)
         times = self.query_one("#dash-times", Static)
         total = (latest or {}).get("total_steps")
-        step = (latest or {}).get("current_steps", (latest or {}).get("step"))
+        step = (latest or {}).get("step")
         if state == "succeeded" and total:
             step = total
         if total:
@@ -191,24 +216,20 @@ class DashboardScreen(PollingScreen):
             parts.append(tr("dash.elapsed", lang, elapsed=format_duration(elapsed)))
         times.update(" · ".join(parts))
 
-    def _stats_text(self, rows: list[dict]) -> str:
+    def _stats_text(self, metrics: MetricSummary) -> str:
         lang = self.lang
-        if not rows:
+        if metrics.latest is None:
             return tr("dash.no_metrics", lang)
-        last_loss = next((row for row in reversed(rows) if row.get("loss") is not None), {})
-        last_eval = next((row for row in reversed(rows) if row.get("eval_loss") is not None), {})
-        last_lr = next((row for row in reversed(rows) if row.get("lr") is not None), {})
-        last_tp = next((row for row in reversed(rows) if row.get("throughput") is not None), {})
-        latest = rows[-1]
-        throughput = last_tp.get("throughput")
+        last = metrics.last
+        throughput = last.get("throughput")
         return tr(
             "dash.stats",
             lang,
-            loss=format_number(last_loss.get("loss")),
-            eval_loss=format_number(last_eval.get("eval_loss")),
-            lr=format_lr(last_lr.get("lr")),
+            loss=format_number(last.get("loss")),
+            eval_loss=format_number(last.get("eval_loss")),
+            lr=format_lr(last.get("lr")),
             throughput=tr("dash.throughput", lang, value="-" if throughput is None else f"{throughput:.0f}"),
-            epoch=format_number(latest.get("epoch"), 3),
+            epoch=format_number(metrics.latest.get("epoch"), 3),
         )
 
     def _message_text(self, job: Any, state: str, data: DashboardData) -> Text | None:
@@ -304,14 +325,46 @@ class DashboardScreen(PollingScreen):
         self.app.push_screen(JobScreen(self.job_id))
 
     def action_chat(self) -> None:
-        """Chat with the adapter or model a succeeded training job produced; else say why not."""
-        from tunequeue.tui.screens.chat import ChatScreen, chat_target
+        """Chat with the adapter or model a succeeded training job produced; else say why not.
 
-        target = chat_target(self.data.job if self.data else None)
-        if isinstance(target, str):
-            self.notify(tr(target, self.lang), severity="warning")
+        What the job produced is checked on disk in a thread worker (a slow or network file system
+        must not freeze the screen); `ChatChecked` brings the answer back.
+        """
+        if self._chat_checking:
             return
-        self.app.push_screen(ChatScreen(self.job_id))
+        self._chat_checking = self._chat_wanted = True
+        self._check_chat(self.data.job if self.data else None)
+
+    def on_screen_suspend(self) -> None:
+        """Another screen came on top: an answer of the chat check that arrives later opens nothing."""
+        self._chat_wanted = False
+
+    @work(thread=True, exit_on_error=False, group="chat-check")
+    def _check_chat(self, job: Any) -> None:
+        from tunequeue.tui.screens.chat import chat_target
+
+        try:
+            target = chat_target(job)
+        except Exception as error:  # noqa: BLE001 - e.g. a run dir that may not be read: say so
+            self.post_message(self.ChatChecked(str(error), error=True))
+            return
+        self.post_message(self.ChatChecked(target if isinstance(target, str) else None))
+
+    def on_dashboard_screen_chat_checked(self, message: ChatChecked) -> None:
+        """Open the chat, or say why there is none; nothing when another screen came on top meanwhile
+        (even if the user is back by now: a chat popping up late would surprise)."""
+        wanted = self._chat_wanted
+        self._chat_checking = self._chat_wanted = False
+        if not wanted:
+            return
+        if message.error:
+            self.notify(message.problem or "", severity="error")
+        elif message.problem is not None:
+            self.notify(tr(message.problem, self.lang), severity="warning")
+        else:
+            from tunequeue.tui.screens.chat import ChatScreen
+
+            self.app.push_screen(ChatScreen(self.job_id))
 
     def action_cancel_job(self) -> None:
         """Ask, then cancel this job."""

@@ -1,5 +1,9 @@
 """Loss chart: training loss (raw and EMA-smoothed) and eval loss against the step, drawn with plotext.
 
+The series come ready-made from the dashboard's read worker (`tunequeue.tui.metric_history`): the
+raw points of a short run, bucket means of a long one, never more than a few hundred points, so
+drawing costs the same for a run of any length; an unchanged series is not drawn again.
+
 The axes carry a few round ticks labelled with at most 3 significant digits. The legend is not drawn
 inside the plot (plotext measures characters, not terminal cells, so Chinese labels pushed its border):
 `legend()` gives it as one line of text the dashboard shows above the chart.
@@ -12,7 +16,7 @@ import math
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
-from tunequeue.tui.formatting import ema
+from tunequeue.tui.metric_history import ChartSeries
 from tunequeue.tui.text import tr
 
 
@@ -42,7 +46,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 class LossChart(PlotextPlot):
-    """Plot of `loss` and `eval_loss` from trainer_log rows; keeps the plotted series as attributes."""
+    """Plot of loss, its EMA and eval loss; keeps the plotted series as attributes."""
 
     DEFAULT_CSS = """
     LossChart { width: 1fr; height: 1fr; min-height: 6; }
@@ -51,40 +55,25 @@ class LossChart(PlotextPlot):
     def __init__(self, *, id: str | None = None, lang: str = "en") -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
         self.lang = lang
-        self.steps: list[int] = []
+        self.steps: list[float] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
-        self.eval_steps: list[int] = []
+        self.eval_steps: list[float] = []
         self.eval_losses: list[float] = []
+        self.series = ChartSeries()
 
     def on_mount(self) -> None:
         """Draw the (possibly empty) axes at once."""
         super().on_mount()
         self._draw()
 
-    def show_metrics(self, rows: list[dict]) -> None:
-        """Replace the plotted series with those in `rows` (trainer_log objects ordered by step)."""
-        steps, losses, eval_steps, eval_losses = [], [], [], []
-        for row in rows:
-            step = row.get("current_steps", row.get("step"))
-            if step is None:
-                continue
-            if row.get("loss") is not None:
-                steps.append(int(step))
-                losses.append(float(row["loss"]))
-            if row.get("eval_loss") is not None:
-                eval_steps.append(int(step))
-                eval_losses.append(float(row["eval_loss"]))
-        if (steps, losses, eval_steps, eval_losses) == (
-            self.steps,
-            self.losses,
-            self.eval_steps,
-            self.eval_losses,
-        ):
+    def show_series(self, series: ChartSeries) -> None:
+        """Plot `series` (from `tunequeue.tui.metric_history`); nothing is redrawn when it is unchanged."""
+        if series is self.series or series == self.series:
             return
-        self.steps, self.losses = steps, losses
-        self.smoothed = ema(losses)
-        self.eval_steps, self.eval_losses = eval_steps, eval_losses
+        self.series = series
+        self.steps, self.losses, self.smoothed = series.steps, series.losses, series.smoothed
+        self.eval_steps, self.eval_losses = series.eval_steps, series.eval_losses
         self._draw()
 
     def set_language(self, lang: str) -> None:

@@ -27,6 +27,7 @@ from tunequeue.tui.formatting import format_gib
 from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.polling import PollingScreen
 from tunequeue.tui.text import localize_bindings, tr
+from tunequeue.tui.widgets.row_table import RowTable
 from tunequeue.tui.widgets.sparkline import ScaledSparkline
 
 GPU_REFRESH_SECONDS = 2.0
@@ -216,7 +217,7 @@ class GpusScreen(PollingScreen):
         yield Static("", markup=False, id="gpus-host")
         yield VerticalScroll(id="gpus-cards")
         yield Static("", markup=False, id="gpus-processes-label")
-        yield DataTable(id="gpus-processes", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="gpus-processes")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -34,6 +34,7 @@ from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt, leave_unless_change
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
 from tunequeue.tui.text import TranslatedBindings, tr
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, format_value, params_of_group
+from tunequeue.tui.widgets.row_table import RowTable
 
 EDIT_GROUPS = ("hyper", "lora", "other")
 ALL_NAMESPACES = "*"
@@ -149,7 +150,7 @@ class PresetsScreen(_PresetTexts, Screen[None]):
         yield Static("", id="presets-title")
         with Horizontal(id="presets-main"):
             yield OptionList(id="namespaces")
-            table: DataTable = DataTable(id="preset-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable = RowTable(id="preset-table")
             yield table
         with VerticalScroll(id="preset-details"):
             yield Static("", id="details-text", markup=False)

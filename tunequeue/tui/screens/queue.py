@@ -37,6 +37,7 @@ from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.polling import PollingScreen
 from tunequeue.tui.reasons import WaitReason, sentence, short_text, wait_reasons
 from tunequeue.tui.text import localize_bindings, state_label, tr
+from tunequeue.tui.widgets.row_table import RowTable
 
 FILTERS: dict[str, set[str] | None] = {
     "all": None,
@@ -108,8 +109,6 @@ class QueueScreen(PollingScreen):
         Binding("g", "gpus", "GPUs", priority=True),
         Binding("p", "presets", "Presets", priority=True),
         Binding("question_mark", "app.show_help", "Keys", key_display="?", priority=True),
-        Binding("home", "first_row", "First", show=False, priority=True),
-        Binding("end", "last_row", "Last", show=False, priority=True),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -128,7 +127,7 @@ class QueueScreen(PollingScreen):
     def compose(self) -> ComposeResult:
         """Status line, job table, detail line of the selected job, footer."""
         yield Static("", markup=False, id="queue-status")
-        yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="jobs")
         yield Static("", markup=False, id="empty")
         yield Static("", markup=False, id="job-detail")
         yield Footer()
@@ -421,14 +420,6 @@ class QueueScreen(PollingScreen):
         from tunequeue.tui.screens.dashboard import DashboardScreen
 
         self.app.push_screen(DashboardScreen(job.id))
-
-    def action_first_row(self) -> None:
-        """Put the cursor on the newest job."""
-        self.query_one("#jobs", DataTable).action_scroll_top()
-
-    def action_last_row(self) -> None:
-        """Put the cursor on the oldest job shown (which shows the next page, if any)."""
-        self.query_one("#jobs", DataTable).action_scroll_bottom()
 
     def action_cycle_filter(self) -> None:
         """Show the next group of states: all → active → waiting → finished → failed."""

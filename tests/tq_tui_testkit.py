@@ -223,6 +223,19 @@ async def wait_until(
         await pilot.pause(POLL_SECONDS)
 
 
+async def wizard_ready(pilot) -> Any:
+    """Wait until the task wizard on top shows its first step and takes keys; return it."""
+    from tunequeue.tui.screens.wizard import WizardScreen
+
+    app = pilot.app
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, WizardScreen) and app.screen.ready and not app.screen.keys_held,
+        what="the wizard to open",
+    )
+    return app.screen
+
+
 async def wait_for_screen(pilot, screen_type: type, timeout: float = WAIT_SECONDS) -> Any:
     """Wait until a `screen_type` screen is the app's current screen, and return it."""
 

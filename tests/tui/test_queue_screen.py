@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tq_tui_testkit import settle, wait_for_screen, wait_until
+from tq_tui_testkit import settle, wait_for_screen, wait_until, wizard_ready
 
 from tunequeue.tui.dialogs import ConfirmDialog
 from tunequeue.tui.screens.queue import QueueScreen
@@ -289,19 +289,12 @@ async def test_keys_typed_right_after_n_reach_the_wizard_not_the_table(populated
     from textual.widgets import Input
     from tq_tui_testkit import burst
 
-    from tunequeue.tui.screens.wizard import WizardScreen
-
     app = app_factory()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await _select(pilot, populated_home.queued)
         burst(pilot, "n", "c", "d", "tab", "e", "f")
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, WizardScreen) and app.screen.ready and not app.screen.keys_held,
-            what="the wizard",
-        )
-        screen = app.screen
+        screen = await wizard_ready(pilot)
         await wait_until(pilot, lambda: screen.query_one("#edit-namespace", Input).value.endswith("ef"))
         assert screen.query_one("#edit-task_name", Input).value == "cd"
         assert not any(isinstance(each, ConfirmDialog) for each in app.screen_stack)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from textual.widgets import Input
 from tq_storage_testkit import fill_disk, mounted_small_disk
-from tq_tui_testkit import wait_until
+from tq_tui_testkit import wait_until, wizard_ready
 
 from tunequeue.core.paths import DATA_DIR
 from tunequeue.jobqueue import db as jobdb
@@ -37,17 +37,6 @@ def queued_jobs() -> list[jobs.Job]:
         return jobs.list_jobs(database)
     finally:
         database.conn.close()
-
-
-async def wizard_ready(pilot) -> WizardScreen:
-    """Wait until the wizard on top shows its first step and takes keys."""
-    app = pilot.app
-    await wait_until(
-        pilot,
-        lambda: isinstance(app.screen, WizardScreen) and app.screen.ready and not app.screen.keys_held,
-        what="the wizard to open",
-    )
-    return app.screen
 
 
 async def open_wizard(pilot) -> WizardScreen:

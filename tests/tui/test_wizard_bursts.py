@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from textual import events
 from textual.widgets import Input
-from tq_tui_testkit import burst, wait_until
+from tq_tui_testkit import burst, wait_until, wizard_ready
 
 from tunequeue.tui.app import make_app
 from tunequeue.tui.dialogs import ConfirmDialog
@@ -76,12 +76,7 @@ async def test_keys_typed_while_the_wizard_opens_are_kept(tq_home):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("n")
         burst(pilot, "a", "b", "c", "tab", "d", "e", "f")
-        await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, WizardScreen) and app.screen.ready and not app.screen.keys_held,
-            what="the wizard",
-        )
-        screen = app.screen
+        screen = await wizard_ready(pilot)
         await wait_until(pilot, lambda: screen.query_one("#edit-namespace", Input).value.endswith("def"))
         assert screen.query_one("#edit-task_name", Input).value == "abc"
         assert app.focused is screen.query_one("#edit-namespace", Input)

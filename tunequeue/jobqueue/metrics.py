@@ -17,7 +17,8 @@ from tunequeue.jobqueue.db import write_txn
 if TYPE_CHECKING:
     from tunequeue.jobqueue.db import Database
 
-_METRIC_COLUMNS = (
+# The trainer_log keys with a column of their own in the metrics table (besides step and attempt).
+METRIC_COLUMNS = (
     "total_steps",
     "loss",
     "eval_loss",
@@ -66,12 +67,12 @@ def _insert_metrics(conn: Any, job_id: int, attempt: int, rows: Sequence[dict[st
         step = _step_of(row)
         if step is None:
             continue
-        values = [_number(row.get(column)) for column in _METRIC_COLUMNS]
+        values = [_number(row.get(column)) for column in METRIC_COLUMNS]
         records.append((int(job_id), int(attempt), step, *values, now, json.dumps(row, default=str)))
     if records:
-        placeholders = ", ".join("?" * (len(_METRIC_COLUMNS) + 5))
+        placeholders = ", ".join("?" * (len(METRIC_COLUMNS) + 5))
         conn.executemany(
-            f"INSERT INTO metrics (job_id, attempt, step, {', '.join(_METRIC_COLUMNS)}, time, payload) "
+            f"INSERT INTO metrics (job_id, attempt, step, {', '.join(METRIC_COLUMNS)}, time, payload) "
             f"VALUES ({placeholders})",
             records,
         )

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
 
+from tunequeue.jobqueue.metrics import METRIC_COLUMNS
 from tunequeue.tui.formatting import ema
 
 CHART_POINTS = 800
@@ -53,18 +54,7 @@ _NEW_ROWS_SQL = (
     + " FROM metrics WHERE job_id = ? AND seq > ? ORDER BY seq"
 )
 # The newest step's own columns (progress, epoch, remaining time) come from its rows alone.
-_LATEST_COLUMNS = (
-    "total_steps",
-    "loss",
-    "eval_loss",
-    "lr",
-    "epoch",
-    "percentage",
-    "elapsed_time",
-    "remaining_time",
-    "throughput",
-    "total_tokens",
-)
+_LATEST_COLUMNS = METRIC_COLUMNS
 _LATEST_SQL = (
     f"SELECT {', '.join(_LATEST_COLUMNS)} FROM metrics WHERE job_id = ? AND step = ? AND attempt = ? "
     "ORDER BY seq"

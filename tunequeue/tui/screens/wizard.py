@@ -33,7 +33,6 @@ from textual.widgets import (
     Button,
     Collapsible,
     ContentSwitcher,
-    Footer,
     Input,
     LoadingIndicator,
     Select,
@@ -47,6 +46,7 @@ from tunequeue.tui.dialogs import TextPrompt, leave_unless_changed
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
 from tunequeue.tui.text import TranslatedBindings, tr
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, params_of_group, word
+from tunequeue.tui.widgets.footer import Footer
 
 STEPS = ("basic", "task", "hyper", "lora", "other")
 PAGES = (*STEPS, "review")
@@ -216,6 +216,9 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         self.lang = "en"
         self.ready = False
         self._built: set[str] = set()
+        # Built rows by key: looking a row up in the DOM on every read made each `collect` cost a
+        # query per key of the task.
+        self._rows: dict[str, FieldEditor] = {}
         self._suggested_lr: float | None = None
         self._lr_basis: tuple[Any, Any] | None = None
         self._help_for: FieldEditor | None = None
@@ -332,7 +335,9 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         if step in self._built or step not in STEPS:
             return
         self._built.add(step)
-        await self.query_one(f"#page-{step}").mount_all(self._page_widgets(step))
+        widgets = self._page_widgets(step)
+        await self.query_one(f"#page-{step}").mount_all(widgets)
+        self._register_rows(widgets)
         if step == "lora":
             self._update_lora_visibility()
         if step == "other":
@@ -345,10 +350,16 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             return
         self._built.add(f"section:{group_id}")
         section = self.query_one(f"#advanced-{group_id}", Collapsible)
-        await section.query_one(Collapsible.Contents).mount_all(
-            [self._row(info) for info in params_of_group(group_id)]
-        )
+        rows = [self._row(info) for info in params_of_group(group_id)]
+        await section.query_one(Collapsible.Contents).mount_all(rows)
+        self._register_rows(rows)
         self._update_advanced_visibility()
+
+    def _register_rows(self, widgets: list[Widget]) -> None:
+        """Remember the rows just mounted, so reading a value needs no DOM query."""
+        for widget in widgets:
+            if isinstance(widget, FieldEditor):
+                self._rows[widget.key] = widget
 
     async def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
         """An advanced section was opened: build its rows now."""
@@ -519,8 +530,7 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
 
     def _editor(self, key: str) -> FieldEditor | None:
         """The row of ``key`` if it is built."""
-        found = list(self.query(f"#field-{key}").results(FieldEditor))
-        return found[0] if found else None
+        return self._rows.get(key)
 
     async def _reveal(self, key: str) -> FieldEditor | None:
         """Build and open the section holding ``key`` (if any) and return its row."""
@@ -729,13 +739,13 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
 
     def _resuggest_learning_rate(self) -> None:
         """An untouched learning rate follows the method and stage (1e-4 LoRA, 1e-5 full, 5e-6 dpo/kto)."""
-        try:
-            from tunequeue.core.rules import suggested_learning_rate
-        except ImportError:
-            return
         values = self.collect()
         basis = (values.get("finetuning_type", "lora"), values.get("stage", "sft"))
         if basis == self._lr_basis:
+            return
+        try:
+            from tunequeue.core.rules import suggested_learning_rate
+        except ImportError:
             return
         self._lr_basis = basis
         current = self._current_lr()

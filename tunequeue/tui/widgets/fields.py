@@ -235,7 +235,8 @@ class FieldEditor(Widget):
 
     def on_mount(self) -> None:
         """Show the initial value's problems without announcing a change."""
-        localize_bindings(self, self.lang)
+        # No bindings refresh here: the footer shows a row's keys once it has focus, and a focus
+        # move refreshes them anyway (a refresh per mounted row rebuilt the footer once per row).
         self.check()
         self._quiet = False
 

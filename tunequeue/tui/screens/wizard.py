@@ -38,6 +38,7 @@ from textual.widgets import (
     Select,
     Static,
 )
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from tunequeue.core import i18n
 from tunequeue.core import spec as task_spec
@@ -96,15 +97,12 @@ class PreviewReady(Message):
 
 
 class StartLoaded(Message):
-    """The start worker read the values the rows begin with (job, preset) and the preset list."""
+    """The values the rows begin with are known (read by the start worker from a job or a preset)."""
 
-    def __init__(
-        self, values: dict[str, Any], preset_ref: str | None, presets: list[str], error: str
-    ) -> None:
+    def __init__(self, values: dict[str, Any], preset_ref: str | None, error: str) -> None:
         super().__init__()
         self.values = values
         self.preset_ref = preset_ref
-        self.presets = presets
         self.error = error
 
 
@@ -211,7 +209,8 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         self.base_values: dict[str, Any] = {}
         self.row_start: dict[str, Any] = {}
         self.preset_ref: str | None = None
-        self.preset_refs: list[str] = []
+        # The presets offered on step 3, read when that step is first built.
+        self.preset_refs: list[str] | None = None
         self.page = 0
         self.lang = "en"
         self.ready = False
@@ -232,8 +231,12 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
 
     # ------------------------------------------------------------------ building
 
-    def _read_start(self) -> tuple[dict[str, Any], str | None, list[str]]:
-        """Values the rows start with: job (clone/edit) < preset < explicit values; and the preset list.
+    def _reads_at_start(self) -> bool:
+        """Whether the start values come from disk (a job to clone or edit, a preset)."""
+        return self.edit_job_id is not None or self.clone_job_id is not None or bool(self.start_preset)
+
+    def _read_start(self) -> tuple[dict[str, Any], str | None]:
+        """Values the rows start with: job (clone/edit) < preset < explicit values.
 
         Runs in the start worker (it reads SQLite and preset files).
         """
@@ -257,35 +260,20 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             values.update(self._preset_values(self.start_preset))
             preset_ref = self.start_preset
         values.update(self.start_values)
-        refs: list[str] = []
-        try:
-            from tunequeue.core import presets
-
-            refs = sorted(_preset_ref(p) for p in presets.list_presets())
-        except (ImportError, UserError, OSError):
-            refs = []
-        return values, preset_ref, refs
+        return values, preset_ref
 
     def compose(self) -> ComposeResult:
-        """Title, step strip, an empty page per step (filled when shown), help pane, navigation, footer."""
+        """Title, step strip, an empty page per step and for the review (filled when first shown), help
+        pane, navigation, footer."""
         self.lang = getattr(self.app, "lang", "en")
         yield Static("", id="wizard-title")
         yield Static("", id="wizard-steps")
         with Horizontal(id="wizard-body"), ContentSwitcher(initial="page-basic", id="wizard-pages"):
             for step in STEPS:
                 with VerticalScroll(id=f"page-{step}", classes="page"):
-                    if step == "basic":
+                    if step == "basic" and self._reads_at_start():
                         yield LoadingIndicator(id="wizard-loading", classes="loading")
-            with VerticalScroll(id="page-review", classes="page"):
-                yield LoadingIndicator(id="review-loading", classes="loading")
-                yield Static("", id="review-errors", classes="review-block", markup=False)
-                yield Static("", id="review-warnings", classes="review-block", markup=False)
-                yield Static("", id="review-estimate", classes="review-block", markup=False)
-                with Horizontal(id="review-actions"):
-                    yield Button("", id="submit", variant="success", compact=True)
-                    yield Button("", id="save-preset", compact=True)
-                    yield Button("", id="save-yaml", compact=True)
-                yield Static("", id="review-yaml", classes="review-block", markup=False)
+            yield VerticalScroll(id="page-review", classes="page")
         yield Static("", id="wizard-help")
         with Horizontal(id="wizard-nav"):
             yield Button("", id="back", compact=True)
@@ -296,13 +284,33 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
     def _row(self, info: Any) -> FieldEditor:
         return FieldEditor(info, self.row_start.get(info.key), lang=self.lang)
 
+    def _review_widgets(self) -> list[Widget]:
+        """The review page: loading indicator, errors, warnings, estimate, the three ways out, the YAML."""
+        return [
+            LoadingIndicator(id="review-loading", classes="loading"),
+            Static("", id="review-errors", classes="review-block", markup=False),
+            Static("", id="review-warnings", classes="review-block", markup=False),
+            Static("", id="review-estimate", classes="review-block", markup=False),
+            Horizontal(
+                Button(self.t("save_changes" if self.edit_job_id else "submit"), id="submit",
+                       variant="success", compact=True),
+                Button(self.t("save_preset"), id="save-preset", compact=True),
+                Button(self.t("save_yaml"), id="save-yaml", compact=True),
+                id="review-actions",
+            ),
+            Static("", id="review-yaml", classes="review-block", markup=False),
+        ]
+
     def _page_widgets(self, step: str) -> list[Widget]:
         """The widgets of one step's page, in order (rows, notes, preset bar, preview, advanced area)."""
         widgets: list[Widget] = []
+        if step == "review":
+            return self._review_widgets()
         if step == "hyper":
+            refs = self.preset_refs or []
             select: Select[str] = Select(
-                [(ref, ref) for ref in self.preset_refs],
-                value=self.preset_ref if self.preset_ref in self.preset_refs else Select.NULL,
+                [(ref, ref) for ref in refs],
+                value=self.preset_ref if self.preset_ref in refs else Select.NULL,
                 allow_blank=True,
                 prompt=self.t("preset.none"),
                 compact=True,
@@ -331,10 +339,12 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         return widgets
 
     async def build_page(self, step: str) -> None:
-        """Create the rows of ``step`` (once); they start from `row_start`."""
-        if step in self._built or step not in STEPS:
+        """Create the rows of ``step`` (once; or the review's blocks); they start from `row_start`."""
+        if step in self._built or step not in PAGES:
             return
         self._built.add(step)
+        if step == "hyper" and self.preset_refs is None:
+            self.preset_refs = await self._read_preset_refs()
         widgets = self._page_widgets(step)
         await self.query_one(f"#page-{step}").mount_all(widgets)
         self._register_rows(widgets)
@@ -368,27 +378,39 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             await self.build_section(section_id.removeprefix("advanced-"))
 
     def on_mount(self) -> None:
-        """Show the frame with a loading indicator and read the start values in a worker."""
+        """Show the frame; read the start values of a job or preset in a worker (a loading indicator
+        shows meanwhile), or build step 1 at once when there is nothing to read."""
         self.render_language()
-        self._load_start()
+        if self._reads_at_start():
+            self._load_start()
+        else:
+            self.post_message(StartLoaded(dict(self.start_values), None, ""))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="start")
     def _load_start(self) -> None:
         try:
-            values, preset_ref, refs = self._read_start()
+            values, preset_ref = self._read_start()
         except Exception as exc:  # noqa: BLE001 - any failure is shown and the wizard starts empty
-            self.post_message(StartLoaded(dict(self.start_values), None, [], _one_line(exc)))
+            self.post_message(StartLoaded(dict(self.start_values), None, _one_line(exc)))
             return
-        self.post_message(StartLoaded(values, preset_ref, refs, ""))
+        self.post_message(StartLoaded(values, preset_ref, ""))
+
+    async def _read_preset_refs(self) -> list[str]:
+        """The presets offered on step 3, read in a worker thread (they are files)."""
+        worker = self.run_worker(_preset_refs, thread=True, exit_on_error=False, group="presets")
+        try:
+            return await worker.wait()
+        except (WorkerFailed, WorkerCancelled):
+            return []
 
     async def on_start_loaded(self, message: StartLoaded) -> None:
         """Fill in the start values, build step 1 and hand it the keys typed so far."""
         self.base_values = dict(message.values)
         self.row_start = {key: _start_value(info, message.values) for key, (info, _) in wizard_rows().items()}
         self.preset_ref = message.preset_ref
-        self.preset_refs = message.presets
         await self.build_page("basic")
-        await self.query_one("#wizard-loading").remove()
+        for loading in self.query("#wizard-loading"):
+            await loading.remove()
         self._suggested_lr = self._current_lr()
         self._lr_basis = self._method_and_stage()
         self._snapshot = self.collect()
@@ -419,9 +441,12 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         for editor in self.query(FieldEditor):
             editor.set_language(self.lang)
         self.query_one("#back", Button).label = "◀ " + self.t("back") + " ^p"
-        self.query_one("#submit", Button).label = self.t("save_changes" if self.edit_job_id else "submit")
-        self.query_one("#save-preset", Button).label = self.t("save_preset")
-        self.query_one("#save-yaml", Button).label = self.t("save_yaml")
+        for button in self.query("#submit").results(Button):
+            button.label = self.t("save_changes" if self.edit_job_id else "submit")
+        for button in self.query("#save-preset").results(Button):
+            button.label = self.t("save_preset")
+        for button in self.query("#save-yaml").results(Button):
+            button.label = self.t("save_yaml")
         for button in self.query("#preview-button").results(Button):
             button.label = self.t("preview") + " ^r"
         for label in self.query("#preset-label").results(Static):
@@ -1040,6 +1065,16 @@ def _one_line(exc: BaseException) -> str:
 
 def _preset_ref(preset: Any) -> str:
     return f"{preset.namespace}/{preset.name}"
+
+
+def _preset_refs() -> list[str]:
+    """Every preset as "namespace/name", sorted (empty when they cannot be read)."""
+    try:
+        from tunequeue.core import presets
+
+        return sorted(_preset_ref(p) for p in presets.list_presets())
+    except (ImportError, UserError, OSError):
+        return []
 
 
 def _problem_line(problem: Any, lang: str) -> str:

@@ -197,11 +197,13 @@ class FieldEditor(Widget):
         self.error: str | None = None
         self.warning: str | None = None
         self._quiet = True
+        self._message: Static | None = None
+        self._message_shown = ("", "")
         # An empty required field is only flagged once the user typed something or tried to go on.
         self._strict = value is not None
 
     def compose(self) -> ComposeResult:
-        """Label, the editor for this field's kind, hint and message line."""
+        """Label, the editor for this field's kind and hint (the message line comes when first needed)."""
         info = self.info
         with Horizontal():
             yield Label(field_label(info, self.lang), classes="field-label")
@@ -231,7 +233,6 @@ class FieldEditor(Widget):
                     id=f"edit-{info.key}",
                 )
             yield Static(short_hint(info, self.lang), classes="field-hint", markup=False)
-        yield Static("", classes="field-message", markup=False)
 
     def on_mount(self) -> None:
         """Show the initial value's problems without announcing a change."""
@@ -302,16 +303,27 @@ class FieldEditor(Widget):
         self._show_message()
 
     def _show_message(self) -> None:
-        message = self.query_one(".field-message", Static)
-        message.set_classes("field-message")
+        """Show the error or warning on the message line under the row (hidden when there is none).
+
+        The line is created the first time there is something to show, and only touched when what it
+        shows changes: re-rendering it on every keystroke re-laid out the whole screen.
+        """
         if self.error:
-            message.update("✗ " + self.error)
-            message.add_class("-error")
+            shown = ("-error", "✗ " + self.error)
         elif self.warning:
-            message.update("! " + self.warning)
-            message.add_class("-warning")
+            shown = ("-warning", "! " + self.warning)
         else:
-            message.update("")
+            shown = ("", "")
+        if shown == self._message_shown:
+            return
+        self._message_shown = shown
+        kind, text = shown
+        if self._message is None:
+            self._message = Static(text, classes=f"field-message {kind}".strip(), markup=False)
+            self.mount(self._message)
+            return
+        self._message.update(text)
+        self._message.update_classes({"-error": kind == "-error", "-warning": kind == "-warning"})
 
     def set_language(self, lang: str) -> None:
         """Re-render label, hint and message in ``lang``."""
@@ -347,8 +359,6 @@ class FieldEditor(Widget):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer the picker only on the rows that have one."""
         if action == "pick":
-            from tunequeue.tui.widgets.pickers import PICKER_KEYS
-
             return self.key in PICKER_KEYS
         return True
 
@@ -376,6 +386,9 @@ PLACEHOLDERS = {
     "template": "auto",
     "dataset_dir": "bundled demo data",
 }
+
+# Rows with a picker (F2 / ctrl+o; `tunequeue.tui.widgets.pickers`).
+PICKER_KEYS = ("model_name_or_path", "dataset", "template")
 
 # Keys that follow from another row (booster sets them), so the generated forms leave them out.
 DERIVED_KEYS = frozenset({"flash_attn", "use_unsloth", "enable_liger_kernel"})

@@ -4,7 +4,8 @@ Textual's `Footer` rebuilds all its key widgets after every bindings change: eac
 screen that refreshes its bindings, each row of a form that mounts. A form that builds a page and moves
 focus a few times paid several rebuilds of identical keys. This footer coalesces the changes of one
 refresh into one look, and rebuilds only when the keys, their descriptions or their state differ from
-what it shows.
+what it shows. Its keys are also created in the footer's style: a key created in the default style
+and switched once mounted restyled itself twice.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer as TextualFooter
+from textual.widgets._footer import FooterKey
 
 
 class Footer(TextualFooter):
@@ -38,7 +40,10 @@ class Footer(TextualFooter):
     def compose(self) -> ComposeResult:
         """The keys of the screen's active bindings (remembered, to skip identical rebuilds)."""
         self._shown = self._keys_shown()
-        yield from super().compose()
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                widget.set_reactive(FooterKey.compact, self.compact)
+            yield widget
 
     def bindings_changed(self, screen: Screen) -> None:
         """The screen's bindings may have changed: look once after this refresh."""

@@ -118,16 +118,31 @@ class ReviewReady(Message):
         self.then = then
 
 
-_ROWS: dict[str, tuple[Any, str]] = {}
+_ROWS: dict[str, tuple[Any, str]] | None = None
 
 
 def wizard_rows() -> dict[str, tuple[Any, str]]:
     """Every row of the wizard in display order: key → (ParamInfo, step or advanced group)."""
-    if not _ROWS:
+    global _ROWS
+    if _ROWS is None:
+        rows: dict[str, tuple[Any, str]] = {}
         for place in (*STEPS, *ADVANCED_GROUPS):
             for info in params_of_group(place):
-                _ROWS.setdefault(info.key, (info, place))
+                rows.setdefault(info.key, (info, place))
+        # Published whole: `warm_up` may build it in another thread.
+        _ROWS = rows
     return _ROWS
+
+
+def warm_up() -> None:
+    """Import and compute, ahead of time, what opening the wizard and its first steps needs.
+
+    The app calls it in a background thread while the queue is idle, so that pressing ``n`` imports
+    nothing on the event loop: the task model's rows, the rules, the presets and the pickers.
+    """
+    wizard_rows()
+    from tunequeue.core import presets, rules  # noqa: F401 - imported for the cache
+    from tunequeue.tui.widgets import pickers  # noqa: F401 - imported for the cache
 
 
 def _start_value(info: Any, values: dict[str, Any]) -> Any:

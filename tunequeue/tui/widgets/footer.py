@@ -1,11 +1,12 @@
 """A key footer that rebuilds its keys only when what it shows changed.
 
 Textual's `Footer` rebuilds all its key widgets after every bindings change: each focus move, each
-screen that refreshes its bindings, each row of a form that mounts. A form that builds a page and moves
-focus a few times paid several rebuilds of identical keys. This footer coalesces the changes of one
-refresh into one look, and rebuilds only when the keys, their descriptions or their state differ from
-what it shows. Its keys are also created in the footer's style: a key created in the default style
-and switched once mounted restyled itself twice.
+screen that refreshes its bindings, each row of a form that mounts, even a screen being covered by
+another. A form that builds a page and moves focus a few times paid several rebuilds of identical keys.
+This footer coalesces the changes of one refresh into one look, rebuilds only when the keys, their
+descriptions or their state differ from what it shows, and does not look while its screen is hidden
+under another one (it looks again when the screen is back on top). Its keys are created in the
+footer's style: a key created in the default style and switched once mounted restyled itself twice.
 """
 
 from __future__ import annotations
@@ -56,5 +57,6 @@ class Footer(TextualFooter):
 
     async def _rebuild_if_changed(self) -> None:
         self._look_pending = False
-        if self.is_attached and self._keys_shown() != self._shown:
+        # A screen under another one is not looked at: it refreshes its bindings when it is back on top.
+        if self.is_attached and self.screen.is_current and self._keys_shown() != self._shown:
             await self.recompose()

@@ -278,16 +278,27 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         return values, preset_ref
 
     def compose(self) -> ComposeResult:
-        """Title, step strip, an empty page per step and for the review (filled when first shown), help
-        pane, navigation, footer."""
+        """Title, step strip, a page per step and for the review, help pane, navigation, footer.
+
+        Pages are filled when first shown; step 1 at once when its start values need no reading (a new
+        task), else a loading indicator stands there until the start worker read them.
+        """
         self.lang = getattr(self.app, "lang", "en")
+        reads = self._reads_at_start()
+        if not reads:
+            self._set_start(dict(self.start_values), None)
+            self._built.add("basic")
         yield Static("", id="wizard-title")
         yield Static("", id="wizard-steps")
         with Horizontal(id="wizard-body"), ContentSwitcher(initial="page-basic", id="wizard-pages"):
             for step in STEPS:
                 with VerticalScroll(id=f"page-{step}", classes="page"):
-                    if step == "basic" and self._reads_at_start():
+                    if step == "basic" and reads:
                         yield LoadingIndicator(id="wizard-loading", classes="loading")
+                    elif step == "basic":
+                        rows = self._page_widgets("basic")
+                        self._register_rows(rows)
+                        yield from rows
             yield VerticalScroll(id="page-review", classes="page")
         yield Static("", id="wizard-help")
         with Horizontal(id="wizard-nav"):
@@ -393,13 +404,13 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             await self.build_section(section_id.removeprefix("advanced-"))
 
     def on_mount(self) -> None:
-        """Show the frame; read the start values of a job or preset in a worker (a loading indicator
-        shows meanwhile), or build step 1 at once when there is nothing to read."""
-        self.render_language()
+        """Show the frame and step 1, or read the start values of a job or preset in a worker first
+        (a loading indicator shows meanwhile)."""
+        self.render_language(rows=False)
         if self._reads_at_start():
             self._load_start()
         else:
-            self.post_message(StartLoaded(dict(self.start_values), None, ""))
+            self._start_ready("")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="start")
     def _load_start(self) -> None:
@@ -418,21 +429,29 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         except (WorkerFailed, WorkerCancelled):
             return []
 
+    def _set_start(self, values: dict[str, Any], preset_ref: str | None) -> None:
+        """Take the values the rows start with."""
+        self.base_values = dict(values)
+        self.row_start = {key: _start_value(info, values) for key, (info, _) in wizard_rows().items()}
+        self.preset_ref = preset_ref
+
     async def on_start_loaded(self, message: StartLoaded) -> None:
         """Fill in the start values, build step 1 and hand it the keys typed so far."""
-        self.base_values = dict(message.values)
-        self.row_start = {key: _start_value(info, message.values) for key, (info, _) in wizard_rows().items()}
-        self.preset_ref = message.preset_ref
+        self._set_start(message.values, message.preset_ref)
         await self.build_page("basic")
         for loading in self.query("#wizard-loading"):
             await loading.remove()
+        self._start_ready(message.error)
+
+    def _start_ready(self, error: str) -> None:
+        """Step 1 is built: remember the start state, show it and hand it the keys typed so far."""
         self._suggested_lr = self._current_lr()
         self._lr_basis = self._method_and_stage()
         self._snapshot = self.collect()
         self.ready = True
         self.show_page(0)
-        if message.error:
-            self.set_status(tr("form.load_failed", self.lang, error=message.error), error=True)
+        if error:
+            self.set_status(tr("form.load_failed", self.lang, error=error), error=True)
         self.release_keys(self._first_focus())
 
     def on_resize(self) -> None:
@@ -451,10 +470,12 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             return wizard_text(f"bind.{binding.action}", lang)
         return super().binding_description(binding, lang)
 
-    def render_language(self) -> None:
-        """(Re)render every label of the screen in ``self.lang``."""
-        for editor in self.query(FieldEditor):
-            editor.set_language(self.lang)
+    def render_language(self, *, rows: bool = True) -> None:
+        """(Re)render every label of the screen in ``self.lang`` (``rows``: the built rows too; rows
+        just built are already in it)."""
+        if rows:
+            for editor in self._rows.values():
+                editor.set_language(self.lang)
         self.query_one("#back", Button).label = "◀ " + self.t("back") + " ^p"
         for button in self.query("#submit").results(Button):
             button.label = self.t("save_changes" if self.edit_job_id else "submit")

@@ -198,6 +198,8 @@ class FieldEditor(Widget):
         self.warning: str | None = None
         self._quiet = True
         self._message: Static | None = None
+        # A Select announces the value it starts with once mounted; that is no change.
+        self._select_started = False
         self._message_shown = ("", "")
         # An empty required field is only flagged once the user typed something or tried to go on.
         self._strict = value is not None
@@ -347,8 +349,12 @@ class FieldEditor(Widget):
         self._changed()
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        """Option chosen: re-check and announce."""
+        """Option chosen: re-check and announce (not the Select showing its first value)."""
         event.stop()
+        first, self._select_started = not self._select_started, True
+        value = None if event.value is Select.NULL else event.value
+        if first and _same(value, self._initial):
+            return
         self._changed()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:

@@ -152,8 +152,9 @@ def _start_value(info: Any, values: dict[str, Any]) -> Any:
 class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
     """Build, check and submit one task in five steps plus a review.
 
-    Only the shown step's rows exist as widgets; the rows of a step are built when it is first shown
-    and an advanced section's rows when it is first opened. Rows not built yet keep their start value
+    A step's page and rows are created when the step is first shown (a new task's step 1 with the
+    screen), the review's blocks when the review is, an advanced section's rows when it is first
+    opened. Rows not built yet keep their start value
     in `row_start`, so `collect` always sees the whole task. The start values (a job to clone or edit,
     a preset) and the review's checks (preflight, VRAM estimate, GPUs) are read in worker threads.
     """
@@ -278,10 +279,10 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         return values, preset_ref
 
     def compose(self) -> ComposeResult:
-        """Title, step strip, a page per step and for the review, help pane, navigation, footer.
+        """Title, step strip, step 1's page, help pane, navigation, footer.
 
-        Pages are filled when first shown; step 1 at once when its start values need no reading (a new
-        task), else a loading indicator stands there until the start worker read them.
+        The other pages are created when first shown; step 1 is filled at once when its start values
+        need no reading (a new task), else a loading indicator stands there until the worker read them.
         """
         self.lang = getattr(self.app, "lang", "en")
         reads = self._reads_at_start()
@@ -290,16 +291,17 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             self._built.add("basic")
         yield Static("", id="wizard-title")
         yield Static("", id="wizard-steps")
-        with Horizontal(id="wizard-body"), ContentSwitcher(initial="page-basic", id="wizard-pages"):
-            for step in STEPS:
-                with VerticalScroll(id=f"page-{step}", classes="page"):
-                    if step == "basic" and reads:
-                        yield LoadingIndicator(id="wizard-loading", classes="loading")
-                    elif step == "basic":
-                        rows = self._page_widgets("basic")
-                        self._register_rows(rows)
-                        yield from rows
-            yield VerticalScroll(id="page-review", classes="page")
+        with (
+            Horizontal(id="wizard-body"),
+            ContentSwitcher(initial="page-basic", id="wizard-pages"),
+            VerticalScroll(id="page-basic", classes="page"),
+        ):
+            if reads:
+                yield LoadingIndicator(id="wizard-loading", classes="loading")
+            else:
+                rows = self._page_widgets("basic")
+                self._register_rows(rows)
+                yield from rows
         yield Static("", id="wizard-help")
         with Horizontal(id="wizard-nav"):
             yield Button("", id="back", compact=True)
@@ -365,14 +367,20 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         return widgets
 
     async def build_page(self, step: str) -> None:
-        """Create the rows of ``step`` (once; or the review's blocks); they start from `row_start`."""
+        """Create the page of ``step`` with its rows (once; or the review's blocks); rows start from
+        `row_start`."""
         if step in self._built or step not in PAGES:
             return
         self._built.add(step)
         if step == "hyper" and self.preset_refs is None:
             self.preset_refs = await self._read_preset_refs()
         widgets = self._page_widgets(step)
-        await self.query_one(f"#page-{step}").mount_all(widgets)
+        pages = self.query_one(ContentSwitcher)
+        found = list(pages.query_children(f"#page-{step}"))
+        if found:
+            await found[0].mount_all(widgets)
+        else:
+            await pages.add_content(VerticalScroll(*widgets, id=f"page-{step}", classes="page"))
         self._register_rows(widgets)
         if step == "lora":
             self._update_lora_visibility()
@@ -635,7 +643,8 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         pages = [step] if step else STEPS
         editors = []
         for page in pages:
-            editors.extend(e for e in self.query_one(f"#page-{page}").query(FieldEditor) if e.display)
+            for built in self.query(f"#page-{page}"):
+                editors.extend(e for e in built.query(FieldEditor) if e.display)
         return editors
 
     def row_value(self, key: str) -> Any:

@@ -375,17 +375,22 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         if step == "hyper" and self.preset_refs is None:
             self.preset_refs = await self._read_preset_refs()
         widgets = self._page_widgets(step)
-        pages = self.query_one(ContentSwitcher)
-        found = list(pages.query_children(f"#page-{step}"))
-        if found:
-            await found[0].mount_all(widgets)
-        else:
-            await pages.add_content(VerticalScroll(*widgets, id=f"page-{step}", classes="page"))
+        await (await self._page(step)).mount_all(widgets)
         self._register_rows(widgets)
         if step == "lora":
             self._update_lora_visibility()
         if step == "other":
             self._update_advanced_visibility()
+
+    async def _page(self, name: str) -> Widget:
+        """The page container of ``name``, created (empty, hidden) when it does not exist yet."""
+        pages = self.query_one(ContentSwitcher)
+        found = list(pages.query_children(f"#page-{name}"))
+        if found:
+            return found[0]
+        page = VerticalScroll(id=f"page-{name}", classes="page")
+        await pages.add_content(page)
+        return page
 
     async def build_section(self, group_id: str) -> None:
         """Create the rows of one advanced section of step 5 (once; builds step 5 first if needed)."""
@@ -550,11 +555,29 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         self.set_status("")
 
     async def goto_page(self, index: int) -> None:
-        """Build page ``index`` if needed, show it, start the review's checks there, focus its first field."""
+        """Show page ``index``, start the review's checks there, focus its first field.
+
+        The first time, the page shows a loading indicator, painted before its rows are built.
+        """
         name = PAGES[index]
-        await self.build_page(name)
+        if name in self._built:
+            self.show_page(index)
+            self._page_shown(index)
+            return
+        page = await self._page(name)
+        await page.mount(LoadingIndicator(classes="loading page-loading"))
         self.show_page(index)
-        if name == "review":
+        self.call_after_refresh(self._build_shown_page, index)
+
+    async def _build_shown_page(self, index: int) -> None:
+        """Build page ``index`` (shown with its loading indicator), then hand it the keys."""
+        await self.build_page(PAGES[index])
+        await self.query(".page-loading").remove()
+        if self.page == index:
+            self._page_shown(index)
+
+    def _page_shown(self, index: int) -> None:
+        if PAGES[index] == "review":
             self.refresh_review()
         self.release_keys(self._first_focus())
 

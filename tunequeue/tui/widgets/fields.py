@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import cache
 from typing import Any
 
 from textual.app import ComposeResult
@@ -110,8 +111,32 @@ def short_hint(info: Any, lang: str) -> str:
     return f"{word('rec', lang)} {rec} · {help_text}" if rec else help_text
 
 
+_HELP: dict[tuple[str, str], str] = {}
+
+
 def field_help(info: Any, lang: str) -> str:
-    """The full explanation of a field for the help pane (help, default, bounds, recommendation, choices)."""
+    """The full explanation of a field for the help pane (help, default, bounds, recommendation, choices).
+
+    Computed once per key and language: it only depends on the task model and the catalog.
+    """
+    text = _HELP.get((info.key, lang))
+    if text is None:
+        text = _HELP[(info.key, lang)] = _field_help(info, lang)
+    return text
+
+
+@cache
+def _explained_choices() -> dict[str, list[str]]:
+    """Task key → the values the catalog explains (``param.<key>.choice.<value>``), in catalog order."""
+    choices: dict[str, list[str]] = {}
+    for key in i18n.catalog("en"):
+        if key.startswith("param.") and ".choice." in key:
+            param, _, value = key.removeprefix("param.").partition(".choice.")
+            choices.setdefault(param, []).append(value)
+    return choices
+
+
+def _field_help(info: Any, lang: str) -> str:
     lines = [
         f"[b]{info.key}[/b]  ({word('default', lang)}: {format_value(info.default) or '—'}"
         + (f", {word('required', lang)}" if info.required else "")
@@ -124,7 +149,7 @@ def field_help(info: Any, lang: str) -> str:
     recommendation = info.recommendation(lang)
     if recommendation:
         lines.append(f"{word('recommended', lang)}: {recommendation}")
-    for choice in info.choices_help or {}:
+    for choice in _explained_choices().get(info.key, ()):
         lines.append(f"  {choice} — {info.choice_help(choice, lang)}")
     if info.nullable and info.kind not in ("bool",):
         lines.append(word("empty_ok", lang))

@@ -3,10 +3,11 @@
 Textual's `Footer` rebuilds all its key widgets after every bindings change: each focus move, each
 screen that refreshes its bindings, each row of a form that mounts, even a screen being covered by
 another. A form that builds a page and moves focus a few times paid several rebuilds of identical keys.
-This footer coalesces the changes of one refresh into one look, rebuilds only when the keys, their
-descriptions or their state differ from what it shows, and does not look while its screen is hidden
-under another one (it looks again when the screen is back on top). Its keys are created in the
-footer's style: a key created in the default style and switched once mounted restyled itself twice.
+This footer coalesces the changes of one refresh into one look and rebuilds only when the keys or
+their descriptions differ from what it shows: keys that were only enabled or disabled (a form holding
+keys while it builds a page) are switched in place, and a screen covered by another one is not looked
+at (it looks again when back on top). Its keys are composed with it, in the footer's style (Textual's
+composes them after a first bindings change, and in the default style, then restyles each one).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ class Footer(TextualFooter):
 
     _shown: tuple[Any, ...] | None = None
     _look_pending = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Like Textual's footer; its keys are composed with it (not after a first bindings change)."""
+        super().__init__(*args, **kwargs)
+        self.set_reactive(TextualFooter._bindings_ready, True)
 
     def _keys_shown(self) -> tuple[Any, ...] | None:
         """What the footer would show now (None before the bindings are ready)."""
@@ -58,5 +64,25 @@ class Footer(TextualFooter):
     async def _rebuild_if_changed(self) -> None:
         self._look_pending = False
         # A screen under another one is not looked at: it refreshes its bindings when it is back on top.
-        if self.is_attached and self.screen.is_current and self._keys_shown() != self._shown:
-            await self.recompose()
+        if not self.is_attached or not self.screen.is_current:
+            return
+        shown = self._keys_shown()
+        if shown == self._shown:
+            return
+        if self._only_enabled_changed(shown):
+            # The same keys, some enabled or disabled (a form holding keys while it builds a page).
+            enabled = {(key, action): on for (key, _d, _t, action, _g, on, _tip) in shown[0]}
+            for footer_key in self.query(FooterKey):
+                # What `FooterKey.__init__` does with ``disabled`` (Textual 8.2).
+                footer_key._disabled = not enabled.get((footer_key.key, footer_key.action), True)
+                footer_key.set_class(footer_key._disabled, "-disabled")
+            self._shown = shown
+            return
+        await self.recompose()
+
+    def _only_enabled_changed(self, shown: tuple[Any, ...] | None) -> bool:
+        """Whether ``shown`` differs from what is shown only in which keys are enabled."""
+        old = self._shown
+        if shown is None or old is None or shown[1:] != old[1:] or len(shown[0]) != len(old[0]):
+            return False
+        return all(a[:5] + a[6:] == b[:5] + b[6:] for a, b in zip(shown[0], old[0], strict=True))

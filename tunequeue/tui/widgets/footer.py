@@ -4,10 +4,11 @@ Textual's `Footer` rebuilds all its key widgets after every bindings change: eac
 screen that refreshes its bindings, each row of a form that mounts, even a screen being covered by
 another. A form that builds a page and moves focus a few times paid several rebuilds of identical keys.
 This footer coalesces the changes of one refresh into one look and rebuilds only when the keys or
-their descriptions differ from what it shows: keys that were only enabled or disabled (a form holding
-keys while it builds a page) are switched in place, and a screen covered by another one is not looked
-at (it looks again when back on top). Its keys are composed with it, in the footer's style (Textual's
-composes them after a first bindings change, and in the default style, then restyles each one).
+their descriptions differ from what it shows: keys that were only enabled, disabled or taken away (a
+form holding keys while it builds a page, a text field taking printable keys) are changed in place,
+and a screen covered by another one is not looked at (it looks again when back on top). Its keys are
+composed with it, in the footer's style (Textual's composes them after a first bindings change, in
+the default style, then restyles each one).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer as TextualFooter
-from textual.widgets._footer import FooterKey
+from textual.widgets._footer import FooterKey, KeyGroup
 
 
 class Footer(TextualFooter):
@@ -69,20 +70,35 @@ class Footer(TextualFooter):
         shown = self._keys_shown()
         if shown == self._shown:
             return
-        if self._only_enabled_changed(shown):
-            # The same keys, some enabled or disabled (a form holding keys while it builds a page).
+        if self._changed_in_place(shown):
+            # The same keys or fewer, some enabled or disabled: a form holding keys while it builds a
+            # page, a text field taking the keys of printable characters.
             enabled = {(key, action): on for (key, _d, _t, action, _g, on, _tip) in shown[0]}
-            for footer_key in self.query(FooterKey):
+            for footer_key in list(self.query(FooterKey)):
+                where = (footer_key.key, footer_key.action)
+                if where not in enabled:
+                    await footer_key.remove()
+                    continue
                 # What `FooterKey.__init__` does with ``disabled`` (Textual 8.2).
-                footer_key._disabled = not enabled.get((footer_key.key, footer_key.action), True)
+                footer_key._disabled = not enabled[where]
                 footer_key.set_class(footer_key._disabled, "-disabled")
             self._shown = shown
             return
         await self.recompose()
 
-    def _only_enabled_changed(self, shown: tuple[Any, ...] | None) -> bool:
-        """Whether ``shown`` differs from what is shown only in which keys are enabled."""
+    def _changed_in_place(self, shown: tuple[Any, ...] | None) -> bool:
+        """Whether ``shown`` is what is shown, less some keys, and with keys enabled or disabled.
+
+        Only for a footer without key groups, where each shown action has one key.
+        """
         old = self._shown
-        if shown is None or old is None or shown[1:] != old[1:] or len(shown[0]) != len(old[0]):
+        if shown is None or old is None or shown[1:] != old[1:] or self.query(KeyGroup):
             return False
-        return all(a[:5] + a[6:] == b[:5] + b[6:] for a, b in zip(shown[0], old[0], strict=True))
+        old_keys = [key[:5] + key[6:] for key in old[0]]
+        new_keys = [key[:5] + key[6:] for key in shown[0]]
+        for keys in (old_keys, new_keys):
+            actions = [key[3] for key in keys]
+            if len(set(actions)) != len(actions):
+                return False
+        remaining = iter(old_keys)
+        return all(key in remaining for key in new_keys)

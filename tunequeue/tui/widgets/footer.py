@@ -7,8 +7,7 @@ This footer coalesces the changes of one refresh into one look and rebuilds only
 their descriptions differ from what it shows: keys that were only enabled, disabled or taken away (a
 form holding keys while it builds a page, a text field taking printable keys) are changed in place,
 and a screen covered by another one is not looked at (it looks again when back on top). Its keys are
-composed with it, in the footer's style (Textual's composes them after a first bindings change, in
-the default style, then restyles each one).
+created in the footer's style: Textual's creates them in the default style, then restyles each one.
 """
 
 from __future__ import annotations
@@ -26,11 +25,6 @@ class Footer(TextualFooter):
 
     _shown: tuple[Any, ...] | None = None
     _look_pending = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Like Textual's footer; its keys are composed with it (not after a first bindings change)."""
-        super().__init__(*args, **kwargs)
-        self.set_reactive(TextualFooter._bindings_ready, True)
 
     def _keys_shown(self) -> tuple[Any, ...] | None:
         """What the footer would show now (None before the bindings are ready)."""

@@ -153,10 +153,11 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
     """Build, check and submit one task in five steps plus a review.
 
     A step's page and rows are created when the step is first shown (a new task's step 1 with the
-    screen), the review's blocks when the review is, an advanced section's rows when it is first
-    opened. Rows not built yet keep their start value
-    in `row_start`, so `collect` always sees the whole task. The start values (a job to clone or edit,
-    a preset) and the review's checks (preflight, VRAM estimate, GPUs) are read in worker threads.
+    screen; later steps under a loading indicator), the review's blocks when the review is, an
+    advanced section's rows when it is first opened. Rows not built yet keep their start value in
+    `row_start`, so `collect` always sees the whole task. The start values (a job to clone or edit, a
+    preset), the preset list and the review's checks (preflight, VRAM estimate, GPUs) are read in
+    worker threads.
     """
 
     DEFAULT_CSS = """

@@ -223,6 +223,7 @@ class FieldEditor(Widget):
         self.warning: str | None = None
         self._quiet = True
         self._message: Static | None = None
+        self._editor: Widget | None = None
         # A Select announces the value it starts with once mounted; that is no change.
         self._select_started = False
         self._message_shown = ("", "")
@@ -270,8 +271,10 @@ class FieldEditor(Widget):
 
     @property
     def editor(self) -> Widget:
-        """The input widget of this row."""
-        return self.query_one(".field-editor")
+        """The input widget of this row (found once: a row is composed once)."""
+        if self._editor is None:
+            self._editor = self.query_one(".field-editor")
+        return self._editor
 
     def read(self) -> Any:
         """The current value; raises ValueError (message in the row's language) when it cannot be parsed."""

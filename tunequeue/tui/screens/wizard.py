@@ -528,11 +528,15 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
     def show_page(self, index: int) -> None:
         """Switch to page ``index`` (0–4 steps, 5 review) and update title, strip and buttons.
 
-        The page's rows must exist (`goto_page` builds them first).
+        The page's rows are not built here (`goto_page` builds them); a page never shown yet is shown
+        empty.
         """
         self.page = index
         name = PAGES[index]
-        self.query_one(ContentSwitcher).current = f"page-{name}"
+        pages = self.query_one(ContentSwitcher)
+        if not pages.query_children(f"#page-{name}"):
+            pages.mount(VerticalScroll(id=f"page-{name}", classes="page"))
+        pages.current = f"page-{name}"
         if self.edit_job_id is not None:
             title = self.t("title.edit", id=self.edit_job_id)
         elif self.clone_job_id is not None:

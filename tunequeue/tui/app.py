@@ -8,18 +8,25 @@ the interface language (`app.lang`, switched with `l` from any screen and rememb
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.text import localize_bindings, tr
 
 LANGUAGES = ("en", "zh")
+# Seconds without input on the queue after which the wizard is imported in the background.
+WARM_AFTER_IDLE_SECONDS = 2.0
+_FROZEN: set[str] = set()
 
 
 class TuneQueueApp(App):
@@ -46,6 +53,20 @@ class TuneQueueApp(App):
         self.open_job = open_job
         self.clock = clock
         self.refresh_seconds = refresh_seconds
+        self._last_input = time.monotonic()
+
+    @property
+    def _background_screens(self) -> list[Screen]:
+        """Screens that show through behind the current one: none behind an opaque screen.
+
+        Textual counts the screen under the current one even when the current one paints an opaque
+        background, so each refresh of the queue under the wizard or a dashboard repainted the whole
+        terminal on top, and the hidden queue kept laying itself out.
+        """
+        stack = self._screen_stack
+        if stack and stack[-1].styles.background.a == 1:
+            return []
+        return super()._background_screens
 
     def on_mount(self) -> None:
         """Show the queue, and the dashboard of `open_job` on top of it when one was asked for."""
@@ -57,6 +78,26 @@ class TuneQueueApp(App):
             from tunequeue.tui.screens.dashboard import DashboardScreen
 
             self.push_screen(DashboardScreen(self.open_job))
+        freeze_collected_objects("start")
+        self._warm_timer = self.set_interval(1.0, self._warm_when_idle)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Note the time of the last input (the background warm-up waits for a quiet moment)."""
+        if isinstance(event, (events.Key, events.Paste, events.MouseDown)):
+            self._last_input = time.monotonic()
+        await super().on_event(event)
+
+    def _warm_when_idle(self) -> None:
+        """Once the queue sat without input for a moment, import the wizard in a background thread,
+        so that opening it runs no import on the event loop."""
+        from tunequeue.tui.screens.queue import QueueScreen
+
+        if not isinstance(self.screen, QueueScreen):
+            return
+        if time.monotonic() - self._last_input < WARM_AFTER_IDLE_SECONDS:
+            return
+        self._warm_timer.stop()
+        threading.Thread(target=_warm_wizard, name="tunequeue-warm-up", daemon=True).start()
 
     def on_unmount(self) -> None:
         """End the child processes started for previews and chats."""
@@ -90,6 +131,28 @@ class TuneQueueApp(App):
         for screen in self.screen_stack:
             screen.post_message(LanguageChanged(lang))
         self.refresh_bindings()
+
+
+def _warm_wizard() -> None:
+    """Import the wizard and what it needs first (in a background thread; a failure changes nothing,
+    the wizard then imports it when opened)."""
+    with contextlib.suppress(Exception):
+        from tunequeue.tui.screens.wizard import warm_up
+
+        warm_up()
+        freeze_collected_objects("wizard")
+
+
+def freeze_collected_objects(stage: str) -> None:
+    """Let the garbage collector skip the objects alive now (imported modules, mostly), once per stage
+    and process.
+
+    A full collection otherwise walks every object of Textual, pydantic and the task model, a pause of
+    50-90 ms in the middle of opening a screen or typing.
+    """
+    if stage not in _FROZEN:
+        _FROZEN.add(stage)
+        gc.freeze()
 
 
 def _remember_language(lang: str) -> None:

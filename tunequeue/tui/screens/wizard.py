@@ -33,12 +33,12 @@ from textual.widgets import (
     Button,
     Collapsible,
     ContentSwitcher,
-    Footer,
     Input,
     LoadingIndicator,
     Select,
     Static,
 )
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from tunequeue.core import i18n
 from tunequeue.core import spec as task_spec
@@ -47,6 +47,7 @@ from tunequeue.tui.dialogs import TextPrompt, leave_unless_changed
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
 from tunequeue.tui.text import TranslatedBindings, tr
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, params_of_group, word
+from tunequeue.tui.widgets.footer import Footer
 
 STEPS = ("basic", "task", "hyper", "lora", "other")
 PAGES = (*STEPS, "review")
@@ -96,15 +97,12 @@ class PreviewReady(Message):
 
 
 class StartLoaded(Message):
-    """The start worker read the values the rows begin with (job, preset) and the preset list."""
+    """The values the rows begin with are known (read by the start worker from a job or a preset)."""
 
-    def __init__(
-        self, values: dict[str, Any], preset_ref: str | None, presets: list[str], error: str
-    ) -> None:
+    def __init__(self, values: dict[str, Any], preset_ref: str | None, error: str) -> None:
         super().__init__()
         self.values = values
         self.preset_ref = preset_ref
-        self.presets = presets
         self.error = error
 
 
@@ -120,16 +118,31 @@ class ReviewReady(Message):
         self.then = then
 
 
-_ROWS: dict[str, tuple[Any, str]] = {}
+_ROWS: dict[str, tuple[Any, str]] | None = None
 
 
 def wizard_rows() -> dict[str, tuple[Any, str]]:
     """Every row of the wizard in display order: key → (ParamInfo, step or advanced group)."""
-    if not _ROWS:
+    global _ROWS
+    if _ROWS is None:
+        rows: dict[str, tuple[Any, str]] = {}
         for place in (*STEPS, *ADVANCED_GROUPS):
             for info in params_of_group(place):
-                _ROWS.setdefault(info.key, (info, place))
+                rows.setdefault(info.key, (info, place))
+        # Published whole: `warm_up` may build it in another thread.
+        _ROWS = rows
     return _ROWS
+
+
+def warm_up() -> None:
+    """Import and compute, ahead of time, what opening the wizard and its first steps needs.
+
+    The app calls it in a background thread while the queue is idle, so that pressing ``n`` imports
+    nothing on the event loop: the task model's rows, the rules, the presets and the pickers.
+    """
+    wizard_rows()
+    from tunequeue.core import presets, rules  # noqa: F401 - imported for the cache
+    from tunequeue.tui.widgets import pickers  # noqa: F401 - imported for the cache
 
 
 def _start_value(info: Any, values: dict[str, Any]) -> Any:
@@ -139,10 +152,12 @@ def _start_value(info: Any, values: dict[str, Any]) -> Any:
 class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
     """Build, check and submit one task in five steps plus a review.
 
-    Only the shown step's rows exist as widgets; the rows of a step are built when it is first shown
-    and an advanced section's rows when it is first opened. Rows not built yet keep their start value
-    in `row_start`, so `collect` always sees the whole task. The start values (a job to clone or edit,
-    a preset) and the review's checks (preflight, VRAM estimate, GPUs) are read in worker threads.
+    A step's page and rows are created when the step is first shown (a new task's step 1 with the
+    screen; later steps under a loading indicator), the review's blocks when the review is, an
+    advanced section's rows when it is first opened. Rows not built yet keep their start value in
+    `row_start`, so `collect` always sees the whole task. The start values (a job to clone or edit, a
+    preset), the preset list and the review's checks (preflight, VRAM estimate, GPUs) are read in
+    worker threads.
     """
 
     DEFAULT_CSS = """
@@ -211,11 +226,15 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         self.base_values: dict[str, Any] = {}
         self.row_start: dict[str, Any] = {}
         self.preset_ref: str | None = None
-        self.preset_refs: list[str] = []
+        # The presets offered on step 3, read when that step is first built.
+        self.preset_refs: list[str] | None = None
         self.page = 0
         self.lang = "en"
         self.ready = False
         self._built: set[str] = set()
+        # Built rows by key: looking a row up in the DOM on every read made each `collect` cost a
+        # query per key of the task.
+        self._rows: dict[str, FieldEditor] = {}
         self._suggested_lr: float | None = None
         self._lr_basis: tuple[Any, Any] | None = None
         self._help_for: FieldEditor | None = None
@@ -229,8 +248,12 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
 
     # ------------------------------------------------------------------ building
 
-    def _read_start(self) -> tuple[dict[str, Any], str | None, list[str]]:
-        """Values the rows start with: job (clone/edit) < preset < explicit values; and the preset list.
+    def _reads_at_start(self) -> bool:
+        """Whether the start values come from disk (a job to clone or edit, a preset)."""
+        return self.edit_job_id is not None or self.clone_job_id is not None or bool(self.start_preset)
+
+    def _read_start(self) -> tuple[dict[str, Any], str | None]:
+        """Values the rows start with: job (clone/edit) < preset < explicit values.
 
         Runs in the start worker (it reads SQLite and preset files).
         """
@@ -254,35 +277,32 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             values.update(self._preset_values(self.start_preset))
             preset_ref = self.start_preset
         values.update(self.start_values)
-        refs: list[str] = []
-        try:
-            from tunequeue.core import presets
-
-            refs = sorted(_preset_ref(p) for p in presets.list_presets())
-        except (ImportError, UserError, OSError):
-            refs = []
-        return values, preset_ref, refs
+        return values, preset_ref
 
     def compose(self) -> ComposeResult:
-        """Title, step strip, an empty page per step (filled when shown), help pane, navigation, footer."""
+        """Title, step strip, step 1's page, help pane, navigation, footer.
+
+        The other pages are created when first shown; step 1 is filled at once when its start values
+        need no reading (a new task), else a loading indicator stands there until the worker read them.
+        """
         self.lang = getattr(self.app, "lang", "en")
+        reads = self._reads_at_start()
+        if not reads:
+            self._set_start(dict(self.start_values), None)
+            self._built.add("basic")
         yield Static("", id="wizard-title")
         yield Static("", id="wizard-steps")
-        with Horizontal(id="wizard-body"), ContentSwitcher(initial="page-basic", id="wizard-pages"):
-            for step in STEPS:
-                with VerticalScroll(id=f"page-{step}", classes="page"):
-                    if step == "basic":
-                        yield LoadingIndicator(id="wizard-loading", classes="loading")
-            with VerticalScroll(id="page-review", classes="page"):
-                yield LoadingIndicator(id="review-loading", classes="loading")
-                yield Static("", id="review-errors", classes="review-block", markup=False)
-                yield Static("", id="review-warnings", classes="review-block", markup=False)
-                yield Static("", id="review-estimate", classes="review-block", markup=False)
-                with Horizontal(id="review-actions"):
-                    yield Button("", id="submit", variant="success", compact=True)
-                    yield Button("", id="save-preset", compact=True)
-                    yield Button("", id="save-yaml", compact=True)
-                yield Static("", id="review-yaml", classes="review-block", markup=False)
+        with (
+            Horizontal(id="wizard-body"),
+            ContentSwitcher(initial="page-basic", id="wizard-pages"),
+            VerticalScroll(id="page-basic", classes="page"),
+        ):
+            if reads:
+                yield LoadingIndicator(id="wizard-loading", classes="loading")
+            else:
+                rows = self._page_widgets("basic")
+                self._register_rows(rows)
+                yield from rows
         yield Static("", id="wizard-help")
         with Horizontal(id="wizard-nav"):
             yield Button("", id="back", compact=True)
@@ -293,13 +313,33 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
     def _row(self, info: Any) -> FieldEditor:
         return FieldEditor(info, self.row_start.get(info.key), lang=self.lang)
 
+    def _review_widgets(self) -> list[Widget]:
+        """The review page: loading indicator, errors, warnings, estimate, the three ways out, the YAML."""
+        return [
+            LoadingIndicator(id="review-loading", classes="loading"),
+            Static("", id="review-errors", classes="review-block", markup=False),
+            Static("", id="review-warnings", classes="review-block", markup=False),
+            Static("", id="review-estimate", classes="review-block", markup=False),
+            Horizontal(
+                Button(self.t("save_changes" if self.edit_job_id else "submit"), id="submit",
+                       variant="success", compact=True),
+                Button(self.t("save_preset"), id="save-preset", compact=True),
+                Button(self.t("save_yaml"), id="save-yaml", compact=True),
+                id="review-actions",
+            ),
+            Static("", id="review-yaml", classes="review-block", markup=False),
+        ]
+
     def _page_widgets(self, step: str) -> list[Widget]:
         """The widgets of one step's page, in order (rows, notes, preset bar, preview, advanced area)."""
         widgets: list[Widget] = []
+        if step == "review":
+            return self._review_widgets()
         if step == "hyper":
+            refs = self.preset_refs or []
             select: Select[str] = Select(
-                [(ref, ref) for ref in self.preset_refs],
-                value=self.preset_ref if self.preset_ref in self.preset_refs else Select.NULL,
+                [(ref, ref) for ref in refs],
+                value=self.preset_ref if self.preset_ref in refs else Select.NULL,
                 allow_blank=True,
                 prompt=self.t("preset.none"),
                 compact=True,
@@ -328,15 +368,30 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         return widgets
 
     async def build_page(self, step: str) -> None:
-        """Create the rows of ``step`` (once); they start from `row_start`."""
-        if step in self._built or step not in STEPS:
+        """Create the page of ``step`` with its rows (once; or the review's blocks); rows start from
+        `row_start`."""
+        if step in self._built or step not in PAGES:
             return
         self._built.add(step)
-        await self.query_one(f"#page-{step}").mount_all(self._page_widgets(step))
+        if step == "hyper" and self.preset_refs is None:
+            self.preset_refs = await self._read_preset_refs()
+        widgets = self._page_widgets(step)
+        await (await self._page(step)).mount_all(widgets)
+        self._register_rows(widgets)
         if step == "lora":
             self._update_lora_visibility()
         if step == "other":
             self._update_advanced_visibility()
+
+    async def _page(self, name: str) -> Widget:
+        """The page container of ``name``, created (empty, hidden) when it does not exist yet."""
+        pages = self.query_one(ContentSwitcher)
+        found = list(pages.query_children(f"#page-{name}"))
+        if found:
+            return found[0]
+        page = VerticalScroll(id=f"page-{name}", classes="page")
+        await pages.add_content(page)
+        return page
 
     async def build_section(self, group_id: str) -> None:
         """Create the rows of one advanced section of step 5 (once; builds step 5 first if needed)."""
@@ -345,10 +400,16 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             return
         self._built.add(f"section:{group_id}")
         section = self.query_one(f"#advanced-{group_id}", Collapsible)
-        await section.query_one(Collapsible.Contents).mount_all(
-            [self._row(info) for info in params_of_group(group_id)]
-        )
+        rows = [self._row(info) for info in params_of_group(group_id)]
+        await section.query_one(Collapsible.Contents).mount_all(rows)
+        self._register_rows(rows)
         self._update_advanced_visibility()
+
+    def _register_rows(self, widgets: list[Widget]) -> None:
+        """Remember the rows just mounted, so reading a value needs no DOM query."""
+        for widget in widgets:
+            if isinstance(widget, FieldEditor):
+                self._rows[widget.key] = widget
 
     async def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
         """An advanced section was opened: build its rows now."""
@@ -357,34 +418,54 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             await self.build_section(section_id.removeprefix("advanced-"))
 
     def on_mount(self) -> None:
-        """Show the frame with a loading indicator and read the start values in a worker."""
-        self.render_language()
-        self._load_start()
+        """Show the frame and step 1, or read the start values of a job or preset in a worker first
+        (a loading indicator shows meanwhile)."""
+        self.render_language(rows=False)
+        if self._reads_at_start():
+            self._load_start()
+        else:
+            self._start_ready("")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="start")
     def _load_start(self) -> None:
         try:
-            values, preset_ref, refs = self._read_start()
+            values, preset_ref = self._read_start()
         except Exception as exc:  # noqa: BLE001 - any failure is shown and the wizard starts empty
-            self.post_message(StartLoaded(dict(self.start_values), None, [], _one_line(exc)))
+            self.post_message(StartLoaded(dict(self.start_values), None, _one_line(exc)))
             return
-        self.post_message(StartLoaded(values, preset_ref, refs, ""))
+        self.post_message(StartLoaded(values, preset_ref, ""))
+
+    async def _read_preset_refs(self) -> list[str]:
+        """The presets offered on step 3, read in a worker thread (they are files)."""
+        worker = self.run_worker(_preset_refs, thread=True, exit_on_error=False, group="presets")
+        try:
+            return await worker.wait()
+        except (WorkerFailed, WorkerCancelled):
+            return []
+
+    def _set_start(self, values: dict[str, Any], preset_ref: str | None) -> None:
+        """Take the values the rows start with."""
+        self.base_values = dict(values)
+        self.row_start = {key: _start_value(info, values) for key, (info, _) in wizard_rows().items()}
+        self.preset_ref = preset_ref
 
     async def on_start_loaded(self, message: StartLoaded) -> None:
         """Fill in the start values, build step 1 and hand it the keys typed so far."""
-        self.base_values = dict(message.values)
-        self.row_start = {key: _start_value(info, message.values) for key, (info, _) in wizard_rows().items()}
-        self.preset_ref = message.preset_ref
-        self.preset_refs = message.presets
+        self._set_start(message.values, message.preset_ref)
         await self.build_page("basic")
-        await self.query_one("#wizard-loading").remove()
+        for loading in self.query("#wizard-loading"):
+            await loading.remove()
+        self._start_ready(message.error)
+
+    def _start_ready(self, error: str) -> None:
+        """Step 1 is built: remember the start state, show it and hand it the keys typed so far."""
         self._suggested_lr = self._current_lr()
         self._lr_basis = self._method_and_stage()
         self._snapshot = self.collect()
         self.ready = True
         self.show_page(0)
-        if message.error:
-            self.set_status(tr("form.load_failed", self.lang, error=message.error), error=True)
+        if error:
+            self.set_status(tr("form.load_failed", self.lang, error=error), error=True)
         self.release_keys(self._first_focus())
 
     def on_resize(self) -> None:
@@ -403,14 +484,19 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             return wizard_text(f"bind.{binding.action}", lang)
         return super().binding_description(binding, lang)
 
-    def render_language(self) -> None:
-        """(Re)render every label of the screen in ``self.lang``."""
-        for editor in self.query(FieldEditor):
-            editor.set_language(self.lang)
+    def render_language(self, *, rows: bool = True) -> None:
+        """(Re)render every label of the screen in ``self.lang`` (``rows``: the built rows too; rows
+        just built are already in it)."""
+        if rows:
+            for editor in self._rows.values():
+                editor.set_language(self.lang)
         self.query_one("#back", Button).label = "◀ " + self.t("back") + " ^p"
-        self.query_one("#submit", Button).label = self.t("save_changes" if self.edit_job_id else "submit")
-        self.query_one("#save-preset", Button).label = self.t("save_preset")
-        self.query_one("#save-yaml", Button).label = self.t("save_yaml")
+        for button in self.query("#submit").results(Button):
+            button.label = self.t("save_changes" if self.edit_job_id else "submit")
+        for button in self.query("#save-preset").results(Button):
+            button.label = self.t("save_preset")
+        for button in self.query("#save-yaml").results(Button):
+            button.label = self.t("save_yaml")
         for button in self.query("#preview-button").results(Button):
             button.label = self.t("preview") + " ^r"
         for label in self.query("#preset-label").results(Static):
@@ -442,11 +528,15 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
     def show_page(self, index: int) -> None:
         """Switch to page ``index`` (0–4 steps, 5 review) and update title, strip and buttons.
 
-        The page's rows must exist (`goto_page` builds them first).
+        The page's rows are not built here (`goto_page` builds them); a page never shown yet is shown
+        empty.
         """
         self.page = index
         name = PAGES[index]
-        self.query_one(ContentSwitcher).current = f"page-{name}"
+        pages = self.query_one(ContentSwitcher)
+        if not pages.query_children(f"#page-{name}"):
+            pages.mount(VerticalScroll(id=f"page-{name}", classes="page"))
+        pages.current = f"page-{name}"
         if self.edit_job_id is not None:
             title = self.t("title.edit", id=self.edit_job_id)
         elif self.clone_job_id is not None:
@@ -470,11 +560,29 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         self.set_status("")
 
     async def goto_page(self, index: int) -> None:
-        """Build page ``index`` if needed, show it, start the review's checks there, focus its first field."""
+        """Show page ``index``, start the review's checks there, focus its first field.
+
+        The first time, the page shows a loading indicator, painted before its rows are built.
+        """
         name = PAGES[index]
-        await self.build_page(name)
+        if name in self._built:
+            self.show_page(index)
+            self._page_shown(index)
+            return
+        page = await self._page(name)
+        await page.mount(LoadingIndicator(classes="loading page-loading"))
         self.show_page(index)
-        if name == "review":
+        self.call_after_refresh(self._build_shown_page, index)
+
+    async def _build_shown_page(self, index: int) -> None:
+        """Build page ``index`` (shown with its loading indicator), then hand it the keys."""
+        await self.build_page(PAGES[index])
+        await self.query(".page-loading").remove()
+        if self.page == index:
+            self._page_shown(index)
+
+    def _page_shown(self, index: int) -> None:
+        if PAGES[index] == "review":
             self.refresh_review()
         self.release_keys(self._first_focus())
 
@@ -519,8 +627,7 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
 
     def _editor(self, key: str) -> FieldEditor | None:
         """The row of ``key`` if it is built."""
-        found = list(self.query(f"#field-{key}").results(FieldEditor))
-        return found[0] if found else None
+        return self._rows.get(key)
 
     async def _reveal(self, key: str) -> FieldEditor | None:
         """Build and open the section holding ``key`` (if any) and return its row."""
@@ -564,7 +671,8 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         pages = [step] if step else STEPS
         editors = []
         for page in pages:
-            editors.extend(e for e in self.query_one(f"#page-{page}").query(FieldEditor) if e.display)
+            for built in self.query(f"#page-{page}"):
+                editors.extend(e for e in built.query(FieldEditor) if e.display)
         return editors
 
     def row_value(self, key: str) -> Any:
@@ -729,13 +837,13 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
 
     def _resuggest_learning_rate(self) -> None:
         """An untouched learning rate follows the method and stage (1e-4 LoRA, 1e-5 full, 5e-6 dpo/kto)."""
-        try:
-            from tunequeue.core.rules import suggested_learning_rate
-        except ImportError:
-            return
         values = self.collect()
         basis = (values.get("finetuning_type", "lora"), values.get("stage", "sft"))
         if basis == self._lr_basis:
+            return
+        try:
+            from tunequeue.core.rules import suggested_learning_rate
+        except ImportError:
             return
         self._lr_basis = basis
         current = self._current_lr()
@@ -1030,6 +1138,16 @@ def _one_line(exc: BaseException) -> str:
 
 def _preset_ref(preset: Any) -> str:
     return f"{preset.namespace}/{preset.name}"
+
+
+def _preset_refs() -> list[str]:
+    """Every preset as "namespace/name", sorted (empty when they cannot be read)."""
+    try:
+        from tunequeue.core import presets
+
+        return sorted(_preset_ref(p) for p in presets.list_presets())
+    except (ImportError, UserError, OSError):
+        return []
 
 
 def _problem_line(problem: Any, lang: str) -> str:

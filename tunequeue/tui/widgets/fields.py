@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import cache
 from typing import Any
 
 from textual.app import ComposeResult
@@ -110,8 +111,32 @@ def short_hint(info: Any, lang: str) -> str:
     return f"{word('rec', lang)} {rec} · {help_text}" if rec else help_text
 
 
+_HELP: dict[tuple[str, str], str] = {}
+
+
 def field_help(info: Any, lang: str) -> str:
-    """The full explanation of a field for the help pane (help, default, bounds, recommendation, choices)."""
+    """The full explanation of a field for the help pane (help, default, bounds, recommendation, choices).
+
+    Computed once per key and language: it only depends on the task model and the catalog.
+    """
+    text = _HELP.get((info.key, lang))
+    if text is None:
+        text = _HELP[(info.key, lang)] = _field_help(info, lang)
+    return text
+
+
+@cache
+def _explained_choices() -> dict[str, list[str]]:
+    """Task key → the values the catalog explains (``param.<key>.choice.<value>``), in catalog order."""
+    choices: dict[str, list[str]] = {}
+    for key in i18n.catalog("en"):
+        if key.startswith("param.") and ".choice." in key:
+            param, _, value = key.removeprefix("param.").partition(".choice.")
+            choices.setdefault(param, []).append(value)
+    return choices
+
+
+def _field_help(info: Any, lang: str) -> str:
     lines = [
         f"[b]{info.key}[/b]  ({word('default', lang)}: {format_value(info.default) or '—'}"
         + (f", {word('required', lang)}" if info.required else "")
@@ -124,7 +149,7 @@ def field_help(info: Any, lang: str) -> str:
     recommendation = info.recommendation(lang)
     if recommendation:
         lines.append(f"{word('recommended', lang)}: {recommendation}")
-    for choice in info.choices_help or {}:
+    for choice in _explained_choices().get(info.key, ()):
         lines.append(f"  {choice} — {info.choice_help(choice, lang)}")
     if info.nullable and info.kind not in ("bool",):
         lines.append(word("empty_ok", lang))
@@ -197,11 +222,16 @@ class FieldEditor(Widget):
         self.error: str | None = None
         self.warning: str | None = None
         self._quiet = True
+        self._message: Static | None = None
+        self._editor: Widget | None = None
+        # A Select announces the value it starts with once mounted; that is no change.
+        self._select_started = False
+        self._message_shown = ("", "")
         # An empty required field is only flagged once the user typed something or tried to go on.
         self._strict = value is not None
 
     def compose(self) -> ComposeResult:
-        """Label, the editor for this field's kind, hint and message line."""
+        """Label, the editor for this field's kind and hint (the message line comes when first needed)."""
         info = self.info
         with Horizontal():
             yield Label(field_label(info, self.lang), classes="field-label")
@@ -231,18 +261,20 @@ class FieldEditor(Widget):
                     id=f"edit-{info.key}",
                 )
             yield Static(short_hint(info, self.lang), classes="field-hint", markup=False)
-        yield Static("", classes="field-message", markup=False)
 
     def on_mount(self) -> None:
         """Show the initial value's problems without announcing a change."""
-        localize_bindings(self, self.lang)
+        # No bindings refresh here: the footer shows a row's keys once it has focus, and a focus
+        # move refreshes them anyway (a refresh per mounted row rebuilt the footer once per row).
         self.check()
         self._quiet = False
 
     @property
     def editor(self) -> Widget:
-        """The input widget of this row."""
-        return self.query_one(".field-editor")
+        """The input widget of this row (found once: a row is composed once)."""
+        if self._editor is None:
+            self._editor = self.query_one(".field-editor")
+        return self._editor
 
     def read(self) -> Any:
         """The current value; raises ValueError (message in the row's language) when it cannot be parsed."""
@@ -301,16 +333,27 @@ class FieldEditor(Widget):
         self._show_message()
 
     def _show_message(self) -> None:
-        message = self.query_one(".field-message", Static)
-        message.set_classes("field-message")
+        """Show the error or warning on the message line under the row (hidden when there is none).
+
+        The line is created the first time there is something to show, and only touched when what it
+        shows changes: re-rendering it on every keystroke re-laid out the whole screen.
+        """
         if self.error:
-            message.update("✗ " + self.error)
-            message.add_class("-error")
+            shown = ("-error", "✗ " + self.error)
         elif self.warning:
-            message.update("! " + self.warning)
-            message.add_class("-warning")
+            shown = ("-warning", "! " + self.warning)
         else:
-            message.update("")
+            shown = ("", "")
+        if shown == self._message_shown:
+            return
+        self._message_shown = shown
+        kind, text = shown
+        if self._message is None:
+            self._message = Static(text, classes=f"field-message {kind}".strip(), markup=False)
+            self.mount(self._message)
+            return
+        self._message.update(text)
+        self._message.update_classes({"-error": kind == "-error", "-warning": kind == "-warning"})
 
     def set_language(self, lang: str) -> None:
         """Re-render label, hint and message in ``lang``."""
@@ -334,8 +377,12 @@ class FieldEditor(Widget):
         self._changed()
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        """Option chosen: re-check and announce."""
+        """Option chosen: re-check and announce (not the Select showing its first value)."""
         event.stop()
+        first, self._select_started = not self._select_started, True
+        value = None if event.value is Select.NULL else event.value
+        if first and _same(value, self._initial):
+            return
         self._changed()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
@@ -346,8 +393,6 @@ class FieldEditor(Widget):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer the picker only on the rows that have one."""
         if action == "pick":
-            from tunequeue.tui.widgets.pickers import PICKER_KEYS
-
             return self.key in PICKER_KEYS
         return True
 
@@ -375,6 +420,9 @@ PLACEHOLDERS = {
     "template": "auto",
     "dataset_dir": "bundled demo data",
 }
+
+# Rows with a picker (F2 / ctrl+o; `tunequeue.tui.widgets.pickers`).
+PICKER_KEYS = ("model_name_or_path", "dataset", "template")
 
 # Keys that follow from another row (booster sets them), so the generated forms leave them out.
 DERIVED_KEYS = frozenset({"flash_attn", "use_unsloth", "enable_liger_kernel"})

@@ -31,8 +31,7 @@ from textual.widgets.option_list import Option
 
 from tunequeue.core.errors import UserError
 from tunequeue.tui.text import tr
-
-PICKER_KEYS = ("model_name_or_path", "dataset", "template")
+from tunequeue.tui.widgets.fields import PICKER_KEYS as PICKER_KEYS
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,11 @@ def test_builtin_edit_refused(snap_compare, tq_home, app_factory):
     assert snap_compare(app_factory(), terminal_size=SIZE, run_before=keys("e"))
 
 
-def test_delete_confirmation(snap_compare, tq_home, app_factory):
+def test_delete_confirmation(snap_compare, tq_home, app_factory, monkeypatch):
     from tunequeue.core import presets
 
+    # the details line shows when the preset was saved: pin it, or the picture changes every minute
+    monkeypatch.setattr(presets, "_now", lambda: "2026-01-01T00:00:00.000000+00:00")
     presets.copy_preset("default/sft-lora", "team/mine")
     assert snap_compare(app_factory(), terminal_size=SIZE, run_before=keys("end", "d"))
 

@@ -1,17 +1,13 @@
 """The wizard builds only what is shown: step 1 with the screen, a later step under a loading indicator
-when first shown, a row's message line once there is a message; its footer changes keys in place
-instead of rebuilding them; a screen covered by an opaque one is not painted."""
+when first shown, a row's message line once there is a message."""
 
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Footer as TextualFooter
 from textual.widgets import Input, LoadingIndicator
-from textual.widgets._footer import FooterKey
 from tq_tui_testkit import wait_until
 
 from tunequeue.tui.app import make_app
-from tunequeue.tui.dialogs import ConfirmDialog
 from tunequeue.tui.screens.wizard import PAGES, WizardScreen
 from tunequeue.tui.widgets.fields import FieldEditor
 
@@ -107,44 +103,3 @@ async def test_a_message_line_comes_with_the_first_problem_and_stays_for_the_nex
         await wait_until(pilot, lambda: row.warning is None, what="no problem")
         assert not line.has_class("-warning") and not line.has_class("-error")
         assert not line.display
-
-
-async def test_the_footer_changes_keys_in_place_and_rebuilds_for_new_ones(tq_home):
-    app = make_app(lang="en")
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await open_wizard(pilot, WizardScreen(values=FILLED))
-        footer = screen.query_one(TextualFooter)
-
-        def shown() -> list[tuple[str, bool]]:
-            return [(key.action, key.has_class("-disabled")) for key in footer.query(FooterKey)]
-
-        await wait_until(pilot, lambda: ("next", False) in shown(), what="the footer")
-        keys_before = list(footer.query(FooterKey))
-        # Tab between text fields: the same keys, the same widgets
-        await pilot.press("tab")
-        await wait_until(pilot, lambda: app.focused is screen.query_one("#edit-namespace", Input))
-        await pilot.pause()
-        assert list(footer.query(FooterKey)) == keys_before
-        # keys held: Next and Back are shown disabled; released, enabled again
-        screen.hold_keys()
-        await wait_until(pilot, lambda: ("next", True) in shown() and ("back", True) in shown(),
-                         what="Next disabled")
-        screen.release_keys(screen.query_one("#edit-task_name", Input))
-        await wait_until(pilot, lambda: ("next", False) in shown(), what="Next enabled")
-        # a row with a picker brings a key: the footer rebuilds and shows it
-        screen.query_one("#edit-model_name_or_path", Input).focus()
-        await wait_until(pilot, lambda: "pick" in [action for action, _ in shown()], what="the picker key")
-
-
-async def test_a_screen_covered_by_an_opaque_one_is_not_painted(tq_home):
-    app = make_app(lang="en")
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        queue = app.screen
-        screen = await open_wizard(pilot, WizardScreen(values=FILLED))
-        assert app._background_screens == [] and not queue.is_current
-        # an edit, then Esc: the discard question is a dialog the wizard shows through, not the queue
-        await pilot.press("x", "escape")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
-        assert app._background_screens == [screen]
-        assert screen.is_current and not queue.is_current

@@ -18,7 +18,6 @@ from pathlib import Path
 from textual import events
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
 
 from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.text import localize_bindings, tr
@@ -54,19 +53,6 @@ class TuneQueueApp(App):
         self.clock = clock
         self.refresh_seconds = refresh_seconds
         self._last_input = time.monotonic()
-
-    @property
-    def _background_screens(self) -> list[Screen]:
-        """Screens that show through behind the current one: none behind an opaque screen.
-
-        Textual counts the screen under the current one even when the current one paints an opaque
-        background, so each refresh of the queue under the wizard or a dashboard repainted the whole
-        terminal on top, and the hidden queue kept laying itself out.
-        """
-        stack = self._screen_stack
-        if stack and stack[-1].styles.background.a == 1:
-            return []
-        return super()._background_screens
 
     def on_mount(self) -> None:
         """Show the queue, and the dashboard of `open_job` on top of it when one was asked for."""

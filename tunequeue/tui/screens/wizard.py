@@ -33,6 +33,7 @@ from textual.widgets import (
     Button,
     Collapsible,
     ContentSwitcher,
+    Footer,
     Input,
     LoadingIndicator,
     Select,
@@ -47,7 +48,6 @@ from tunequeue.tui.dialogs import TextPrompt, leave_unless_changed
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
 from tunequeue.tui.text import TranslatedBindings, tr
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, params_of_group, word
-from tunequeue.tui.widgets.footer import Footer
 
 STEPS = ("basic", "task", "hyper", "lora", "other")
 PAGES = (*STEPS, "review")

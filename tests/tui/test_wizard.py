@@ -554,3 +554,37 @@ async def test_a_full_disk_refuses_the_submit_in_one_line_and_queues_nothing(hom
             assert "a new job cannot start; free some space and try again" in text
         filler.unlink()
         assert queued_jobs() == []
+
+
+async def test_the_job_is_written_off_the_ui_thread_and_a_failed_write_keeps_the_wizard(home, monkeypatch):
+    """Writing may wait on the queue's lock or copy a dataset: it runs in a worker; a write that fails
+    leaves the wizard open with one line and the submit button on again."""
+    import threading
+
+    from tunequeue.jobqueue import submission
+
+    threads = []
+    real_submit = submission.submit_task
+
+    def failing_once(*args, **kwargs):
+        threads.append(threading.current_thread())
+        if len(threads) == 1:
+            raise jobdb.QueueLocked("the queue stayed locked by another process; try again")
+        return real_submit(*args, **kwargs)
+
+    monkeypatch.setattr(submission, "submit_task", failing_once)
+    app = make_app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_wizard(pilot)
+        await fill_basic(pilot, "off-the-loop")
+        for _ in range(5):
+            await next_page(pilot)
+        await submit(pilot, screen)
+        assert app.screen is screen
+        assert "stayed locked" in str(screen.query_one("#wizard-status").render())
+        assert not screen.query_one("#submit").disabled
+        assert queued_jobs() == []
+        await submit(pilot, screen)
+        assert not isinstance(app.screen, WizardScreen)
+    assert [job.name for job in queued_jobs()] == ["off-the-loop"]
+    assert threads and all(thread is not threading.main_thread() for thread in threads)

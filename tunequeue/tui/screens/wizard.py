@@ -118,6 +118,15 @@ class ReviewReady(Message):
         self.then = then
 
 
+class TaskStored(Message):
+    """The store worker wrote the job (its id), or says in one line why it could not."""
+
+    def __init__(self, job_id: int | None, failure: str = "") -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.failure = failure
+
+
 _ROWS: dict[str, tuple[Any, str]] | None = None
 
 
@@ -244,6 +253,7 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         self._snapshot: dict[str, Any] | None = None
         self._blocked: list[str] = []
         self._review_serial = 0
+        self._storing = False  # a submit is being written (see _store)
         self.last_report: Any = None
 
     # ------------------------------------------------------------------ building
@@ -958,37 +968,59 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
     @on(Button.Pressed, "#submit")
     def action_submit(self) -> None:
         """Check the task again, then insert the job (or update the queued job being edited)."""
-        if PAGES[self.page] != "review" or not self.ready:
+        if PAGES[self.page] != "review" or not self.ready or self._storing:
             return
         self.refresh_review(then="submit")
 
     def _submit(self, report: Any) -> None:
-        """Insert the checked task (or update the job being edited) and dismiss with its id."""
+        """Write the checked task (or update the job being edited) in a worker; dismiss with its id.
+
+        Writing may wait on the queue's lock or copy a registered dataset: the review keeps its
+        loading indicator and the submit button stays off until the worker answers.
+        """
         if report.errors or report.spec is None:
             first = report.errors[0].message(self.lang) if report.errors else ""
             self.set_status(first, error=True)
             return
+        self._storing = True
+        self.query_one("#review-loading").display = True
+        self.query_one("#submit", Button).disabled = True
+        self._store(report.spec, self.edit_job_id, self.preset_ref)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    def _store(self, spec: Any, edit_job_id: int | None, preset_ref: str | None) -> None:
         from tunequeue.jobqueue import db as jobdb
         from tunequeue.jobqueue import submission
 
-        database = jobdb.open_db()
         try:
-            if self.edit_job_id is not None:
-                job = submission.update_task(
-                    database, self.edit_job_id, report.spec, preset_ref=self.preset_ref
-                )
-                message = self.t("updated", id=job.id)
-            else:
-                job = submission.submit_task(database, report.spec, preset_ref=self.preset_ref)
-                message = self.t("submitted", id=job.id)
+            database = jobdb.open_db()
+            try:
+                if edit_job_id is not None:
+                    job = submission.update_task(database, edit_job_id, spec, preset_ref=preset_ref)
+                else:
+                    job = submission.submit_task(database, spec, preset_ref=preset_ref)
+            finally:
+                database.conn.close()
         except UserError as exc:
-            self.set_status(str(exc), error=True)
+            self.post_message(TaskStored(None, str(exc)))
             return
-        finally:
-            database.conn.close()
+        except Exception as exc:  # noqa: BLE001 - e.g. a locked or damaged queue: one line, the task stays
+            self.post_message(TaskStored(None, _one_line(exc)))
+            return
+        self.post_message(TaskStored(job.id))
+
+    def on_task_stored(self, message: TaskStored) -> None:
+        """Leave with the job's id, or say why it was not written and keep every value."""
+        self._storing = False
+        if message.job_id is None:
+            self.query_one("#review-loading").display = False
+            self.query_one("#submit", Button).disabled = False
+            self.set_status(message.failure, error=True)
+            return
+        done = "updated" if self.edit_job_id is not None else "submitted"
         # The screen underneath (the queue) announces the job; the message is kept for the log.
-        self.log(message)
-        self.dismiss(job.id)
+        self.log(self.t(done, id=message.job_id))
+        self.dismiss(message.job_id)
 
     @on(Button.Pressed, "#save-preset")
     def _save_preset_pressed(self) -> None:

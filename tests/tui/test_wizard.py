@@ -55,6 +55,20 @@ async def submit(pilot, screen: WizardScreen) -> None:
     await wait_until(pilot, lambda: review_shown(screen), what="the submit checks")
 
 
+async def to_review(pilot) -> None:
+    """Press Next through the five steps to the review."""
+    for _ in range(5):
+        await next_page(pilot)
+
+
+async def new_task_at_review(pilot, name: str) -> WizardScreen:
+    """Open the wizard with `n`, fill step 1 for a task called ``name`` and go on to the review."""
+    screen = await open_wizard(pilot)
+    await fill_basic(pilot, name)
+    await to_review(pilot)
+    return screen
+
+
 async def reach_row(screen: WizardScreen, key: str) -> FieldEditor:
     """Build the step or advanced section holding ``key`` (rows are built when first shown)."""
     place = wizard_rows()[key][1]
@@ -245,8 +259,7 @@ async def test_edit_queued_job_updates_its_task(home):
         screen = await wizard_ready(pilot)
         assert (await reach_row(screen, "learning_rate")).read() == pytest.approx(0.0003)
         await type_into(pilot, "task_name", "new-name")
-        for _ in range(5):
-            await next_page(pilot)
+        await to_review(pilot)
         assert page_of(screen) == "review"
         await submit(pilot, screen)
         assert results == [job.id]
@@ -321,8 +334,7 @@ async def test_review_saves_yaml_and_preset(home, tmp_path):
                   "dataset": "demo_alpaca", "lora_rank": 12}
         app.push_screen(WizardScreen(values=values))
         screen = await wizard_ready(pilot)
-        for _ in range(5):
-            await next_page(pilot)
+        await to_review(pilot)
         assert page_of(screen) == "review"
         estimate = str(screen.query_one("#review-estimate").render())
         assert "GiB" in estimate and "simulated" in estimate
@@ -373,10 +385,7 @@ async def test_a_name_still_queued_is_refused_and_an_edit_keeps_its_own(home):
     database.conn.close()
     app = make_app(lang="en")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_wizard(pilot)
-        await fill_basic(pilot, "taken")
-        for _ in range(5):
-            await next_page(pilot)
+        screen = await new_task_at_review(pilot, "taken")
         await submit(pilot, screen)
         assert app.screen is screen
         status = str(screen.query_one("#wizard-status").render())
@@ -387,8 +396,7 @@ async def test_a_name_still_queued_is_refused_and_an_edit_keeps_its_own(home):
         app.pop_screen()
         app.push_screen(WizardScreen(edit_job_id=job.id), results.append)
         screen = await wizard_ready(pilot)
-        for _ in range(5):
-            await next_page(pilot)
+        await to_review(pilot)
         await submit(pilot, screen)
         assert results == [job.id]
     assert [(j.id, j.name) for j in queued_jobs()] == [(job.id, "taken")]
@@ -405,8 +413,7 @@ async def test_review_warns_when_the_model_has_no_chat_template(home, tmp_path):
         screen = await open_wizard(pilot)
         await fill_basic(pilot, "no-template")
         await type_into(pilot, "model_name_or_path", str(model))
-        for _ in range(5):
-            await next_page(pilot)
+        await to_review(pilot)
         assert page_of(screen) == "review"
         warnings = str(screen.query_one("#review-warnings").render())
         assert "has no chat template" in warnings and "set template" in warnings
@@ -540,10 +547,7 @@ async def test_a_full_disk_refuses_the_submit_in_one_line_and_queues_nothing(hom
         monkeypatch.setenv("TUNEQUEUE_HOME", str(root))
         app = make_app(lang="en")
         async with app.run_test(size=SIZE) as pilot:
-            screen = await open_wizard(pilot)
-            await fill_basic(pilot, "on-a-full-disk")
-            for _ in range(5):
-                await next_page(pilot)
+            screen = await new_task_at_review(pilot, "on-a-full-disk")
             filler = fill_disk(disk)
             await submit(pilot, screen)
             assert app.screen is screen
@@ -575,10 +579,7 @@ async def test_the_job_is_written_off_the_ui_thread_and_a_failed_write_keeps_the
     monkeypatch.setattr(submission, "submit_task", failing_once)
     app = make_app(lang="en")
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_wizard(pilot)
-        await fill_basic(pilot, "off-the-loop")
-        for _ in range(5):
-            await next_page(pilot)
+        screen = await new_task_at_review(pilot, "off-the-loop")
         await submit(pilot, screen)
         assert app.screen is screen
         assert "stayed locked" in str(screen.query_one("#wizard-status").render())

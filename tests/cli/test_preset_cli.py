@@ -139,3 +139,18 @@ def test_precedence_through_submit_flow(capsys, tmp_path):
     spec = check_task(apply_preset(get_preset("team/p"), task)).spec
     assert (spec.lora_rank, spec.learning_rate, spec.cutoff_len) == (4, 3e-4, 2048)
     assert spec.preset_ref == "team/p"
+
+
+def test_ls_lists_what_it_can_read_and_names_a_broken_file(capsys, home):
+    code, _, err = run(capsys, "preset", "create", "team/good", "--set", "learning_rate=2e-4")
+    assert code == 0, err
+    broken = home / "presets" / "team" / "bad.yaml"
+    broken.write_text("values: [unclosed\n")
+    code, out, err = run(capsys, "preset", "ls")
+    assert code == 0
+    assert "team/good" in out and "default/sft-lora" in out and "team/bad" not in out
+    [warning] = err.strip().splitlines()
+    assert warning.startswith("warning: ") and str(broken) in warning
+    code, out, err = run(capsys, "preset", "ls", "--json")
+    assert code == 0 and "team/good" in {f"{p['namespace']}/{p['name']}" for p in json.loads(out)}
+    assert str(broken) in err

@@ -66,11 +66,17 @@ def list_command(
     namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Only this namespace."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List presets (built-ins first in namespace default), sorted by namespace and name."""
+    """List presets (built-ins first in namespace default), sorted by namespace and name.
+
+    A preset file that cannot be read is left out and named in a warning line on stderr.
+    """
     from tunequeue.cli.output import print_json
     from tunequeue.core.presets import list_presets
 
-    found = list_presets(namespace)
+    problems: list[str] = []
+    found = list_presets(namespace, problems=problems)
+    for problem in problems:
+        typer.echo(f"warning: {problem}", err=True)
     if as_json:
         print_json([p.to_dict() for p in found])
         return

@@ -21,11 +21,6 @@ SIZE = (80, 24)
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def preset_file(ref: str):
     namespace, name = ref.split("/")
     return paths.user_presets_dir() / namespace / f"{name}.yaml"

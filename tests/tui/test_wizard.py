@@ -21,11 +21,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
 def home(tq_home):
     """A fresh tunequeue home (from the tui conftest: temp dir, two simulated GPUs, English)."""
     return tq_home

@@ -19,11 +19,6 @@ FILLED = {"task_name": "burst-task", "model_name_or_path": "tunequeue/tiny-llama
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 async def ready(pilot, screen) -> None:
     await wait_until(pilot, lambda: pilot.app.screen is screen and not screen.keys_held, what="the screen")
 

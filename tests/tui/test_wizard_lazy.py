@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input, LoadingIndicator
-from tq_tui_testkit import wait_until
+from tq_tui_testkit import wait_until, wizard_ready
 
 from tunequeue.tui.app import make_app
 from tunequeue.tui.screens.wizard import PAGES, WizardScreen
@@ -16,16 +16,9 @@ FILLED = {"task_name": "lazy-task", "model_name_or_path": "tunequeue/tiny-llama"
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 async def open_wizard(pilot, screen: WizardScreen) -> WizardScreen:
     pilot.app.push_screen(screen)
-    await wait_until(pilot, lambda: pilot.app.screen is screen and screen.ready and not screen.keys_held,
-                     what="the wizard")
-    return screen
+    return await wizard_ready(pilot)
 
 
 async def test_only_step_one_exists_when_the_wizard_opens(tq_home):

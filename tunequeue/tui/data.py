@@ -171,25 +171,17 @@ def load_queue_page(
     )
 
 
-def add_waiting_and_active(db: Any, data: QueueData, states: Iterable[str] | None = None) -> QueueData:
+def add_waiting_and_active(db: Any, data: QueueData, states: Iterable[str] | None = None) -> None:
     """Complete `data.waiting_and_active` with the waiting and active jobs not on the page."""
     from tunequeue.jobqueue import jobs
 
     covers_all = set(WAITING_AND_ACTIVE) <= set(WAITING_AND_ACTIVE if states is None else states)
     if covers_all and data.total == len(data.jobs):
-        return data  # the page holds all of them already
+        return  # the page holds all of them already
     on_page = {job.id: job for job in data.jobs}
     data.waiting_and_active = [
         on_page.get(job.id, job) for job in jobs.list_jobs(db, states=WAITING_AND_ACTIVE, order="-id")
     ]
-    return data
-
-
-def load_queue(
-    db: Any, now: float, states: Iterable[str] | None = None, limit: int | None = None
-) -> QueueData:
-    """`load_queue_page` with every waiting and active job (for the scheduler's reasons)."""
-    return add_waiting_and_active(db, load_queue_page(db, now, states, limit), states)
 
 
 def read_log_tail(path: Path, offset: int) -> LogChunk:

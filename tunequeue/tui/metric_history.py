@@ -150,9 +150,7 @@ class MetricHistory:
         self.values: dict[str, array] = {name: array("d") for name in _FIELDS}
         self._last_index = dict.fromkeys(_FIELDS, -1)
         self._width = 1
-        self._loss_buckets = _Buckets()
-        self._eval_buckets = _Buckets()
-        self._buckets_of = {"loss": self._loss_buckets, "eval_loss": self._eval_buckets}
+        self._buckets_of = {"loss": _Buckets(), "eval_loss": _Buckets()}  # the charted series
         self._latest: dict[str, Any] | None = None
         self._latest_key: tuple[int, int] | None = None
         self._latest_dirty = True
@@ -167,15 +165,13 @@ class MetricHistory:
         self,
         db: Any,
         progress: Callable[[MetricSummary], None] | None = None,
-        progress_seconds: float | None = None,
     ) -> MetricSummary:
         """Read the rows stored since the last call and return the summary of the whole history.
 
         If the row seen last has vanished (job deleted, rows removed), start over first. A long read
-        (the first one of a long run) hands `progress` the summary so far every `progress_seconds`.
+        (the first one of a long run) hands `progress` the summary so far every `PROGRESS_SECONDS`.
         """
         conn = db.conn
-        every = PROGRESS_SECONDS if progress_seconds is None else progress_seconds
         shown = time.monotonic()
         if self.last_seq and conn.execute(
             "SELECT 1 FROM metrics WHERE seq = ? AND job_id = ?", (self.last_seq, self.job_id)
@@ -191,7 +187,7 @@ class MetricHistory:
                 self.reset()  # a half-added chunk: start over rather than show a wrong history
                 raise
             more = len(rows) == FETCH_ROWS
-            if progress is not None and more and time.monotonic() - shown >= every:
+            if progress is not None and more and time.monotonic() - shown >= PROGRESS_SECONDS:
                 self._refresh_latest(conn)
                 progress(self.summary())
                 shown = time.monotonic()
@@ -329,8 +325,8 @@ class MetricHistory:
             factor *= 2
         if factor > 1:
             self._width *= factor
-            self._loss_buckets.widen(factor)
-            self._eval_buckets.widen(factor)
+            for buckets in self._buckets_of.values():
+                buckets.widen(factor)
 
     # ---- what the dashboard shows ------------------------------------------------------------
 
@@ -366,8 +362,8 @@ class MetricHistory:
         return ChartSeries(steps, losses, ema(losses), eval_steps, eval_losses, 1)
 
     def _bucket_series(self) -> ChartSeries:
-        steps, losses = self._loss_buckets.points()
-        eval_steps, eval_losses = self._eval_buckets.points()
+        steps, losses = self._buckets_of["loss"].points()
+        eval_steps, eval_losses = self._buckets_of["eval_loss"].points()
         return ChartSeries(steps, losses, ema(losses), eval_steps, eval_losses, self._width)
 
     def entries(self) -> list[dict[str, Any]]:

@@ -51,12 +51,16 @@ def build_home(jobs_count: int, metric_rows: int) -> int:
         db.conn.close()
 
 
-async def _until(pilot, predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+async def _until(predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Wait until `predicate` holds, looking every millisecond.
+
+    It only sleeps between looks: `Pilot.pause` would force a screen update on each look, extra work
+    that a person typing into a terminal never causes and that would be counted as the screen's.
+    """
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError("the screen never got ready")
-        await pilot.pause()
         await asyncio.sleep(0.001)
 
 
@@ -82,27 +86,39 @@ async def floor(count: int) -> tuple[float, float]:
     start = time.perf_counter()
     app = Bare()
     async with app.run_test(size=SIZE) as pilot:
-        await _until(pilot, lambda: app.focused is not None)
+        await _until(lambda: app.focused is not None)
         paint = time.perf_counter() - start
         per_key = await _keys(pilot, ["a"] * count)
     return paint, per_key
 
 
-async def wizard(count: int) -> tuple[float, float]:
-    """The task wizard opened with n from the queue: until step 1 takes keys; typing into task_name."""
+async def wizard(count: int, opens: int = 5) -> tuple[float, float, float]:
+    """The task wizard opened with n from the queue, until step 1 takes keys: the first open, the
+    median of `opens` opens (Esc closes it between them), and the time per key typed into task_name."""
+    from textual import events
+
     from tunequeue.tui.app import make_app
     from tunequeue.tui.screens.wizard import WizardScreen
 
     app = make_app(lang="en")
+    times = []
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        start = time.perf_counter()
+        for _ in range(opens):
+            start = time.perf_counter()
+            # posted as a terminal's key arrives: Pilot.press would also wait until every widget of
+            # the new screen is idle, well after it took keys
+            app.post_message(events.Key("n", "n"))
+            await _until(lambda: isinstance(app.screen, WizardScreen) and app.screen.ready
+                         and not app.screen.keys_held and app.focused is not None)
+            times.append(time.perf_counter() - start)
+            await pilot.press("escape")
+            await _until(lambda: not isinstance(app.screen, WizardScreen))
         await pilot.press("n")
-        await _until(pilot, lambda: isinstance(app.screen, WizardScreen) and app.screen.ready
-                     and not app.screen.keys_held and app.focused is not None)
-        paint = time.perf_counter() - start
+        await _until(lambda: isinstance(app.screen, WizardScreen) and not app.screen.keys_held)
         per_key = await _keys(pilot, ["a"] * count)
-    return paint, per_key
+    print("wizard opens:", " ".join(f"{t * 1000:.0f}" for t in times))
+    return times[0], statistics.median(times), per_key
 
 
 async def queue(count: int) -> tuple[float, float]:
@@ -114,7 +130,7 @@ async def queue(count: int) -> tuple[float, float]:
     start = time.perf_counter()
     app = make_app(lang="en")
     async with app.run_test(size=SIZE) as pilot:
-        await _until(pilot, lambda: any(t.row_count for t in app.screen.query(DataTable)))
+        await _until(lambda: any(t.row_count for t in app.screen.query(DataTable)))
         paint = time.perf_counter() - start
         per_key = await _keys(pilot, ["down", "up"] * (count // 2))
     return paint, per_key
@@ -130,7 +146,7 @@ async def dashboard(job_id: int, count: int) -> tuple[float, float, float]:
     start = time.perf_counter()
     app = make_app(lang="en", open_job=job_id)
     async with app.run_test(size=SIZE) as pilot:
-        await _until(pilot, lambda: isinstance(app.screen, DashboardScreen)
+        await _until(lambda: isinstance(app.screen, DashboardScreen)
                      and bool(app.screen.query_one(LossChart).steps))
         paint = time.perf_counter() - start
         await app.workers.wait_for_complete()
@@ -165,10 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"floor (bare app, one Input): first paint {base_paint * 1000:.0f} ms, "
           f"{base_key * 1000:.1f} ms per key")
     print(f"{'screen':<12}{'first paint':>14}{'x floor':>9}{'per key':>12}{'x floor':>9}")
-    for name, (paint, per_key) in (("wizard", wizard_figures), ("queue", queue_figures),
+    first_open, median_open, wizard_key = wizard_figures
+    for name, (paint, per_key) in (("wizard", (median_open, wizard_key)), ("queue", queue_figures),
                                    ("dashboard", dash_figures[:2])):
         print(f"{name:<12}{paint * 1000:>11.0f} ms{paint / base_paint:>9.2f}"
               f"{per_key * 1000:>9.1f} ms{per_key / base_key:>9.2f}")
+    print(f"wizard: median of 5 opens; the first open took {first_open * 1000:.0f} ms")
     print(f"dashboard: every metric row read after {dash_figures[2] * 1000:.0f} ms")
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0

@@ -26,10 +26,11 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.text import TranslatedBindings, localize_bindings, tr
+from tunequeue.tui.widgets.key_footer import KeyFooter
 
 UI_MAX_NEW_TOKENS = 128
 
@@ -186,7 +187,7 @@ class ChatScreen(TranslatedBindings, Screen):
         yield Static(self.title_text(self.lang), markup=False, id="chat-title")
         yield VerticalScroll(id="chat-transcript")
         yield Input(placeholder=tr("chat.placeholder", self.lang), id="chat-input", disabled=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Start loading the model."""

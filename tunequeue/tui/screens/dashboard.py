@@ -24,7 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from tunequeue.tui.cluster import ClusterInfo, cluster_line, gpu_note
 from tunequeue.tui.cluster import text as cluster_text
@@ -44,6 +44,7 @@ from tunequeue.tui.polling import PollingScreen
 from tunequeue.tui.reasons import WaitReason, parse_reason, sentence
 from tunequeue.tui.text import localize_bindings, state_label, tr
 from tunequeue.tui.widgets.gpu_pane import GpuPane
+from tunequeue.tui.widgets.key_footer import KeyFooter
 from tunequeue.tui.widgets.log_tail import LogTail
 from tunequeue.tui.widgets.loss_chart import LossChart
 
@@ -119,7 +120,7 @@ class DashboardScreen(PollingScreen):
             yield VerticalScroll(id="gpu-panes", classes="no-gpus")
             yield Static("", markup=False, id="gpu-cluster-note")
         yield LogTail(id="log-tail", lang=self.lang)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Read the job now and then once a second."""

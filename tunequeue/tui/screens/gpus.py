@@ -21,12 +21,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tunequeue.tui.formatting import format_gib
 from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.polling import PollingScreen
 from tunequeue.tui.text import localize_bindings, tr
+from tunequeue.tui.widgets.key_footer import KeyFooter
 from tunequeue.tui.widgets.row_table import RowTable
 from tunequeue.tui.widgets.sparkline import ScaledSparkline
 
@@ -218,7 +219,7 @@ class GpusScreen(PollingScreen):
         yield VerticalScroll(id="gpus-cards")
         yield Static("", markup=False, id="gpus-processes-label")
         yield RowTable(id="gpus-processes")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Set up the table, read now and every two seconds."""

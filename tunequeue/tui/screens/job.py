@@ -13,10 +13,11 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.text import TranslatedBindings, localize_bindings, state_label, tr
+from tunequeue.tui.widgets.key_footer import KeyFooter
 
 
 class JobScreen(TranslatedBindings, Screen):
@@ -58,7 +59,7 @@ class JobScreen(TranslatedBindings, Screen):
             yield Static("", markup=False, id="job-yaml")
             yield Static("", markup=False, id="job-events-title")
             yield Static("", markup=False, id="job-events")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Read the job once."""

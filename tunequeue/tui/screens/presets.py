@@ -25,7 +25,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
+from textual.widgets import DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tunequeue.core import i18n
@@ -34,6 +34,7 @@ from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt, leave_unless_change
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
 from tunequeue.tui.text import TranslatedBindings, tr
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, format_value, params_of_group
+from tunequeue.tui.widgets.key_footer import KeyFooter
 from tunequeue.tui.widgets.row_table import RowTable
 
 EDIT_GROUPS = ("hyper", "lora", "other")
@@ -155,7 +156,7 @@ class PresetsScreen(_PresetTexts, Screen[None]):
         with VerticalScroll(id="preset-details"):
             yield Static("", id="details-text", markup=False)
         yield Static("", id="presets-status", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Read the presets and show them in the current language."""
@@ -501,7 +502,7 @@ class PresetEditScreen(OrderedKeys, _PresetTexts, Screen["str | None"]):
                     yield FieldEditor(info, values.get(info.key), lang=self.lang)
         yield Static("", id="edit-help")
         yield Static("", id="edit-status", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Render labels, remember the start values and hand the first field the keys typed so far."""

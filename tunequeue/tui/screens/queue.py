@@ -20,7 +20,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tunequeue.tui.cluster import cluster_line
 from tunequeue.tui.data import GpuSummary, QueueData, RunnerInfo, add_waiting_and_active, load_queue_page
@@ -37,6 +37,7 @@ from tunequeue.tui.messages import LanguageChanged
 from tunequeue.tui.polling import PollingScreen
 from tunequeue.tui.reasons import WaitReason, sentence, short_text, wait_reasons
 from tunequeue.tui.text import localize_bindings, state_label, tr
+from tunequeue.tui.widgets.key_footer import KeyFooter
 from tunequeue.tui.widgets.row_table import RowTable
 
 FILTERS: dict[str, set[str] | None] = {
@@ -130,7 +131,7 @@ class QueueScreen(PollingScreen):
         yield RowTable(id="jobs")
         yield Static("", markup=False, id="empty")
         yield Static("", markup=False, id="job-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         """Set up columns, read the queue now and then once a second."""

@@ -33,7 +33,6 @@ from textual.widgets import (
     Button,
     Collapsible,
     ContentSwitcher,
-    Footer,
     Input,
     LoadingIndicator,
     Select,
@@ -48,6 +47,7 @@ from tunequeue.tui.dialogs import TextPrompt, leave_unless_changed
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
 from tunequeue.tui.text import TranslatedBindings, tr
 from tunequeue.tui.widgets.fields import FieldEditor, field_help, params_of_group, word
+from tunequeue.tui.widgets.key_footer import KeyFooter
 
 STEPS = ("basic", "task", "hyper", "lora", "other")
 PAGES = (*STEPS, "review")
@@ -318,7 +318,7 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             yield Button("", id="back", compact=True)
             yield Button("", id="next", variant="primary", compact=True)
             yield Static("", id="wizard-status", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def _row(self, info: Any) -> FieldEditor:
         return FieldEditor(info, self.row_start.get(info.key), lang=self.lang)

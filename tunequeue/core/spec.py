@@ -55,9 +55,15 @@ def param(
 
 
 class _Group(BaseModel):
-    """Base of every group: unknown keys are refused, assignments are validated."""
+    """Base of every group: unknown keys are refused, assignments are validated.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=True)
+    Validators are built on first use: a task is validated as a whole `TaskSpec`, so the groups' own
+    validators are mostly never needed, and importing this module stays cheap for the CLI and the TUI.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, use_enum_values=True, defer_build=True
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

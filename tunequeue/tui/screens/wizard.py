@@ -147,9 +147,11 @@ def warm_up() -> None:
     """Import and compute, ahead of time, what opening the wizard and its first steps needs.
 
     The app calls it in a background thread while the queue is idle, so that pressing ``n`` imports
-    nothing on the event loop: the task model's rows, the rules, the presets and the pickers.
+    nothing on the event loop: the task model's rows and validator, the rules, the presets and the
+    pickers.
     """
     wizard_rows()
+    task_spec.TaskSpec.model_rebuild()  # the validator is built on first use (``defer_build``)
     from tunequeue.core import presets, rules  # noqa: F401 - imported for the cache
     from tunequeue.tui.widgets import pickers  # noqa: F401 - imported for the cache
 

@@ -24,7 +24,7 @@ import os
 import sys
 from typing import IO, Any
 
-from tunequeue.core.errors import UserError
+from tunequeue.core.errors import UserError, one_line
 
 
 def render_first_example(values: dict[str, Any]) -> str:
@@ -58,12 +58,6 @@ def render_first_example(values: dict[str, Any]) -> str:
     if example.get("label") is not None:
         text += f"\n[kto_tag] {example['label']}"
     return text
-
-
-def one_line(error: BaseException) -> str:
-    """The first line of an error's text (its type name when it has none)."""
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 class Sidecar:

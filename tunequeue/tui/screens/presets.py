@@ -29,7 +29,7 @@ from textual.widgets import DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tunequeue.core import i18n
-from tunequeue.core.errors import UserError
+from tunequeue.core.errors import UserError, one_line
 from tunequeue.tui.dialogs import ConfirmDialog, TextPrompt, leave_unless_changed
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
 from tunequeue.tui.text import TranslatedBindings, tr
@@ -208,8 +208,7 @@ class PresetsScreen(_PresetTexts, Screen[None]):
         try:
             found = presets_api.list_presets(problems=problems)
         except Exception as error:  # noqa: BLE001 - shown in the status line; the list stays as it was
-            text = error.message if isinstance(error, UserError) else str(error)
-            self.post_message(self.Loaded(generation, [], [], error=" ".join(text.split())))
+            self.post_message(self.Loaded(generation, [], [], error=one_line(error)))
             return
         self.post_message(self.Loaded(generation, found, problems))
 
@@ -372,7 +371,7 @@ class PresetsScreen(_PresetTexts, Screen[None]):
             self.post_message(self.Changed(error.message, error=True))
             return
         except Exception as error:  # noqa: BLE001 - e.g. a full disk: say so in one line, keep running
-            self.post_message(self.Changed(" ".join(str(error).split()), error=True))
+            self.post_message(self.Changed(one_line(error), error=True))
             return
         self.post_message(self.Changed(text, select=select))
 

@@ -42,7 +42,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 
 from tunequeue.core import i18n
 from tunequeue.core import spec as task_spec
-from tunequeue.core.errors import UserError
+from tunequeue.core.errors import UserError, one_line
 from tunequeue.tui.dialogs import TextPrompt, leave_unless_changed
 from tunequeue.tui.keys import FORM_BINDINGS, OrderedKeys
 from tunequeue.tui.text import TranslatedBindings, tr
@@ -443,7 +443,7 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
         try:
             values, preset_ref = self._read_start()
         except Exception as exc:  # noqa: BLE001 - any failure is shown and the wizard starts empty
-            self.post_message(StartLoaded(dict(self.start_values), None, _one_line(exc)))
+            self.post_message(StartLoaded(dict(self.start_values), None, one_line(exc)))
             return
         self.post_message(StartLoaded(values, preset_ref, ""))
 
@@ -925,7 +925,7 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             estimate_text = _estimate_text(report, lang)
             steps = steps_line(checked, on_gpu=_has_gpus(), lang=lang)
         except Exception as exc:  # noqa: BLE001 - shown in the review instead of the estimate
-            self.post_message(ReviewReady(serial, None, "", _one_line(exc), None))
+            self.post_message(ReviewReady(serial, None, "", one_line(exc), None))
             return
         estimate = estimate_text + ("\n" + steps if steps and estimate_text else steps or "")
         self.post_message(ReviewReady(serial, report, estimate, "", then))
@@ -1007,7 +1007,7 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             self.post_message(TaskStored(None, str(exc)))
             return
         except Exception as exc:  # noqa: BLE001 - e.g. a locked or damaged queue: one line, the task stays
-            self.post_message(TaskStored(None, _one_line(exc)))
+            self.post_message(TaskStored(None, one_line(exc)))
             return
         self.post_message(TaskStored(job.id))
 
@@ -1105,7 +1105,7 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
 
             text = preview_first_example(values)
         except Exception as exc:  # noqa: BLE001 - any failure becomes a message in the pane
-            self.post_message(PreviewReady(wizard_text("preview.failed", lang, error=_one_line(exc)), False))
+            self.post_message(PreviewReady(wizard_text("preview.failed", lang, error=one_line(exc)), False))
             return
         header = wizard_text(
             "preview.title",
@@ -1163,11 +1163,6 @@ def _has_gpus() -> bool:
         return bool(read_gpus().gpus)
     except (ImportError, UserError, OSError):
         return False
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _preset_ref(preset: Any) -> str:

@@ -343,8 +343,9 @@ class QueueScreen(PollingScreen):
     def _render_detail(self) -> None:
         detail = self.query_one("#job-detail", Static)
         job = self.selected_job()
+        # the detail line has a fixed height, so a new text needs no new layout
         if job is None:
-            detail.update("")
+            detail.update("", layout=False)
             return
         lang = self.lang
         state = state_of(job)
@@ -362,7 +363,7 @@ class QueueScreen(PollingScreen):
         cluster = self.data.cluster.get(job.id) if self.data is not None else None
         if cluster is not None:
             text.append("  " + cluster_line(cluster, lang), "cyan")
-        detail.update(text)
+        detail.update(text, layout=False)
 
     @on(DataTable.RowHighlighted, "#jobs")
     def _on_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -1,8 +1,8 @@
 """The footer every screen shows: Textual's own, rebuilt only when the keys it shows change.
 
 Textual's footer rebuilds all its key widgets each time a screen's bindings may have changed: every
-focus move, every `refresh_bindings`. Opening the wizard moves focus several times while nothing the
-footer shows changes, and each rebuild restyles every key twice, about a sixth of the wizard's open.
+focus move, every `refresh_bindings`, and each rebuild restyles every key twice. Opening the wizard
+rebuilt it four times while the keys it shows stayed the same.
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ async def dashboard(job_id: int, count: int) -> tuple[float, float, float]:
     app = make_app(lang="en", open_job=job_id)
     async with app.run_test(size=SIZE) as pilot:
         await _until(lambda: isinstance(app.screen, DashboardScreen)
-                     and bool(app.screen.query_one(LossChart).steps))
+                     and bool(app.screen.query_one(LossChart).series.steps))
         paint = time.perf_counter() - start
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -43,9 +43,9 @@ async def test_finished_job_shows_whole_history_and_result(populated_home, app_f
         screen = app.screen
         assert isinstance(screen, DashboardScreen)
         chart = screen.query_one(LossChart)
-        assert chart.steps == steps and chart.losses == losses
-        assert chart.smoothed == pytest.approx(ema(losses))
-        assert chart.eval_steps == eval_steps and chart.eval_losses == eval_losses
+        assert chart.series.steps == steps and chart.series.losses == losses
+        assert chart.series.smoothed == pytest.approx(ema(losses))
+        assert chart.series.eval_steps == eval_steps and chart.series.eval_losses == eval_losses
         bar = screen.query_one(ProgressBar)
         total = rows[-1]["total_steps"]
         assert (bar.total, bar.progress) == (total, total)
@@ -83,7 +83,7 @@ async def test_running_job_shows_progress_eta_and_live_gpu(populated_home, app_f
         assert bar.progress == half[-1]["current_steps"]
         times = _text(screen, "#dash-times")
         assert "elapsed 2:00 · ETA " in times
-        assert screen.query_one(LossChart).steps == _series(half, "loss")[0]
+        assert screen.query_one(LossChart).series.steps == _series(half, "loss")[0]
         pane = screen.query_one("#gpu-pane-1", GpuPane)
         assert len(pane.history.samples) == 40
         assert pane.history.samples[-1]["time"] == FIXED_NOW - 1
@@ -234,7 +234,7 @@ async def test_dashboard_of_a_real_training_run_ingested_by_the_runner(tq_home, 
         await settle(pilot)
         screen = app.screen
         chart = screen.query_one(LossChart)
-        assert (chart.steps, chart.losses) == (steps, losses)
+        assert (chart.series.steps, chart.series.losses) == (steps, losses)
         total = rows[-1]["total_steps"]
         bar = screen.query_one(ProgressBar)
         assert (bar.total, bar.progress) == (total, total)
@@ -284,7 +284,7 @@ async def test_long_run_is_charted_in_buckets_and_followed_row_by_row(tq_home, a
     real_draw, real_show = LossChart._draw, DashboardScreen.show_data
 
     def counted_draw(chart):
-        draws.append(len(chart.steps))
+        draws.append(len(chart.series.steps))
         real_draw(chart)
 
     def counted_show(screen, data):
@@ -300,9 +300,9 @@ async def test_long_run_is_charted_in_buckets_and_followed_row_by_row(tq_home, a
             chart = screen.query_one(LossChart)
             await wait_until(pilot, lambda: reads and reads[-1] == 20_000, what="the first read")
             await settle(pilot)
-            assert 0 < len(chart.steps) <= CHART_POINTS and chart.series.width > 1
-            assert len(chart.smoothed) == len(chart.losses) == len(chart.steps)
-            assert chart.steps[-1] > 19_900 and chart.losses[0] > chart.losses[-1]
+            assert 0 < len(chart.series.steps) <= CHART_POINTS and chart.series.width > 1
+            assert len(chart.series.smoothed) == len(chart.series.losses) == len(chart.series.steps)
+            assert chart.series.steps[-1] > 19_900 and chart.series.losses[0] > chart.series.losses[-1]
             bar = screen.query_one(ProgressBar)
             assert (bar.total, bar.progress) == (total, 20_000)
             assert f"loss {4.0 / 21:.4g}" in _text(screen, "#dash-stats")
@@ -313,7 +313,8 @@ async def test_long_run_is_charted_in_buckets_and_followed_row_by_row(tq_home, a
             metrics.add_metrics(db, job.id, 1, rows(20_001, 20_500))
             await wait_until(pilot, lambda: bar.progress == 20_500, what="the new rows")
             await settle(pilot)
-            assert len(draws) > drawn and chart.steps[-1] > 20_400 and len(chart.steps) <= CHART_POINTS
+            assert len(draws) > drawn
+            assert chart.series.steps[-1] > 20_400 and len(chart.series.steps) <= CHART_POINTS
             assert f"loss {4.0 / 21.5:.4g}" in _text(screen, "#dash-stats")
             assert reads[-1] == 20_500
     finally:

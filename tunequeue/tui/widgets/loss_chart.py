@@ -46,7 +46,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 class LossChart(PlotextPlot):
-    """Plot of loss, its EMA and eval loss; keeps the plotted series as attributes."""
+    """Plot of loss, its EMA and eval loss; `series` is what it plots now."""
 
     DEFAULT_CSS = """
     LossChart { width: 1fr; height: 1fr; min-height: 6; }
@@ -55,11 +55,6 @@ class LossChart(PlotextPlot):
     def __init__(self, *, id: str | None = None, lang: str = "en") -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
         self.lang = lang
-        self.steps: list[float] = []
-        self.losses: list[float] = []
-        self.smoothed: list[float] = []
-        self.eval_steps: list[float] = []
-        self.eval_losses: list[float] = []
         self.series = ChartSeries()
 
     def on_mount(self) -> None:
@@ -72,8 +67,6 @@ class LossChart(PlotextPlot):
         if series is self.series or series == self.series:
             return
         self.series = series
-        self.steps, self.losses, self.smoothed = series.steps, series.losses, series.smoothed
-        self.eval_steps, self.eval_losses = series.eval_steps, series.eval_losses
         self._draw()
 
     def set_language(self, lang: str) -> None:
@@ -88,26 +81,26 @@ class LossChart(PlotextPlot):
         text.append(tr("dash.chart_raw", self.lang))
         text.append("  ⣿ ", style="cyan")
         text.append(tr("dash.chart_smooth", self.lang))
-        if self.eval_steps:
+        if self.series.eval_steps:
             text.append("  x ", style="dark_orange")
             text.append(tr("dash.chart_eval", self.lang))
         text.append("  → " + tr("dash.chart_step", self.lang), style="dim")
         return text
 
     def _draw(self) -> None:
-        plt = self.plt
+        plt, series = self.plt, self.series
         plt.clear_data()
         plt.clear_figure()
-        if self.steps:
-            plt.plot(self.steps, self.losses, marker="dot", color="gray")
-            plt.plot(self.steps, self.smoothed, marker="braille", color="cyan")
-        if self.eval_steps:
-            plt.scatter(self.eval_steps, self.eval_losses, marker="x", color="orange")
-        values = self.losses + self.smoothed + self.eval_losses
+        if series.steps:
+            plt.plot(series.steps, series.losses, marker="dot", color="gray")
+            plt.plot(series.steps, series.smoothed, marker="braille", color="cyan")
+        if series.eval_steps:
+            plt.scatter(series.eval_steps, series.eval_losses, marker="x", color="orange")
+        values = series.losses + series.smoothed + series.eval_losses
         if values:
             yticks = nice_ticks(min(values), max(values))
             plt.yticks(yticks, [tick_label(tick) for tick in yticks])
-            steps = self.steps + self.eval_steps
+            steps = series.steps + series.eval_steps
             xticks = [tick for tick in nice_ticks(min(steps), max(steps)) if float(tick).is_integer()]
             plt.xticks(xticks, [str(int(tick)) for tick in xticks])
         self.refresh()

@@ -31,7 +31,6 @@ from textual.widgets.option_list import Option
 
 from tunequeue.core.errors import UserError
 from tunequeue.tui.text import tr
-from tunequeue.tui.widgets.fields import PICKER_KEYS as PICKER_KEYS
 
 
 @dataclass(frozen=True)

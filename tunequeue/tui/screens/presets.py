@@ -355,16 +355,13 @@ class PresetsScreen(_PresetTexts, Screen[None]):
             self.set_status(self.t("done.saved", ref=ref))
             self.reload(select=ref, quiet=True)
 
+    @work(thread=True, exit_on_error=False, group="presets-change")
     def run_change(self, change: Callable[[], tuple[str, str | None]]) -> None:
         """Run ``change()`` (a file operation) in a thread worker; it returns (status text, ref to select).
 
         Its text, or the one line of the error it raised, goes to the status line and the list is read
         again.
         """
-        self._change_in_thread(change)
-
-    @work(thread=True, exit_on_error=False, group="presets-change")
-    def _change_in_thread(self, change: Callable[[], tuple[str, str | None]]) -> None:
         try:
             text, select = change()
         except UserError as error:

@@ -58,12 +58,12 @@ async def walk() -> dict:
         app.push_screen(wizard)
         await settle(pilot)
         for index in range(len(PAGES)):
-            wizard.show_page(index)
+            await wizard.goto_page(index)
             await settle(pilot)
             seen["screens"].append(f"wizard:{PAGES[index]}")
         from textual.widgets import Static
 
-        wizard.show_page(0)
+        await wizard.goto_page(0)
         await settle(pilot)
         wizard.action_preview()
         preview = wizard.query_one("#preview", Static)

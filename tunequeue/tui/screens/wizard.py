@@ -333,14 +333,23 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             Static("", id="review-warnings", classes="review-block", markup=False),
             Static("", id="review-estimate", classes="review-block", markup=False),
             Horizontal(
-                Button(self.t("save_changes" if self.edit_job_id else "submit"), id="submit",
-                       variant="success", compact=True),
-                Button(self.t("save_preset"), id="save-preset", compact=True),
-                Button(self.t("save_yaml"), id="save-yaml", compact=True),
+                *(
+                    Button(label, id=button_id, variant="success" if button_id == "submit" else "default",
+                           compact=True)
+                    for button_id, label in self._review_button_labels().items()
+                ),
                 id="review-actions",
             ),
             Static("", id="review-yaml", classes="review-block", markup=False),
         ]
+
+    def _review_button_labels(self) -> dict[str, str]:
+        """The review's three ways out, by button id, in the current language."""
+        return {
+            "submit": self.t("save_changes" if self.edit_job_id else "submit"),
+            "save-preset": self.t("save_preset"),
+            "save-yaml": self.t("save_yaml"),
+        }
 
     def _page_widgets(self, step: str) -> list[Widget]:
         """The widgets of one step's page, in order (rows, notes, preset bar, preview, advanced area)."""
@@ -503,12 +512,9 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
             for editor in self._rows.values():
                 editor.set_language(self.lang)
         self.query_one("#back", Button).label = "◀ " + self.t("back") + " ^p"
-        for button in self.query("#submit").results(Button):
-            button.label = self.t("save_changes" if self.edit_job_id else "submit")
-        for button in self.query("#save-preset").results(Button):
-            button.label = self.t("save_preset")
-        for button in self.query("#save-yaml").results(Button):
-            button.label = self.t("save_yaml")
+        for button_id, label in self._review_button_labels().items():
+            for button in self.query(f"#{button_id}").results(Button):
+                button.label = label
         for button in self.query("#preview-button").results(Button):
             button.label = self.t("preview") + " ^r"
         for label in self.query("#preset-label").results(Static):
@@ -540,15 +546,11 @@ class WizardScreen(OrderedKeys, TranslatedBindings, Screen["int | None"]):
     def show_page(self, index: int) -> None:
         """Switch to page ``index`` (0–4 steps, 5 review) and update title, strip and buttons.
 
-        The page's rows are not built here (`goto_page` builds them); a page never shown yet is shown
-        empty.
+        The page must exist: `goto_page` creates and builds it.
         """
         self.page = index
         name = PAGES[index]
-        pages = self.query_one(ContentSwitcher)
-        if not pages.query_children(f"#page-{name}"):
-            pages.mount(VerticalScroll(id=f"page-{name}", classes="page"))
-        pages.current = f"page-{name}"
+        self.query_one(ContentSwitcher).current = f"page-{name}"
         if self.edit_job_id is not None:
             title = self.t("title.edit", id=self.edit_job_id)
         elif self.clone_job_id is not None:
@@ -1165,16 +1167,12 @@ def _has_gpus() -> bool:
         return False
 
 
-def _preset_ref(preset: Any) -> str:
-    return f"{preset.namespace}/{preset.name}"
-
-
 def _preset_refs() -> list[str]:
     """Every preset as "namespace/name", sorted (empty when they cannot be read)."""
     try:
         from tunequeue.core import presets
 
-        return sorted(_preset_ref(p) for p in presets.list_presets())
+        return sorted(p.ref for p in presets.list_presets())
     except (ImportError, UserError, OSError):
         return []
 

@@ -373,6 +373,21 @@ class ExportSettings(_Group):
 # ---------------------------------------------------------------------------------------------------
 
 
+@cache
+def _explained_choices() -> dict[str, list[str]]:
+    """Task key → the values the catalog explains (``param.<key>.choice.<value>``), in catalog order.
+
+    Indexed once: the help pane asks for every shown row's choices, and scanning the whole catalog for
+    each was a visible share of building a wizard step.
+    """
+    choices: dict[str, list[str]] = {}
+    for key in catalog("en"):
+        if key.startswith("param.") and ".choice." in key:
+            param_key, _, value = key.removeprefix("param.").partition(".choice.")
+            choices.setdefault(param_key, []).append(value)
+    return choices
+
+
 @dataclass(frozen=True)
 class ParamInfo:
     """Everything the UI and validators need to know about one key."""
@@ -413,9 +428,8 @@ class ParamInfo:
         """Each value that has an explanation → its (English, Chinese) explanation, in catalog order."""
         prefix = f"param.{self.key}.choice."
         return {
-            key[len(prefix) :]: (catalog("en")[key], catalog("zh")[key])
-            for key in catalog("en")
-            if key.startswith(prefix)
+            value: (catalog("en")[prefix + value], catalog("zh")[prefix + value])
+            for value in _explained_choices().get(self.key, ())
         }
 
     def help(self, lang: str = "en") -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from functools import cache
 from typing import Any
 
 from textual.app import ComposeResult
@@ -125,17 +124,6 @@ def field_help(info: Any, lang: str) -> str:
     return text
 
 
-@cache
-def _explained_choices() -> dict[str, list[str]]:
-    """Task key → the values the catalog explains (``param.<key>.choice.<value>``), in catalog order."""
-    choices: dict[str, list[str]] = {}
-    for key in i18n.catalog("en"):
-        if key.startswith("param.") and ".choice." in key:
-            param, _, value = key.removeprefix("param.").partition(".choice.")
-            choices.setdefault(param, []).append(value)
-    return choices
-
-
 def _field_help(info: Any, lang: str) -> str:
     lines = [
         f"[b]{info.key}[/b]  ({word('default', lang)}: {format_value(info.default) or '—'}"
@@ -149,7 +137,7 @@ def _field_help(info: Any, lang: str) -> str:
     recommendation = info.recommendation(lang)
     if recommendation:
         lines.append(f"{word('recommended', lang)}: {recommendation}")
-    for choice in _explained_choices().get(info.key, ()):
+    for choice in info.choices_help:
         lines.append(f"  {choice} — {info.choice_help(choice, lang)}")
     if info.nullable and info.kind not in ("bool",):
         lines.append(word("empty_ok", lang))

@@ -54,9 +54,8 @@ _NEW_ROWS_SQL = (
     + " FROM metrics WHERE job_id = ? AND seq > ? ORDER BY seq"
 )
 # The newest step's own columns (progress, epoch, remaining time) come from its rows alone.
-_LATEST_COLUMNS = METRIC_COLUMNS
 _LATEST_SQL = (
-    f"SELECT {', '.join(_LATEST_COLUMNS)} FROM metrics WHERE job_id = ? AND step = ? AND attempt = ? "
+    f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id = ? AND step = ? AND attempt = ? "
     "ORDER BY seq"
 )
 
@@ -97,32 +96,26 @@ class _Buckets:
     def __init__(self) -> None:
         self.sums: dict[int, list[float]] = {}
 
-    def add(self, bucket: int, step: int, value: float, sign: int) -> None:
-        """Add (sign 1) or remove (sign -1) one value logged at `step`."""
+    def add(self, bucket: int, total: float, count: int, step_sum: float) -> None:
+        """Add `count` values summing to `total`, logged at steps summing to `step_sum`; a negative
+        `count` (with negated sums) removes values again."""
         entry = self.sums.get(bucket)
         if entry is None:
-            if sign > 0:
-                self.sums[bucket] = [value, 1, step]
+            if count > 0:
+                self.sums[bucket] = [total, count, step_sum]
             return
-        entry[1] += sign
+        entry[1] += count
         if entry[1] <= 0:
             del self.sums[bucket]
             return
-        entry[0] += sign * value
-        entry[2] += sign * step
+        entry[0] += total
+        entry[2] += step_sum
 
     def widen(self, factor: int) -> None:
         """Merge every `factor` neighbouring buckets into one."""
-        merged: dict[int, list[float]] = {}
-        for bucket, (total, count, steps) in self.sums.items():
-            entry = merged.get(bucket // factor)
-            if entry is None:
-                merged[bucket // factor] = [total, count, steps]
-            else:
-                entry[0] += total
-                entry[1] += count
-                entry[2] += steps
-        self.sums = merged
+        old, self.sums = self.sums, {}
+        for bucket, (total, count, step_sum) in old.items():
+            self.add(bucket // factor, total, int(count), step_sum)
 
     def points(self) -> tuple[list[float], list[float]]:
         """Mean step and mean value of each bucket, in step order."""
@@ -203,7 +196,7 @@ class MetricHistory:
             return
         entry: dict[str, Any] = {"step": key[0], "attempt": key[1]}
         for row in conn.execute(_LATEST_SQL, (self.job_id, key[0], key[1])):
-            for name, value in zip(_LATEST_COLUMNS, row, strict=True):
+            for name, value in zip(METRIC_COLUMNS, row, strict=True):
                 if value is not None or name not in entry:
                     entry[name] = value
         self._latest, self._latest_key, self._latest_dirty = entry, key, False
@@ -262,14 +255,7 @@ class MetricHistory:
             number = sum(present)
             if number:
                 total = sum(compress(values[start:end], present))
-                step_sum = sum(compress(steps[start:end], present))
-                entry = buckets.sums.get(bucket)
-                if entry is None:
-                    buckets.sums[bucket] = [total, number, step_sum]
-                else:
-                    entry[0] += total
-                    entry[1] += number
-                    entry[2] += step_sum
+                buckets.add(bucket, total, number, sum(compress(steps[start:end], present)))
             start = end
 
     def _place(self, step: int, attempt: int, new: tuple) -> None:
@@ -300,10 +286,11 @@ class MetricHistory:
         column[index] = value
         buckets = self._buckets_of.get(name)
         if buckets is not None:
+            bucket = step // self._width
             if not math.isnan(old):
-                buckets.add(step // self._width, step, old, -1)
+                buckets.add(bucket, -old, -1, -step)
             if not math.isnan(value):
-                self._bucket_add(buckets, step, value)
+                buckets.add(bucket, value, 1, step)
         last = self._last_index[name]
         if not math.isnan(value):
             self._last_index[name] = max(last, index)
@@ -312,9 +299,6 @@ class MetricHistory:
             while position >= 0 and math.isnan(column[position]):
                 position -= 1
             self._last_index[name] = position
-
-    def _bucket_add(self, buckets: _Buckets, step: int, value: float) -> None:
-        buckets.add(step // self._width, step, value, 1)
 
     def _fit_buckets(self, low: int, high: int) -> None:
         """Widen the buckets until the steps, with `low`..`high` added, span at most `max_points`."""
